@@ -1,0 +1,1 @@
+"""jaxdream: pattern-carving deep dreams with a small MNIST CNN, in JAX/Flax."""

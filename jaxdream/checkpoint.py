@@ -1,0 +1,145 @@
+"""Checkpoints: flax msgpack (no pickle), written atomically, loaded with validation.
+
+A checkpoint holds the model's architecture, its parameters and free-form metadata:
+
+>>> import jax, tempfile, os
+>>> model = CNN(widths=(4, 4, 4), hidden=8)
+>>> params = init_params(model, jax.random.key(0))
+>>> path = os.path.join(tempfile.mkdtemp(), "tiny.msgpack")
+>>> save_checkpoint(path, model, params, {"seed": 0})
+>>> model2, params2, meta = load_checkpoint(path)
+>>> model2 == model, meta["seed"]
+(True, 0)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from flax import serialization, traverse_util
+
+from jaxdream._files import atomic_write
+from jaxdream.errors import CheckpointError
+from jaxdream.model import CNN, init_params
+
+FORMAT = "jaxdream-cnn"
+FORMAT_VERSION = 1
+BUNDLED_WEIGHTS = "mnist_cnn.msgpack"
+
+
+def save_checkpoint(
+    path: str | os.PathLike, model: CNN, params: Mapping, metadata: Mapping | None = None
+) -> None:
+    """Write ``model``'s architecture, ``params`` and ``metadata`` to ``path`` atomically."""
+    state = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "model": {
+            "widths": list(model.widths),
+            "hidden": model.hidden,
+            "num_classes": model.num_classes,
+        },
+        "params": jax.tree.map(np.asarray, dict(params)),
+        "metadata": dict(metadata or {}),
+    }
+    data = serialization.msgpack_serialize(state)
+    atomic_write(path, lambda f: f.write(data), error=CheckpointError)
+
+
+def _read_state(path: Path) -> dict:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint {path} does not exist") from None
+    except OSError as e:
+        raise CheckpointError(f"cannot read checkpoint {path}: {e.strerror}") from e
+    try:
+        state = serialization.msgpack_restore(data)
+    except Exception as e:  # msgpack raises several unrelated types on bad bytes
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or not a jaxdream checkpoint ({type(e).__name__})"
+        ) from e
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a jaxdream checkpoint (no '{FORMAT}' header)")
+    if state.get("version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {path} has format version {state.get('version')}, "
+            f"this jaxdream reads version {FORMAT_VERSION}"
+        )
+    return state
+
+
+def _model_from_state(path: Path, spec: Any) -> CNN:
+    try:
+        return CNN(
+            widths=tuple(int(w) for w in spec["widths"]),
+            hidden=int(spec["hidden"]),
+            num_classes=int(spec["num_classes"]),
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {path} has no valid model description: {e!r}") from e
+
+
+def validate_params(params: Any, model: CNN, source: str = "parameters") -> dict:
+    """Check that ``params`` has exactly the layers and shapes ``model`` needs; return arrays.
+
+    Raises ``CheckpointError`` naming ``source`` and every missing, extra or misshapen entry.
+    """
+    template = jax.eval_shape(lambda: init_params(model, jax.random.key(0)))
+    want = {"/".join(k): v for k, v in traverse_util.flatten_dict(template).items()}
+    if not isinstance(params, Mapping):
+        raise CheckpointError(f"{source}: parameters are not a mapping of layers")
+    have = {"/".join(k): v for k, v in traverse_util.flatten_dict(dict(params)).items()}
+    problems = [f"missing {k}" for k in sorted(want.keys() - have.keys())]
+    problems += [f"unexpected {k}" for k in sorted(have.keys() - want.keys())]
+    for k in sorted(want.keys() & have.keys()):
+        shape = tuple(np.shape(have[k]))
+        if shape != tuple(want[k].shape):
+            problems.append(f"{k} has shape {shape}, the model needs {tuple(want[k].shape)}")
+        elif not np.all(np.isfinite(have[k])):
+            problems.append(f"{k} holds NaN or infinite values")
+    if problems:
+        raise CheckpointError(f"{source} does not fit the model: " + "; ".join(problems))
+    return jax.tree.map(lambda a: np.asarray(a, np.float32), dict(params))
+
+
+def load_checkpoint(path: str | os.PathLike, model: CNN | None = None) -> tuple[CNN, dict, dict]:
+    """Read ``(model, params, metadata)`` from ``path``.
+
+    With ``model`` given, the checkpoint must describe that same architecture. Any problem
+    (missing or corrupt file, wrong layers or shapes) raises ``CheckpointError`` naming the file.
+    """
+    path = Path(path)
+    state = _read_state(path)
+    stored = _model_from_state(path, state.get("model"))
+    if model is not None and model != stored:
+        raise CheckpointError(f"checkpoint {path} holds {stored}, but {model} was asked for")
+    params = validate_params(state.get("params"), stored, source=f"checkpoint {path}")
+    return stored, params, dict(state.get("metadata") or {})
+
+
+def bundled_weights_path() -> Path:
+    """Where the weights shipped inside the package lie."""
+    return Path(str(resources.files("jaxdream") / "weights" / BUNDLED_WEIGHTS))
+
+
+def bundled_sample_path() -> Path:
+    """The public-domain sample photo that ``jaxdream dream`` uses with no input."""
+    return Path(str(resources.files("jaxdream") / "assets" / "astronaut.jpg"))
+
+
+def load_model(path: str | os.PathLike | None = None) -> tuple[CNN, dict]:
+    """The trained MNIST CNN and its parameters: the bundled weights unless ``path`` is given.
+
+    >>> model, params = load_model()
+    >>> model.widths
+    (32, 64, 64)
+    """
+    model, params, _ = load_checkpoint(bundled_weights_path() if path is None else path)
+    return model, params

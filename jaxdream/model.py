@@ -1,0 +1,134 @@
+"""The MNIST CNN whose feature maps the dreams carve, with its activations handed out by name.
+
+The architecture is the one of the article series this project implements (a Keras MNIST CNN):
+
+    28x28x1 -> conv 3x3 (32) -> ReLU -> max-pool 2 -> conv 3x3 (64) -> ReLU -> max-pool 2
+            -> conv 3x3 (64) -> ReLU -> flatten -> dense (70) -> ReLU -> dense (10)
+
+All convolutions are "valid" (no padding): 28 -> 26 -> 13 -> 11 -> 5 -> 3.
+
+Every function here is written for ONE image of shape ``(28, 28)`` or ``(28, 28, 1)``; batch with
+``jax.vmap``:
+
+>>> import jax, jax.numpy as jnp
+>>> model = CNN()
+>>> params = init_params(model, jax.random.key(0))
+>>> acts = jax.vmap(lambda x: activations(model, params, x))(jnp.zeros((4, 28, 28)))
+>>> acts["conv3"].shape
+(4, 3, 3, 64)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+INPUT_SHAPE = (28, 28, 1)
+
+
+def standardize(image: Array) -> Array:
+    """Per-image standardization, as ``tf.image.per_image_standardization``.
+
+    ``(x - mean) / max(std, 1 / sqrt(N))``: the guard makes a flat image map to zeros, not NaN.
+    Used by training and dreaming alike, on all axes of ``image`` (one image).
+
+    >>> standardize(jnp.ones((4, 4))).tolist() == [[0.0] * 4] * 4
+    True
+    """
+    image = jnp.asarray(image, jnp.float32)
+    mean = jnp.mean(image)
+    std = jnp.std(image)
+    return (image - mean) / jnp.maximum(std, 1.0 / math.sqrt(image.size))
+
+
+def max_pool_2x2(x: Array) -> Array:
+    """2x2 max-pooling with stride 2 over the two leading axes of ``(H, W, C)``; odd edges drop.
+
+    Written as crop + reshape + max: the same numbers as ``nn.max_pool(..., padding="VALID")``
+    with a simpler (and on CPU faster) gradient than XLA's select-and-scatter.
+    """
+    h, w, c = x.shape
+    x = x[: h // 2 * 2, : w // 2 * 2]
+    return x.reshape(h // 2, 2, w // 2, 2, c).max(axis=(1, 3))
+
+
+class Conv3x3(nn.Module):
+    """A 3x3 "valid" convolution of one ``(H, W, C)`` image; parameters ``kernel`` and ``bias``."""
+
+    features: int
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        kernel = self.param(
+            "kernel", nn.initializers.lecun_normal(), (3, 3, x.shape[-1], self.features)
+        )
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+        y = jax.lax.conv_general_dilated(
+            x[None], kernel, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )[0]
+        return y + bias
+
+
+class CNN(nn.Module):
+    """The MNIST CNN. ``__call__`` maps one image to a dict of named activations.
+
+    Names: ``conv1``, ``conv2``, ``conv3``, ``dense`` (after ReLU), the same with ``_pre``
+    (before ReLU), ``pool1``, ``pool2`` and ``logits``.
+    """
+
+    widths: tuple[int, int, int] = (32, 64, 64)
+    hidden: int = 70
+    num_classes: int = 10
+
+    @nn.compact
+    def __call__(self, image: Array) -> dict[str, Array]:
+        x = jnp.asarray(image, jnp.float32).reshape(INPUT_SHAPE)
+        acts: dict[str, Array] = {}
+        for i, width in enumerate(self.widths, start=1):
+            x = Conv3x3(width, name=f"conv{i}")(x)
+            acts[f"conv{i}_pre"] = x
+            x = acts[f"conv{i}"] = nn.relu(x)
+            if i < len(self.widths):
+                x = acts[f"pool{i}"] = max_pool_2x2(x)
+        x = acts["dense_pre"] = nn.Dense(self.hidden, name="dense")(x.reshape(-1))
+        x = acts["dense"] = nn.relu(x)
+        acts["logits"] = nn.Dense(self.num_classes, name="logits")(x)
+        return acts
+
+
+def init_params(model: CNN, key: Array) -> dict:
+    """Fresh parameters for ``model`` (a plain nested dict of arrays)."""
+    return model.init(key, jnp.zeros(INPUT_SHAPE))["params"]
+
+
+def activations(model: CNN, params: Mapping, image: Array) -> dict[str, Array]:
+    """All named activations of ``model`` for one image: pure in ``params`` and ``image``."""
+    return model.apply({"params": params}, image)
+
+
+def logits(model: CNN, params: Mapping, image: Array) -> Array:
+    """Class scores for one image."""
+    return activations(model, params, image)["logits"]
+
+
+def activation_shapes(model: CNN) -> dict[str, tuple[int, ...]]:
+    """The shape of every named activation for one image, without computing anything.
+
+    >>> activation_shapes(CNN())["conv3"]
+    (3, 3, 64)
+    """
+    shapes = jax.eval_shape(
+        lambda: model.init_with_output(jax.random.key(0), jnp.zeros(INPUT_SHAPE))[0]
+    )
+    return {name: tuple(s.shape) for name, s in shapes.items()}
+
+
+def param_count(params: Mapping) -> int:
+    """Total number of scalars in a parameter tree."""
+    return sum(math.prod(p.shape) for p in jax.tree.leaves(params))

@@ -1,0 +1,160 @@
+"""Training the MNIST CNN with optax: seeded shuffling, a jitted step, evaluation on the test split.
+
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> data = Split(rng.integers(0, 255, (64, 28, 28), np.uint8), rng.integers(0, 10, 64, np.int32))
+>>> cfg = TrainConfig(epochs=1, batch_size=32, widths=(4, 4, 4), hidden=8)
+>>> result = train_and_evaluate(cfg, data, data, progress=False)
+>>> len(result.history)
+1
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm.auto import tqdm
+
+from jaxdream.data import Split
+from jaxdream.model import CNN, init_params, logits, standardize
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run (and so the bundled weights).
+
+    The defaults reach about 99.3% test accuracy in 12 epochs.
+    """
+
+    epochs: int = 12
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    warmup_epochs: float = 0.5
+    weight_decay: float = 1e-4
+    seed: int = 0
+    widths: tuple[int, int, int] = (32, 64, 64)
+    hidden: int = 70
+
+    def model(self) -> CNN:
+        return CNN(widths=tuple(self.widths), hidden=self.hidden)
+
+
+class EpochReport(NamedTuple):
+    epoch: int
+    train_loss: float
+    test_loss: float
+    test_accuracy: float
+    seconds: float
+
+
+class TrainResult(NamedTuple):
+    model: CNN
+    params: dict
+    history: list[EpochReport]
+
+    @property
+    def test_accuracy(self) -> float:
+        return self.history[-1].test_accuracy
+
+
+def preprocess(images: jax.Array) -> jax.Array:
+    """uint8 ``(B, 28, 28)`` -> per-image standardized float32: the same input dreams feed."""
+    return jax.vmap(standardize)(jnp.asarray(images, jnp.float32) / 255.0)
+
+
+def loss_and_accuracy(
+    model: CNN, params: Mapping, images: jax.Array, labels: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """Mean cross-entropy and accuracy of a batch of raw uint8 images."""
+    scores = jax.vmap(lambda x: logits(model, params, x))(preprocess(images))
+    loss = optax.softmax_cross_entropy_with_integer_labels(scores, labels).mean()
+    return loss, (scores.argmax(-1) == labels).mean()
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> optax.GradientTransformation:
+    """AdamW with a linear warm-up and a cosine decay to zero over the run."""
+    schedule = optax.warmup_cosine_decay_schedule(
+        init_value=0.0,
+        peak_value=config.learning_rate,
+        warmup_steps=int(config.warmup_epochs * steps_per_epoch),
+        decay_steps=config.epochs * steps_per_epoch,
+    )
+    return optax.adamw(schedule, weight_decay=config.weight_decay)
+
+
+def evaluate(
+    model: CNN, params: Mapping, data: Split, batch_size: int = 1000
+) -> tuple[float, float]:
+    """``(loss, accuracy)`` over a whole split."""
+    step = jax.jit(lambda p, x, y: loss_and_accuracy(model, p, x, y))
+    losses, accs, sizes = [], [], []
+    for start in range(0, len(data.labels), batch_size):
+        x, y = data.images[start : start + batch_size], data.labels[start : start + batch_size]
+        loss, acc = step(params, x, y)
+        losses.append(float(loss))
+        accs.append(float(acc))
+        sizes.append(len(y))
+    w = np.asarray(sizes) / sum(sizes)
+    return float(np.dot(losses, w)), float(np.dot(accs, w))
+
+
+def train_and_evaluate(
+    config: TrainConfig, train: Split, test: Split, progress: bool = True
+) -> TrainResult:
+    """Train from ``config.seed`` and evaluate on ``test`` after every epoch.
+
+    The last partial batch of each epoch is dropped, so every step has the same shape.
+    """
+    model = config.model()
+    key = jax.random.key(config.seed)
+    init_key, key = jax.random.split(key)
+    params = init_params(model, init_key)
+    n = len(train.labels)
+    batch = min(config.batch_size, n)
+    steps_per_epoch = n // batch
+    optimizer = make_optimizer(config, steps_per_epoch)
+    opt_state = optimizer.init(params)
+
+    @jax.jit
+    def train_step(params, opt_state, images, labels):
+        (loss, _), grads = jax.value_and_grad(loss_and_accuracy, argnums=1, has_aux=True)(
+            model, params, images, labels
+        )
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    images, labels = jnp.asarray(train.images), jnp.asarray(train.labels)
+    history: list[EpochReport] = []
+    for epoch in range(1, config.epochs + 1):
+        start = time.perf_counter()
+        key, perm_key = jax.random.split(key)
+        order = np.asarray(jax.random.permutation(perm_key, n))
+        losses = []
+        bar = tqdm(
+            range(steps_per_epoch),
+            desc=f"epoch {epoch}/{config.epochs}",
+            disable=not progress,
+            leave=False,
+        )
+        for i in bar:
+            idx = order[i * batch : (i + 1) * batch]
+            params, opt_state, loss = train_step(params, opt_state, images[idx], labels[idx])
+            losses.append(loss)
+        train_loss = float(jnp.mean(jnp.stack(losses)))
+        test_loss, test_acc = evaluate(model, params, test)
+        report = EpochReport(epoch, train_loss, test_loss, test_acc, time.perf_counter() - start)
+        history.append(report)
+        if progress:
+            tqdm.write(
+                f"epoch {epoch:2d}: train loss {train_loss:.4f}, test loss {test_loss:.4f}, "
+                f"test accuracy {test_acc:.2%} ({report.seconds:.1f} s)"
+            )
+    params = jax.tree.map(np.asarray, params)
+    return TrainResult(model, params, history)

@@ -1,0 +1,47 @@
+"""Shared fixtures: a tiny random CNN for fast tests, the bundled CNN, and where MNIST lies."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from jaxdream.checkpoint import load_model
+from jaxdream.model import CNN, init_params
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    """A small random CNN: ``(model, params)``."""
+    model = CNN(widths=(4, 6, 8), hidden=12)
+    return model, init_params(model, jax.random.key(0))
+
+
+@pytest.fixture(scope="session")
+def bundled():
+    """The trained CNN shipped with the package: ``(model, params)``."""
+    return load_model()
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> str:
+    """The prepared TFDS folder, or skip: ``$TFDS_DATA_DIR``, else ``../shared/tfds``."""
+    for candidate in (os.environ.get("TFDS_DATA_DIR"), REPO.parent / "shared" / "tfds"):
+        if candidate and (Path(candidate) / "mnist").is_dir():
+            return str(candidate)
+    pytest.skip("MNIST is not prepared here: set TFDS_DATA_DIR to a TFDS folder holding mnist")
+
+
+@pytest.fixture
+def smooth_image() -> np.ndarray:
+    """A smooth, non-square gray test image in [0, 1]."""
+    y, x = np.mgrid[0:96, 0:128].astype(np.float32)
+    img = 0.5 + 0.25 * np.sin(x / 13.0) * np.cos(y / 17.0) + 0.2 * np.exp(
+        -((x - 80) ** 2 + (y - 30) ** 2) / 300.0
+    )
+    return img.astype(np.float32)

@@ -1,0 +1,74 @@
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxdream.model import CNN, activation_shapes, activations, init_params, max_pool_2x2, param_count
+from jaxdream.model import standardize
+
+
+def test_named_activation_shapes():
+    model = CNN()
+    params = init_params(model, jax.random.key(0))
+    acts = activations(model, params, jnp.zeros((28, 28)))
+    expected = {
+        "conv1_pre": (26, 26, 32), "conv1": (26, 26, 32), "pool1": (13, 13, 32),
+        "conv2_pre": (11, 11, 64), "conv2": (11, 11, 64), "pool2": (5, 5, 64),
+        "conv3_pre": (3, 3, 64), "conv3": (3, 3, 64),
+        "dense_pre": (70,), "dense": (70,), "logits": (10,),
+    }  # fmt: skip
+    assert {k: v.shape for k, v in acts.items()} == expected
+    assert activation_shapes(model) == expected
+
+
+def test_parameter_count_matches_architecture():
+    params = init_params(CNN(), jax.random.key(0))
+    convs = (9 * 1 * 32 + 32) + (9 * 32 * 64 + 64) + (9 * 64 * 64 + 64)
+    dense = (3 * 3 * 64 * 70 + 70) + (70 * 10 + 10)
+    assert param_count(params) == convs + dense
+    wide = init_params(CNN(widths=(32, 64, 128)), jax.random.key(0))
+    assert wide["conv3"]["kernel"].shape == (3, 3, 64, 128)
+
+
+def test_relu_and_pre_activation_agree():
+    model = CNN(widths=(4, 4, 4), hidden=5)
+    params = init_params(model, jax.random.key(1))
+    acts = activations(model, params, jax.random.normal(jax.random.key(2), (28, 28)))
+    for name in ("conv1", "conv2", "conv3", "dense"):
+        np.testing.assert_array_equal(acts[name], jnp.maximum(acts[f"{name}_pre"], 0))
+
+
+def test_jit_vmap_equal_per_image_calls(tiny):
+    model, params = tiny
+    images = jax.random.normal(jax.random.key(3), (5, 28, 28))
+    batched = jax.jit(jax.vmap(lambda x: activations(model, params, x)))(images)
+    for i in range(5):
+        one = activations(model, params, images[i])
+        for name in one:
+            np.testing.assert_allclose(batched[name][i], one[name], rtol=1e-5, atol=1e-5)
+
+
+def test_max_pool_matches_flax():
+    x = jax.random.normal(jax.random.key(4), (11, 11, 3))
+    want = nn.max_pool(x[None], (2, 2), (2, 2), padding="VALID")[0]
+    np.testing.assert_array_equal(max_pool_2x2(x), want)
+
+
+def test_standardize_matches_definition():
+    x = np.random.default_rng(0).normal(3.0, 2.0, (28, 28)).astype(np.float32)
+    want = (x - x.mean()) / max(x.std(), 1 / np.sqrt(x.size))
+    np.testing.assert_allclose(standardize(x), want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("value", [0.0, 7.5])
+def test_standardize_flat_image_gives_finite_zeros(value):
+    out = standardize(jnp.full((28, 28), value))
+    assert np.all(np.isfinite(out)) and np.all(out == 0)
+
+
+def test_standardize_tiny_variance_uses_guard():
+    x = np.zeros((28, 28), np.float32)
+    x[0, 0] = 1e-4  # std far below 1/sqrt(N): the guard divides by 1/28 instead
+    out = np.asarray(standardize(x))
+    np.testing.assert_allclose(out, (x - x.mean()) * 28, rtol=1e-4)
