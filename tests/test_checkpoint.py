@@ -2,8 +2,13 @@ import jax
 import numpy as np
 import pytest
 
-from jaxdream.checkpoint import bundled_weights_path, load_checkpoint, load_model
-from jaxdream.checkpoint import save_checkpoint, validate_params
+from jaxdream.checkpoint import (
+    bundled_weights_path,
+    load_checkpoint,
+    load_model,
+    save_checkpoint,
+    validate_params,
+)
 from jaxdream.errors import CheckpointError
 from jaxdream.model import CNN, init_params
 
@@ -29,7 +34,7 @@ def test_corrupt_file_names_the_file(tmp_path, tiny, damage):
     path = tmp_path / "bad.msgpack"
     save_checkpoint(path, model, params)
     path.write_bytes(damage(path.read_bytes()))
-    with pytest.raises(CheckpointError, match="bad.msgpack"):
+    with pytest.raises(CheckpointError, match=r"bad\.msgpack"):
         load_checkpoint(path)
 
 
@@ -42,7 +47,7 @@ def test_other_architecture_is_refused(tmp_path, tiny):
     model, params = tiny
     path = tmp_path / "tiny.msgpack"
     save_checkpoint(path, model, params)
-    with pytest.raises(CheckpointError, match="tiny.msgpack"):
+    with pytest.raises(CheckpointError, match=r"tiny\.msgpack"):
         load_checkpoint(path, CNN())
 
 

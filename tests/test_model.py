@@ -4,8 +4,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxdream.model import CNN, activation_shapes, activations, init_params, max_pool_2x2, param_count
-from jaxdream.model import standardize
+from jaxdream.model import (
+    CNN,
+    activation_shapes,
+    activations,
+    init_params,
+    max_pool_2x2,
+    param_count,
+    standardize,
+)
 
 
 def test_named_activation_shapes():

@@ -1,0 +1,174 @@
+"""OIP, the "optimal input pattern": gradient ascent on an input image so that an objective of
+the CNN's activations grows, exactly as the article does it:
+
+    loss = objective(activations(params, x));  g = d loss / d x
+    g <- g / (sqrt(mean(g**2)) + 1e-5);         x <- x + epsilon * g
+
+All steps run inside one compiled program (``lax.while_loop``), written for one image and
+vmapped over a batch, each image with its own objective values (e.g. its own map).
+
+>>> import jax, jax.numpy as jnp
+>>> from jaxdream.model import CNN, init_params
+>>> from jaxdream.objectives import channel
+>>> model = CNN(widths=(4, 4, 4), hidden=8)
+>>> params = init_params(model, jax.random.key(0))
+>>> start = noise_images(jax.random.key(1), 3)
+>>> out = oip(params, channel("conv3", jnp.array([0, 1, 2])), start, steps=5, model=model)
+>>> out.images.shape, out.losses.shape
+((3, 28, 28), (3, 5))
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxdream.errors import ConfigError
+from jaxdream.model import CNN, activation_shapes, activations, standardize
+from jaxdream.objectives import Objective, broadcast_objective
+
+Array = jax.Array
+
+GRAD_EPS = 1e-5  # the article's guard in the RMS normalisation
+
+
+class OIPResult(NamedTuple):
+    """``images`` after the ascent; ``losses[i, j]`` the objective before step ``j`` (NaN for
+    steps an early-stopped image did not take); ``steps_run[i]`` how many steps it took."""
+
+    images: Array
+    losses: Array
+    steps_run: Array
+
+
+def model_from_params(params: Mapping) -> CNN:
+    """The ``CNN`` whose parameters ``params`` are (widths and sizes read off the shapes)."""
+    convs = sorted(k for k in params if k.startswith("conv"))
+    return CNN(
+        widths=tuple(int(params[k]["kernel"].shape[-1]) for k in convs),
+        hidden=int(params["dense"]["kernel"].shape[-1]),
+        num_classes=int(params["logits"]["kernel"].shape[-1]),
+    )
+
+
+def normalized_gradient(g: Array) -> Array:
+    """The article's RMS normalisation; a zero gradient stays zero (no NaN)."""
+    return g / (jnp.sqrt(jnp.mean(jnp.square(g))) + GRAD_EPS)
+
+
+def ascent_step(
+    model: CNN, params: Mapping, objective: Objective, image: Array, epsilon: float | Array
+) -> tuple[Array, Array]:
+    """One OIP step on one image: ``(new_image, loss_before_the_step)``."""
+    loss, g = jax.value_and_grad(lambda x: objective(activations(model, params, x)))(image)
+    return image + epsilon * normalized_gradient(g), loss
+
+
+def oip_single(
+    model: CNN,
+    params: Mapping,
+    objective: Objective,
+    image: Array,
+    epsilon: float | Array = 0.01,
+    conv_criterion: float | Array = 0.0,
+    *,
+    steps: int = 30,
+) -> OIPResult:
+    """``steps`` ascent steps on ONE image, inside a ``lax.while_loop``.
+
+    With ``conv_criterion > 0`` the loop stops after the step at which the loss changed by less
+    than it (the article's convergence option); ``0`` never stops early.
+    """
+    image = jnp.asarray(image, jnp.float32)
+    if steps == 0:
+        return OIPResult(image, jnp.zeros((0,), jnp.float32), jnp.int32(0))
+
+    def cond(carry):
+        i, _, _, _, active = carry
+        return (i < steps) & active
+
+    def body(carry):
+        i, x, prev_loss, losses, _ = carry
+        x, loss = ascent_step(model, params, objective, x, epsilon)
+        converged = (i > 0) & (jnp.abs(loss - prev_loss) < conv_criterion)
+        return i + 1, x, loss, losses.at[i].set(loss), ~converged
+
+    init = (jnp.int32(0), image, jnp.float32(0), jnp.full((steps,), jnp.nan), jnp.bool_(True))
+    n, image, _, losses, _ = jax.lax.while_loop(cond, body, init)
+    return OIPResult(image, losses, n)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "steps"))
+def oip_batch(
+    model: CNN,
+    params: Mapping,
+    objective: Objective,
+    images: Array,
+    epsilon: float | Array,
+    conv_criterion: float | Array,
+    steps: int,
+) -> OIPResult:
+    """The compiled, vmapped OIP over ``images`` ``(B, 28, 28)``; ``objective`` leaves of shape
+    ``(B,)`` (see ``broadcast_objective``). Only ``model``, ``steps`` and shapes retrace."""
+    run = functools.partial(oip_single, model, params, steps=steps)
+    return jax.vmap(run, in_axes=(0, 0, None, None))(objective, images, epsilon, conv_criterion)
+
+
+def oip(
+    params: Mapping,
+    objective: Objective,
+    images: Array,
+    steps: int = 30,
+    epsilon: float = 0.01,
+    conv_criterion: float | None = None,
+    model: CNN | None = None,
+) -> OIPResult:
+    """Run OIP on a batch of 28x28 images (or one image), checking the objective first.
+
+    ``objective`` leaves may be scalars (all images alike) or length-``B`` arrays (one value per
+    image). ``conv_criterion`` (e.g. the article's ``2e-4``) stops each image on its own.
+    """
+    model = model or model_from_params(params)
+    objective.validate(activation_shapes(model))
+    images = jnp.asarray(images, jnp.float32)
+    single = images.ndim == 2
+    if single:
+        images = images[None]
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise ConfigError(f"OIP needs 28x28 images, got shape {images.shape}")
+    if steps < 0:
+        raise ConfigError(f"steps must be >= 0, got {steps}")
+    out = oip_batch(
+        model,
+        params,
+        broadcast_objective(objective, images.shape[0]),
+        images,
+        jnp.float32(epsilon),
+        jnp.float32(conv_criterion or 0.0),
+        steps,
+    )
+    if single:
+        out = OIPResult(out.images[0], out.losses[0], out.steps_run[0])
+    return out
+
+
+def noise_image(
+    key: Array, size: int = 28, scales: tuple[int, ...] = (28, 14, 7, 4), amplitude: float = 0.1
+) -> Array:
+    """A start image of random fluctuations on several length scales (as the article series
+    does): uniform noise drawn at each resolution in ``scales``, upscaled bicubically to
+    ``size``, summed, then standardized and scaled to standard deviation ``amplitude``."""
+    total = jnp.zeros((size, size), jnp.float32)
+    for k, s in zip(jax.random.split(key, len(scales)), scales, strict=True):
+        coarse = jax.random.uniform(k, (s, s), minval=-1.0, maxval=1.0)
+        total = total + jax.image.resize(coarse, (size, size), "bicubic")
+    return amplitude * standardize(total)
+
+
+def noise_images(key: Array, n: int, **kw) -> Array:
+    """``n`` independent ``noise_image`` s, shape ``(n, size, size)``."""
+    return jax.vmap(lambda k: noise_image(k, **kw))(jax.random.split(key, n))
