@@ -1,1 +1,79 @@
-"""jaxdream: pattern-carving deep dreams with a small MNIST CNN, in JAX/Flax."""
+"""jaxdream: pattern-carving deep dreams with a small MNIST CNN, in JAX/Flax.
+
+>>> import jaxdream
+>>> model, params = jaxdream.load_model()
+>>> result = jaxdream.dream("photo.jpg", jaxdream.DreamConfig(map=56))    # doctest: +SKIP
+>>> pattern = jaxdream.oip(params, jaxdream.channel("conv3", 56),
+...                        jaxdream.noise_image(jax.random.key(0)))      # doctest: +SKIP
+"""
+
+from jaxdream.carve import ARTICLE_LEVELS, DreamConfig, Level, carve, carve_batch, parse_level
+from jaxdream.checkpoint import load_checkpoint, load_model, save_checkpoint
+from jaxdream.display import Display, colorize, contrast_clip, to_uint8
+from jaxdream.dream import DreamResult, dream, dream_many
+from jaxdream.errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    ImageError,
+    JaxdreamError,
+    ObjectiveError,
+)
+from jaxdream.imageio import load_photo, save_gif, save_image
+from jaxdream.model import CNN, activation_shapes, activations, init_params, standardize
+from jaxdream.objectives import (
+    Objective,
+    channel,
+    layer,
+    logit,
+    mean_square,
+    neuron,
+    parse_objective,
+)
+from jaxdream.oip import OIPResult, noise_image, noise_images, oip
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ARTICLE_LEVELS",
+    "CNN",
+    "CheckpointError",
+    "ConfigError",
+    "DataError",
+    "Display",
+    "DreamConfig",
+    "DreamResult",
+    "ImageError",
+    "JaxdreamError",
+    "Level",
+    "OIPResult",
+    "Objective",
+    "ObjectiveError",
+    "activation_shapes",
+    "activations",
+    "carve",
+    "carve_batch",
+    "channel",
+    "colorize",
+    "contrast_clip",
+    "dream",
+    "dream_many",
+    "init_params",
+    "layer",
+    "load_checkpoint",
+    "load_model",
+    "load_photo",
+    "logit",
+    "mean_square",
+    "neuron",
+    "noise_image",
+    "noise_images",
+    "oip",
+    "parse_level",
+    "parse_objective",
+    "save_checkpoint",
+    "save_gif",
+    "save_image",
+    "standardize",
+    "to_uint8",
+]

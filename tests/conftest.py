@@ -41,7 +41,9 @@ def mnist_dir() -> str:
 def smooth_image() -> np.ndarray:
     """A smooth, non-square gray test image in [0, 1]."""
     y, x = np.mgrid[0:96, 0:128].astype(np.float32)
-    img = 0.5 + 0.25 * np.sin(x / 13.0) * np.cos(y / 17.0) + 0.2 * np.exp(
-        -((x - 80) ** 2 + (y - 30) ** 2) / 300.0
+    img = (
+        0.5
+        + 0.25 * np.sin(x / 13.0) * np.cos(y / 17.0)
+        + 0.2 * np.exp(-((x - 80) ** 2 + (y - 30) ** 2) / 300.0)
     )
     return img.astype(np.float32)

@@ -1,0 +1,435 @@
+"""The ``jaxdream`` command line: a thin layer of flags over the library.
+
+Errors the user can fix (files, names, settings) print one line and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from jaxdream.errors import ConfigError, JaxdreamError
+
+DEFAULT_WEIGHTS_NOTE = "the weights bundled with jaxdream"
+
+
+def _versions() -> dict[str, str]:
+    import flax
+    import jax
+    import numpy
+    import optax
+
+    return {
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "flax": flax.__version__,
+        "optax": optax.__version__,
+        "numpy": numpy.__version__,
+    }
+
+
+# --------------------------------------------------------------------------- train
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from jaxdream._files import atomic_write
+    from jaxdream.checkpoint import save_checkpoint
+    from jaxdream.data import load_split
+    from jaxdream.errors import CheckpointError
+    from jaxdream.model import param_count
+    from jaxdream.train import TrainConfig, train_and_evaluate
+
+    config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        warmup_epochs=args.warmup_epochs,
+        weight_decay=args.weight_decay,
+        seed=args.seed,
+        widths=tuple(args.widths),
+        hidden=args.hidden,
+    )
+    out = Path(args.output)
+    start = time.perf_counter()
+    train = load_split(args.train_split, args.data_dir, args.download)
+    test = load_split(args.test_split, args.data_dir, args.download)
+    print(f"MNIST: {len(train.labels)} training and {len(test.labels)} test images")
+    result = train_and_evaluate(config, train, test, progress=not args.quiet)
+    seconds = time.perf_counter() - start
+    command = "jaxdream train " + " ".join(
+        f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, tuple) else v}"
+        for k, v in sorted(vars(config).items())
+    )
+    metadata = {
+        "test_accuracy": result.test_accuracy,
+        "test_loss": result.history[-1].test_loss,
+        "train_config": {
+            k: list(v) if isinstance(v, tuple) else v for k, v in vars(config).items()
+        },
+        "command": command,
+        "versions": _versions(),
+    }
+    save_checkpoint(out, result.model, result.params, metadata)
+    card = out.with_suffix(".md")
+    text = _model_card(result, metadata, param_count(result.params)).encode()
+    atomic_write(card, lambda f: f.write(text), error=CheckpointError)
+    print(
+        f"test accuracy {result.test_accuracy:.2%} after {config.epochs} epochs, "
+        f"{seconds:.0f} s in all; wrote {out} and {card}"
+    )
+    return 0
+
+
+def _model_card(result, metadata: dict, n_params: int) -> str:
+    m = result.model
+    rows = "\n".join(
+        f"| {r.epoch} | {r.train_loss:.4f} | {r.test_loss:.4f} | {r.test_accuracy:.2%} |"
+        for r in result.history
+    )
+    versions = ", ".join(f"{k} {v}" for k, v in metadata["versions"].items())
+    return f"""# Model card: jaxdream MNIST CNN
+
+- **Architecture**: 28x28x1 -> conv 3x3 ({m.widths[0]}) -> ReLU -> max-pool 2 -> conv 3x3
+  ({m.widths[1]}) -> ReLU -> max-pool 2 -> conv 3x3 ({m.widths[2]}) -> ReLU -> flatten -> dense
+  ({m.hidden}) -> ReLU -> dense ({m.num_classes}); "valid" convolutions; {n_params:,} parameters.
+- **Input**: per-image standardized gray image (`jaxdream.standardize`).
+- **Data**: MNIST (TFDS `mnist` 3.0.1), 60,000 training images; evaluated on the 10,000 test images.
+- **Test accuracy**: {metadata["test_accuracy"]:.2%} (test loss {metadata["test_loss"]:.4f}).
+- **Training command** (reproducible: the same command gives the same weights on the same
+  software): `{metadata["command"]}`
+- **Seed**: {metadata["train_config"]["seed"]}
+- **Library versions**: {versions}
+- **Intended use**: the feature maps that jaxdream's dreams carve into photos; a teaching model,
+  not a production digit classifier.
+
+| epoch | train loss | test loss | test accuracy |
+| --- | --- | --- | --- |
+{rows}
+"""
+
+
+# --------------------------------------------------------------------------- info
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    import jax
+
+    from jaxdream.checkpoint import bundled_weights_path, load_checkpoint
+    from jaxdream.model import activation_shapes, param_count
+
+    path = Path(args.weights) if args.weights else bundled_weights_path()
+    model, params, meta = load_checkpoint(path)
+    info = {
+        "weights": str(path),
+        "model": {"widths": list(model.widths), "hidden": model.hidden},
+        "parameters": param_count(params),
+        "test_accuracy": meta.get("test_accuracy"),
+        "layers": {k: list(v) for k, v in activation_shapes(model).items()},
+        "devices": [str(d) for d in jax.devices()],
+        "versions": _versions(),
+    }
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+# --------------------------------------------------------------------------- oip
+
+
+def _load_weights(path: str | None):
+    from jaxdream.checkpoint import load_model
+
+    return load_model(path)
+
+
+def _cmd_oip(args: argparse.Namespace) -> int:
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from jaxdream.display import to_uint8
+    from jaxdream.figures import labelled_grid
+    from jaxdream.imageio import check_output, load_photo, save_image
+    from jaxdream.model import activation_shapes, standardize
+    from jaxdream.objectives import channel, parse_objective
+    from jaxdream.oip import noise_images, oip
+
+    check_output(args.output)
+    model, params = _load_weights(args.weights)
+    shapes = activation_shapes(model)
+    if args.objective:
+        objective, labels = parse_objective(args.objective), None
+        objective.validate(shapes)
+        n = 1
+    elif args.map == "all":
+        if args.layer not in shapes:
+            channel(args.layer, 0).validate(shapes)  # raises the error listing the layers
+        n = shapes[args.layer][-1]
+        objective = channel(args.layer, jnp.arange(n))
+        labels = [f"map {k}" for k in range(n)]
+    else:
+        try:
+            k = int(args.map)
+        except ValueError:
+            raise ConfigError(f"--map takes a number or 'all', not {args.map!r}") from None
+        objective, labels, n = channel(args.layer, k), None, 1
+    if args.start:
+        from jaxdream.carve import resize
+
+        photo = load_photo(args.start)
+        start = standardize(resize(jnp.asarray(photo.gray), (28, 28)))
+        starts = jnp.broadcast_to(start, (n, 28, 28))
+    else:
+        starts = noise_images(jax.random.key(args.seed), n, amplitude=args.amplitude)
+    t0 = time.perf_counter()
+    out = oip(
+        params,
+        objective,
+        starts,
+        steps=args.steps,
+        epsilon=args.epsilon,
+        conv_criterion=args.conv_criterion,
+        model=model,
+    )
+    out.images.block_until_ready()
+    seconds = time.perf_counter() - t0
+    losses = np.asarray(out.losses)
+    final = losses[np.arange(n), np.maximum(np.asarray(out.steps_run) - 1, 0)]
+    dead = [i for i in range(n) if args.steps > 0 and np.all(losses[i, : out.steps_run[i]] == 0)]
+    pictures = [to_uint8(np.asarray(x)) for x in out.images]
+    if labels is None:
+        name = objective.name
+        img = np.kron(pictures[0], np.ones((args.scale, args.scale), np.uint8))
+        save_image(args.output, img)
+        print(
+            f"{name}: loss {losses[0, 0]:.4f} -> {final[0]:.4f} in {int(out.steps_run[0])} "
+            f"steps ({seconds:.2f} s); wrote {args.output}"
+        )
+    else:
+        labels = [lab + (" dead" if i in dead else "") for i, lab in enumerate(labels)]
+        sheet = labelled_grid(pictures, labels, columns=args.columns, cell=28 * args.scale // 4)
+        save_image(args.output, sheet)
+        print(f"{n} maps of {args.layer} in one call ({seconds:.2f} s); wrote {args.output}")
+    if dead:
+        print(
+            f"warning: {len(dead)} of {n} patterns stayed at loss 0 (a dead start: the map is "
+            f"zero everywhere and gives no gradient): maps {dead}. Try another --seed, a larger "
+            "--amplitude, or the layer's pre-activation ('_pre').",
+            file=sys.stderr,
+        )
+    return 0
+
+
+# --------------------------------------------------------------------------- dream
+
+
+def _dream_config(args: argparse.Namespace):
+    from jaxdream.carve import DreamConfig, parse_level
+
+    size = args.size
+    if len(size) == 1:
+        size = size[0]
+    elif len(size) == 2:
+        size = (size[0], size[1])
+    else:
+        raise ConfigError("--size takes one number (longer side) or two (height width)")
+    return DreamConfig(
+        size=size,
+        layer=args.layer,
+        map=args.map,
+        levels=tuple(parse_level(t) for t in args.levels),
+        iterations=args.iterations,
+        steps=args.steps,
+        epsilon=args.epsilon,
+        conv_criterion=args.conv_criterion,
+        schedule=args.schedule,
+        shift_tiles=args.shift_tiles,
+        seed=args.seed,
+    )
+
+
+def _cmd_dream(args: argparse.Namespace) -> int:
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    from jaxdream.checkpoint import bundled_sample_path
+    from jaxdream.display import Display
+    from jaxdream.dream import dream
+    from jaxdream.figures import labelled_grid
+    from jaxdream.imageio import check_output, load_photo, save_gif, save_image
+
+    for out in filter(None, (args.output, args.gif, args.figure)):
+        check_output(out)  # a bad output name fails before any work
+    config = _dream_config(args)
+    source = args.input or bundled_sample_path()
+    display = Display(clip=not args.no_clip, centre_move=args.centre_move, fact=args.fact)
+    photo = load_photo(source)  # bad input fails here, before any progress output
+    model, params = _load_weights(args.weights)
+    config.check(model)
+    stages = ["dreaming (the first call compiles)", "writing"]
+    with tqdm(total=len(stages), disable=args.quiet, bar_format="{l_bar}{bar}| {elapsed}") as bar:
+        bar.set_description(stages[0])
+        t0 = time.perf_counter()
+        result = dream(
+            photo.rgb,
+            config,
+            model=model,
+            params=params,
+            return_frames=bool(args.gif or args.figure),
+        )
+        seconds = time.perf_counter() - t0
+        bar.update()
+        bar.set_description(stages[1])
+        save_image(args.output, result.to_uint8(display, color=args.color))
+        frames = (
+            []
+            if result.frames is None
+            else [result.render(f, display, args.color) for f in result.frames]
+        )
+        if args.gif:
+            first = result.render(result.gray, display, args.color)
+            save_gif(args.gif, [first, *frames])
+        if args.figure:
+            import jax.numpy as jnp
+
+            from jaxdream.carve import resize
+
+            small = np.asarray(resize(jnp.asarray(result.gray), (28, 28)))
+            pics = [
+                np.round(np.clip(photo.rgb, 0, 1) * 255).astype(np.uint8),
+                result.render(result.gray, display),
+                result.render(small, display),
+                *frames,
+            ]
+            labels = [
+                "original",
+                "gray",
+                "28x28 input",
+                *[f"iteration {i + 1}" for i in range(len(frames))],
+            ]
+            save_image(args.figure, labelled_grid(pics, labels, columns=4, cell=256))
+        bar.update()
+    h, w = result.image.shape
+    print(
+        f"dreamed {source} at {w}x{h}, {config.layer} map {config.map}, "
+        f"{len(config.tile_maps())} tiles, {config.iterations} iterations x {config.steps} steps "
+        f"in {seconds:.2f} s; wrote {args.output}"
+    )
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jaxdream",
+        description="Carve the patterns of an MNIST CNN's feature maps into photos.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train the MNIST CNN (needs MNIST via TFDS)")
+    p.add_argument("-o", "--output", default="mnist_cnn.msgpack", help="checkpoint to write")
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--warmup-epochs", type=float, default=0.5)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--widths", type=int, nargs=3, default=[32, 64, 64], metavar="N")
+    p.add_argument("--hidden", type=int, default=70)
+    p.add_argument("--train-split", default="train", help="TFDS split, e.g. 'train[:5000]'")
+    p.add_argument("--test-split", default="test")
+    p.add_argument("--data-dir", help="TFDS data folder (default: $TFDS_DATA_DIR)")
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help="download and prepare MNIST if missing (needs the 'train' extra)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("info", help="describe the model, its layers and the devices")
+    p.add_argument("--weights", help=f"checkpoint (default: {DEFAULT_WEIGHTS_NOTE})")
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("oip", help="the optimal input pattern of a map, from noise")
+    p.add_argument("-o", "--output", default="pattern.png", help="image to write")
+    p.add_argument("--layer", default="conv3")
+    p.add_argument("--map", default="56", help="a map index, or 'all' for a labelled grid")
+    p.add_argument(
+        "--objective",
+        help="instead of --layer/--map: e.g. '0.7*conv3:56+0.3*conv3:12'"
+        ", 'logit:7', 'conv2' (whole layer), 'mean_square:conv3', 'conv3:56:1:1'",
+    )
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--epsilon", type=float, default=0.01)
+    p.add_argument("--conv-criterion", type=float, help="stop early (the article: 2e-4)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--amplitude", type=float, default=0.1, help="std of the start noise")
+    p.add_argument("--start", help="start from this image instead of noise")
+    p.add_argument("--scale", type=int, default=8, help="pixels per pattern pixel in the output")
+    p.add_argument("--columns", type=int, default=8)
+    p.add_argument("--weights", help=f"checkpoint (default: {DEFAULT_WEIGHTS_NOTE})")
+    p.set_defaults(func=_cmd_oip)
+
+    p = sub.add_parser("dream", help="carve a map's patterns into a photo")
+    p.add_argument("input", nargs="?", help="photo (default: a bundled sample photo)")
+    p.add_argument("-o", "--output", default="dream.png", help="image to write")
+    p.add_argument("--layer", default="conv3")
+    p.add_argument("--map", type=int, default=56, help="map of the layer; -1: the whole layer")
+    p.add_argument(
+        "--levels",
+        nargs="+",
+        default=["0", "1:3"],
+        metavar="SPEC",
+        help="tile levels, LEVEL[:TILE,...][/MAP,...][*WEIGHT]: 0 = whole image, "
+        "1 = quadrants (tiles 0..3 row-major), 2 = 4x4 grid; e.g. '0 1' or "
+        "'0 1/56,12,3,7 2*0.5' (default: '0 1:3', the article)",
+    )
+    p.add_argument("--iterations", type=int, default=4)
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--epsilon", type=float, default=0.01)
+    p.add_argument("--conv-criterion", type=float, help="stop OIP early (the article: 2e-4)")
+    p.add_argument(
+        "--size",
+        type=int,
+        nargs="+",
+        default=[560],
+        metavar="N",
+        help="working size: longer side, or HEIGHT WIDTH",
+    )
+    p.add_argument("--schedule", choices=["batched", "faithful"], default="batched")
+    p.add_argument("--shift-tiles", action="store_true", help="random tile offsets (seams)")
+    p.add_argument("--color", action="store_true", help="keep the photo's colours")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-clip", action="store_true", help="skip the article's contrast clip")
+    p.add_argument("--fact", type=float, default=0.2, help="display contrast factor")
+    p.add_argument("--centre-move", type=float, default=0.5, help="display centre")
+    p.add_argument("--gif", help="also write the iterations as an animated GIF")
+    p.add_argument("--figure", help="also write a figure of the stages")
+    p.add_argument("--weights", help=f"checkpoint (default: {DEFAULT_WEIGHTS_NOTE})")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_dream)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except JaxdreamError as e:
+        print(f"jaxdream: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("jaxdream: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

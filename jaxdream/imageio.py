@@ -1,0 +1,167 @@
+"""Reading photos of any mode into gray + RGB float arrays, and writing images atomically.
+
+Everything that touches files lives here, at the edge; the dream core only sees arrays.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from jaxdream._files import atomic_write
+from jaxdream.errors import ImageError
+
+MAX_PIXELS = 100_000_000  # beyond this an image is refused as a likely decompression bomb
+REDUCE_ABOVE = 4096  # longer sides above this are box-reduced by an integer factor first
+GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+class Photo(NamedTuple):
+    """``gray`` ``(H, W)`` and ``rgb`` ``(H, W, 3)``, float32 in [0, 1]."""
+
+    gray: np.ndarray
+    rgb: np.ndarray
+
+
+def _from_array(a: np.ndarray) -> Photo:
+    a = np.asarray(a)
+    if a.ndim == 3 and a.shape[-1] == 1:
+        a = a[..., 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] not in (3, 4)):
+        raise ImageError(f"an image array must be (H, W), (H, W, 3) or (H, W, 4); got {a.shape}")
+    if a.shape[0] < 1 or a.shape[1] < 1:
+        raise ImageError(f"the image is empty: shape {a.shape}")
+    if np.issubdtype(a.dtype, np.integer):
+        a = a.astype(np.float32) / float(np.iinfo(a.dtype).max)
+    elif a.dtype == bool:
+        a = a.astype(np.float32)
+    else:
+        a = a.astype(np.float32)
+        if not np.all(np.isfinite(a)):
+            raise ImageError("the image holds NaN or infinite values")
+        lo, hi = float(a.min()), float(a.max())
+        if lo < 0 or hi > 1:  # arbitrary float range: map onto [0, 1]
+            a = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
+    if a.ndim == 2:
+        rgb = np.repeat(a[..., None], 3, axis=-1)
+    else:
+        rgb = a[..., :3]
+        if a.shape[-1] == 4:  # composite over white
+            alpha = a[..., 3:]
+            rgb = rgb * alpha + (1.0 - alpha)
+    rgb = np.ascontiguousarray(rgb, np.float32)
+    return Photo(rgb @ GRAY_WEIGHTS, rgb)
+
+
+def _from_pil(img: Image.Image) -> Photo:
+    img = ImageOps.exif_transpose(img)
+    if max(img.size) > REDUCE_ABOVE:
+        img = img.reduce(-(-max(img.size) // REDUCE_ABOVE))
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return _from_array(np.asarray(img).astype(np.uint16))
+    if img.mode == "I":  # 32-bit integers: use the smallest range that holds the values
+        a = np.asarray(img, np.int64)
+        for top in (255, 65535):
+            if a.min() >= 0 and a.max() <= top:
+                return _from_array((a / top).astype(np.float32))
+        return _from_array(a.astype(np.float32))  # out of [0, 1]: mapped by its min and max
+    if img.mode == "F":
+        return _from_array(np.asarray(img, np.float32))
+    has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+    img = img.convert("RGBA" if has_alpha else "RGB")
+    return _from_array(np.asarray(img))
+
+
+def load_photo(source: str | os.PathLike | Image.Image | np.ndarray) -> Photo:
+    """A photo from a file, a PIL image or an array, in any common mode (gray, RGB, RGBA,
+    palette, CMYK, 16-bit): transparent parts are composited over white, EXIF rotation is
+    applied. Raises ``ImageError`` with one clear sentence for anything unreadable."""
+    if isinstance(source, np.ndarray):
+        return _from_array(source)
+    if isinstance(source, Image.Image):
+        return _from_pil(source)
+    path = Path(source)
+    if path.is_dir():
+        raise ImageError(f"{path} is a directory, not an image")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ImageError(f"{path} does not exist") from None
+    except OSError as e:
+        raise ImageError(f"cannot read {path}: {e.strerror}") from e
+    old_limit = Image.MAX_IMAGE_PIXELS
+    try:
+        Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2  # Pillow refuses at twice this
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                if img.width * img.height > MAX_PIXELS:
+                    raise Image.DecompressionBombError(f"{img.width}x{img.height}")
+                img.load()
+                return _from_pil(img)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageError(
+            f"{path} is too large to dream ({e}); the limit is {MAX_PIXELS:,} pixels"
+        ) from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{path} is not an image that Pillow can read") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{path} is truncated or corrupt ({e})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = old_limit
+
+
+def format_for(path: Path) -> str:
+    if path.is_dir():
+        raise ImageError(f"{path} is a directory, not a file name")
+    ext = path.suffix.lower()
+    formats = Image.registered_extensions()
+    if ext not in formats:
+        raise ImageError(f"cannot tell the image format of {path}: use .png, .jpg, .webp, ...")
+    return formats[ext]
+
+
+def check_output(path: str | os.PathLike) -> str:
+    """Fail early, before any work, if ``path`` cannot take an image: a directory, an unknown
+    extension or a missing folder. Returns the Pillow format name."""
+    path = Path(path)
+    fmt = format_for(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ImageError(f"cannot write {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise ImageError(f"cannot write {path}: folder {folder} is not writable")
+    return fmt
+
+
+def save_image(path: str | os.PathLike, image: np.ndarray | Image.Image) -> None:
+    """Write an image (uint8 array or PIL image) atomically, format from the file name."""
+    path = Path(path)
+    fmt = format_for(path)
+    img = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
+    atomic_write(path, lambda f: img.save(f, format=fmt))
+
+
+def save_gif(path: str | os.PathLike, frames: list[np.ndarray], duration_ms: int = 600) -> None:
+    """Write frames (uint8 arrays) as a looping GIF animation, atomically."""
+    path = Path(path)
+    if format_for(path) != "GIF":
+        raise ImageError(f"an animation must be written as .gif, not {path.name}")
+    images = [Image.fromarray(np.asarray(f)) for f in frames]
+    atomic_write(
+        path,
+        lambda f: images[0].save(
+            f,
+            format="GIF",
+            save_all=True,
+            append_images=images[1:],
+            duration=duration_ms,
+            loop=0,
+        ),
+    )

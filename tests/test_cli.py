@@ -1,0 +1,162 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from jaxdream import imageio
+from jaxdream.checkpoint import save_checkpoint
+from jaxdream.cli import main
+
+FAST = ["--size", "48", "--iterations", "1", "--steps", "2", "-q"]
+
+
+@pytest.fixture
+def photo(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "photo.png"
+    Image.fromarray(rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_dream_end_to_end(tmp_path, photo, capsys):
+    out, gif, fig = tmp_path / "d.png", tmp_path / "d.gif", tmp_path / "f.png"
+    code = main(["dream", str(photo), "-o", str(out), "--gif", str(gif), "--figure", str(fig),
+                 "--levels", "0", "1/56,3,7,12", "--color", *FAST])  # fmt: skip
+    assert code == 0
+    with Image.open(out) as img:
+        assert img.mode == "RGB" and img.size == (48, 32)
+    with Image.open(gif) as img:
+        assert img.n_frames == 2  # the input and one iteration
+    with Image.open(fig) as img:
+        assert img.width > img.height
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_dream_with_no_input_uses_the_sample(tmp_path):
+    out = tmp_path / "sample.png"
+    assert main(["dream", "-o", str(out), *FAST]) == 0
+    with Image.open(out) as img:
+        assert img.size == (48, 48) and img.mode == "L"
+
+
+def test_same_seed_same_file(tmp_path, photo):
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    for out in (a, b):
+        assert main(["dream", str(photo), "-o", str(out), "--shift-tiles", "--levels", "0", "1",
+                     "--seed", "1", *FAST]) == 0  # fmt: skip
+    assert a.read_bytes() == b.read_bytes()
+
+
+def _bad_cases(tmp_path, photo):
+    trunc = tmp_path / "trunc.png"
+    trunc.write_bytes(photo.read_bytes()[:200])
+    text = tmp_path / "text.jpg"
+    text.write_text("not an image")
+    out = str(tmp_path / "o.png")
+    return {
+        "missing": ["dream", str(tmp_path / "nope.png"), "-o", out],
+        "truncated": ["dream", str(trunc), "-o", out],
+        "not an image": ["dream", str(text), "-o", out],
+        "input is a directory": ["dream", str(tmp_path), "-o", out],
+        "output folder missing": ["dream", str(photo), "-o", str(tmp_path / "no" / "o.png")],
+        "output is a directory": ["dream", str(photo), "-o", str(tmp_path)],
+        "unknown format": ["dream", str(photo), "-o", str(tmp_path / "o.xyz")],
+        "unknown layer": ["dream", str(photo), "-o", out, "--layer", "conv7"],
+        "map out of range": ["dream", str(photo), "-o", out, "--map", "64"],
+        "bad level": ["dream", str(photo), "-o", out, "--levels", "1:9"],
+        "bad level text": ["dream", str(photo), "-o", out, "--levels", "one"],
+        "bad size": ["dream", str(photo), "-o", out, "--size", "1", "2", "3"],
+        "weights missing": ["dream", str(photo), "-o", out, "--weights", str(tmp_path / "w")],
+        "weights corrupt": ["dream", str(photo), "-o", out, "--weights", str(text)],
+        "oip bad map": ["oip", "--map", "x", "-o", out],
+        "oip unknown layer": ["oip", "--layer", "conv7", "--map", "all", "-o", out],
+        "oip bad objective": ["oip", "--objective", "conv3:1:2", "-o", out],
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing", "truncated", "not an image", "input is a directory", "output folder missing",
+        "output is a directory", "unknown format", "unknown layer", "map out of range",
+        "bad level", "bad level text", "bad size", "weights missing", "weights corrupt",
+        "oip bad map", "oip unknown layer", "oip bad objective",
+    ],
+)  # fmt: skip
+def test_bad_input_gives_one_line_and_code_2(tmp_path, photo, capsys, case):
+    argv = _bad_cases(tmp_path, photo)[case]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main([*argv, *(["-q"] if argv[0] == "dream" else [])]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("jaxdream: error: "), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+
+
+def test_decompression_bomb(tmp_path, photo, capsys, monkeypatch):
+    monkeypatch.setattr(imageio, "MAX_PIXELS", 1000)
+    assert main(["dream", str(photo), "-o", str(tmp_path / "o.png"), "-q"]) == 2
+    assert "too large" in capsys.readouterr().err
+
+
+def test_mismatched_checkpoint(tmp_path, photo, capsys, tiny):
+    model, params = tiny
+    weights = tmp_path / "w.msgpack"
+    save_checkpoint(weights, model, params)
+    # A tiny CNN's conv3 has 8 maps: map 56 is refused with the valid range.
+    assert main(["dream", str(photo), "-o", str(tmp_path / "o.png"), "--weights", str(weights),
+                 "-q"]) == 2  # fmt: skip
+    assert "valid 0..7" in capsys.readouterr().err
+
+
+def test_oip_one_map_and_all_maps(tmp_path, capsys):
+    one, grid = tmp_path / "one.png", tmp_path / "grid.png"
+    assert main(["oip", "--map", "5", "--steps", "3", "-o", str(one), "--seed", "2"]) == 0
+    with Image.open(one) as img:
+        assert img.size == (224, 224)
+    assert main(["oip", "--layer", "conv1", "--map", "all", "--steps", "3", "-o", str(grid)]) == 0
+    assert "32 maps of conv1" in capsys.readouterr().out
+    assert main(["oip", "--objective", "logit:7 + 0.5*conv3:1", "--steps", "2",
+                 "-o", str(one)]) == 0  # fmt: skip
+
+
+def test_oip_reports_dead_maps(tmp_path, capsys):
+    # A flat start gives every post-ReLU map of conv3 the same tiny input; some stay at zero.
+    flat = tmp_path / "flat.png"
+    Image.fromarray(np.full((28, 28), 128, np.uint8)).save(flat)
+    assert main(["oip", "--map", "all", "--start", str(flat), "--steps", "2",
+                 "-o", str(tmp_path / "g.png")]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert "dead start" in err
+
+
+def test_info(capsys):
+    assert main(["info"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["layers"]["conv3"] == [3, 3, 64] and info["test_accuracy"] >= 0.992
+
+
+def test_train_without_data_says_what_to_do(tmp_path, capsys):
+    code = main(["train", "--data-dir", str(tmp_path), "-o", str(tmp_path / "w.msgpack")])
+    assert code == 2
+    assert "TFDS_DATA_DIR" in capsys.readouterr().err
+    assert not (tmp_path / "w.msgpack").exists()
+
+
+def test_train_on_a_slice_of_real_mnist(tmp_path, mnist_dir, capsys):
+    out = tmp_path / "w.msgpack"
+    argv = ["train", "--data-dir", mnist_dir, "--train-split", "train[:512]", "--test-split",
+            "test[:256]", "--epochs", "1", "--widths", "4", "4", "4", "--hidden", "8", "-q",
+            "-o", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    assert out.exists() and out.with_suffix(".md").exists()
+    assert "test accuracy" in capsys.readouterr().out
+    assert main(["info", "--weights", str(out)]) == 0
+
+
+def test_module_entry_point():
+    done = subprocess.run([sys.executable, "-m", "jaxdream", "--help"], capture_output=True,
+                          text=True, check=False)  # fmt: skip
+    assert done.returncode == 0 and "dream" in done.stdout

@@ -1,0 +1,131 @@
+import io
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from jaxdream import imageio
+from jaxdream.errors import ImageError
+from jaxdream.imageio import load_photo, save_gif, save_image
+
+
+def _rgb(h=20, w=30):
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "LA", "P", "CMYK", "1", "I;16", "I", "F"])
+def test_every_mode_loads(tmp_path, mode):
+    img = Image.fromarray(_rgb())
+    if mode == "I;16":
+        img = Image.fromarray(np.asarray(img.convert("L")).astype(np.uint16) * 257)
+    else:
+        img = img.convert(mode)
+    path = tmp_path / ("x.tif" if mode in ("I;16", "I", "F", "CMYK") else "x.png")
+    img.save(path)
+    photo = load_photo(path)
+    assert photo.gray.shape == (20, 30) and photo.rgb.shape == (20, 30, 3)
+    assert photo.gray.dtype == np.float32 and np.all(np.isfinite(photo.gray))
+    assert photo.gray.min() >= 0 and photo.gray.max() <= 1
+    assert photo.gray.std() > 0.01
+
+
+def test_gray_weights_are_the_articles():
+    photo = load_photo(np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255]]], np.uint8))
+    np.testing.assert_allclose(photo.gray[0], [0.299, 0.587, 0.114], rtol=1e-6)
+
+
+def test_sixteen_bit_keeps_its_precision(tmp_path):
+    ramp = (np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "r.png")
+    photo = load_photo(tmp_path / "r.png")
+    assert len(np.unique(photo.gray)) > 1000  # far more than 8 bits' 256 levels
+
+
+def test_transparent_parts_become_white():
+    rgba = np.zeros((2, 2, 4), np.uint8)
+    rgba[0, 0] = [0, 0, 0, 255]
+    photo = load_photo(rgba)
+    assert photo.gray[0, 0] == 0 and photo.gray[1, 1] == pytest.approx(1.0)
+
+
+def test_truncated_file(tmp_path):
+    buf = io.BytesIO()
+    Image.fromarray(_rgb(200, 200)).save(buf, format="PNG")
+    (tmp_path / "t.png").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    with pytest.raises(ImageError, match="truncated or corrupt"):
+        load_photo(tmp_path / "t.png")
+
+
+def test_not_an_image_missing_and_directory(tmp_path):
+    (tmp_path / "notes.png").write_text("hello")
+    with pytest.raises(ImageError, match="not an image"):
+        load_photo(tmp_path / "notes.png")
+    with pytest.raises(ImageError, match="does not exist"):
+        load_photo(tmp_path / "nope.png")
+    with pytest.raises(ImageError, match="directory"):
+        load_photo(tmp_path)
+
+
+def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
+    Image.fromarray(_rgb(100, 100)).save(tmp_path / "big.png")
+    monkeypatch.setattr(imageio, "MAX_PIXELS", 5000)
+    with pytest.raises(ImageError, match="too large"):
+        load_photo(tmp_path / "big.png")
+
+
+def test_huge_sides_are_reduced_first(monkeypatch):
+    monkeypatch.setattr(imageio, "REDUCE_ABOVE", 64)
+    photo = load_photo(Image.fromarray(_rgb(100, 300)))
+    assert max(photo.gray.shape) <= 64
+
+
+def test_bad_arrays():
+    with pytest.raises(ImageError, match="must be"):
+        load_photo(np.zeros((4, 4, 5)))
+    with pytest.raises(ImageError, match="NaN"):
+        load_photo(np.full((4, 4), np.nan, np.float32))
+
+
+def test_save_is_atomic_and_checks_the_folder(tmp_path):
+    path = tmp_path / "out.png"
+    save_image(path, np.zeros((4, 4), np.uint8))
+    with Image.open(path) as img:
+        assert img.size == (4, 4)
+    with pytest.raises(ImageError, match="does not exist"):
+        save_image(tmp_path / "missing" / "out.png", np.zeros((4, 4), np.uint8))
+    with pytest.raises(ImageError, match="format"):
+        save_image(tmp_path / "out.xyz", np.zeros((4, 4), np.uint8))
+    with pytest.raises(ImageError, match="directory"):
+        save_image(tmp_path, np.zeros((4, 4), np.uint8))
+
+
+def test_failed_write_leaves_nothing_behind(tmp_path):
+    path = tmp_path / "keep.png"
+    save_image(path, np.full((4, 4), 7, np.uint8))
+    before = path.read_bytes()
+    with pytest.raises(TypeError):
+        save_image(path, np.zeros((4, 4), np.complex64))  # Pillow cannot encode this
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["keep.png"]
+
+
+def test_unwritable_folder(tmp_path, monkeypatch):
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)  # as a read-only folder answers
+    with pytest.raises(ImageError, match=r"cannot write .*Permission denied"):
+        save_image(tmp_path / "x.png", np.zeros((4, 4), np.uint8))
+    assert os.listdir(tmp_path) == []
+
+
+def test_gif(tmp_path):
+    frames = [np.full((8, 8), v, np.uint8) for v in (0, 128, 255)]
+    save_gif(tmp_path / "a.gif", frames)
+    with Image.open(tmp_path / "a.gif") as img:
+        assert img.n_frames == 3
+    with pytest.raises(ImageError, match="gif"):
+        save_gif(tmp_path / "a.png", frames)
