@@ -48,15 +48,48 @@ import numpy as np
 from jaxdream.errors import ConfigError
 from jaxdream.model import CNN, activation_shapes, standardize
 from jaxdream.objectives import Channel
-from jaxdream.oip import oip_single
+from jaxdream.oip import default_chunk, map_in_chunks, map_over_devices, oip_single
 
 Array = jax.Array
 OIP_SIZE = (28, 28)
 
 
+def _keys_cubic(x: np.ndarray) -> np.ndarray:
+    """The Keys cubic kernel with a = -0.5 (as Pillow, TensorFlow, PyTorch and JAX use it)."""
+    x = np.abs(x)
+    near = ((1.5 * x - 2.5) * x) * x + 1.0
+    far = ((-0.5 * x + 2.5) * x - 4.0) * x + 2.0
+    return np.where(x >= 2.0, 0.0, np.where(x >= 1.0, far, near))
+
+
+@functools.lru_cache(maxsize=256)
+def resize_matrix(size_in: int, size_out: int) -> np.ndarray:
+    """The ``(size_out, size_in)`` matrix of the bicubic, antialiased 1-D resize that
+    ``jax.image.resize`` computes (the same formula, in numpy, once per pair of sizes):
+    resizing is linear and separable, so a 2-D resize is ``A @ x @ B.T``."""
+    inv_scale = size_in / size_out
+    kernel_scale = max(inv_scale, 1.0)  # downscaling widens the kernel: antialiasing
+    sample = (np.arange(size_out) + 0.5) * inv_scale - 0.5
+    weights = _keys_cubic((sample[:, None] - np.arange(size_in)[None, :]) / kernel_scale)
+    total = weights.sum(axis=1, keepdims=True)
+    weights = np.where(
+        np.abs(total) > 1000 * np.finfo(np.float32).eps,
+        weights / np.where(total != 0, total, 1),
+        0.0,
+    )
+    inside = (sample >= -0.5) & (sample <= size_in - 0.5)
+    return np.where(inside[:, None], weights, 0.0).astype(np.float32)
+
+
 def resize(x: Array, shape: Sequence[int]) -> Array:
-    """Bicubic resize with antialiasing of the trailing two axes (``jax.image.resize``)."""
-    return jax.image.resize(x, (*x.shape[:-2], *shape), "bicubic", antialias=True)
+    """Bicubic resize with antialiasing of the trailing two axes: the same numbers as
+    ``jax.image.resize(x, ..., "bicubic", antialias=True)``, as two small matrix multiplies with
+    weights computed once per size (a smaller, faster program than the generic resize)."""
+    (h, w), (oh, ow) = x.shape[-2:], tuple(shape)
+    if (h, w) == (oh, ow):
+        return x
+    a, b = resize_matrix(h, oh), resize_matrix(w, ow)
+    return jnp.einsum("oh,...hw,pw->...op", a, x, b, precision=jax.lax.Precision.HIGHEST)
 
 
 def standardize_each(x: Array) -> Array:
@@ -212,7 +245,7 @@ def cut_tiles(image: Array, level: int, tiles: Sequence[int]) -> Array:
     n = 2**level
     h, w = image.shape[0] // n, image.shape[1] // n
     grid = image.reshape(n, h, n, w).transpose(0, 2, 1, 3).reshape(n * n, h, w)
-    return grid[np.asarray(tiles)]
+    return grid if tuple(tiles) == tuple(range(n * n)) else grid[np.asarray(tiles)]
 
 
 def place_tiles(values: Array, shape: tuple[int, int], level: int, tiles: Sequence[int]) -> Array:
@@ -220,8 +253,11 @@ def place_tiles(values: Array, shape: tuple[int, int], level: int, tiles: Sequen
     and zeros elsewhere."""
     n = 2**level
     h, w = shape[0] // n, shape[1] // n
-    grid = jnp.zeros((n * n, h, w), values.dtype).at[np.asarray(tiles)].set(values)
-    return grid.reshape(n, n, h, w).transpose(0, 2, 1, 3).reshape(shape)
+    if tuple(tiles) != tuple(range(n * n)):  # a static gather (a scatter is slow on CPU)
+        source = np.full(n * n, len(tiles))
+        source[np.asarray(tiles)] = np.arange(len(tiles))
+        values = jnp.concatenate([values, jnp.zeros((1, h, w), values.dtype)])[source]
+    return values.reshape(n, n, h, w).transpose(0, 2, 1, 3).reshape(shape)
 
 
 def tile_mask(shape: tuple[int, int], level: int, tiles: Sequence[int]) -> Array:
@@ -244,12 +280,16 @@ class Knobs(NamedTuple):
 
 
 def _oip_tiles(model, params, layer, knobs, tiles28, maps, steps):
-    objective = Channel(layer, maps)
-    run = functools.partial(oip_single, model, params, steps=steps)
-    out = jax.vmap(run, in_axes=(0, 0, None, None))(
-        objective, tiles28, knobs.epsilon, knobs.conv_criterion
-    )
-    return out.images
+    """ONE batched OIP call over all tiles (split across CPU devices where there are several)."""
+
+    def run(args):
+        objective, tile = args
+        out = oip_single(
+            model, params, objective, tile, knobs.epsilon, knobs.conv_criterion, steps=steps
+        )
+        return out.images
+
+    return map_over_devices(run, (Channel(layer, maps), tiles28), None)
 
 
 def _batched_iteration(model, params, layer, plan, knobs, steps, shift, image, key):
@@ -363,14 +403,29 @@ def carve(
         "schedule",
         "shift_tiles",
         "return_frames",
+        "chunk",
     ),
 )
 def carve_batch(
-    model: CNN, params: Mapping, images: Array, knobs: Knobs, keys: Array, **static
+    model: CNN,
+    params: Mapping,
+    images: Array,
+    knobs: Knobs,
+    keys: Array,
+    chunk: int | None = None,
+    **static,
 ) -> tuple[Array, Array | None]:
-    """``carve`` vmapped over a batch of images ``(N, H, W)`` (one key each), compiled once for
-    each static configuration."""
-    return jax.vmap(lambda x, k: carve(model, params, x, knobs, k, **static))(images, keys)
+    """``carve`` vmapped over a batch of images ``(N, H, W)`` (one key each), ``chunk`` images
+    at a time, compiled once for each static configuration."""
+    return map_in_chunks(
+        lambda args: carve(model, params, args[0], knobs, args[1], **static), (images, keys), chunk
+    )
+
+
+def images_per_chunk(config_tiles: int) -> int | None:
+    """How many images ``carve_batch`` should vmap together: about ``default_chunk()`` tiles."""
+    chunk = default_chunk()
+    return None if chunk is None else max(1, chunk // config_tiles)
 
 
 def parse_level(text: str) -> Level:

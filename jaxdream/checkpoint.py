@@ -14,6 +14,7 @@ A checkpoint holds the model's architecture, its parameters and free-form metada
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from importlib import resources
@@ -118,8 +119,10 @@ def load_checkpoint(path: str | os.PathLike, model: CNN | None = None) -> tuple[
     path = Path(path)
     state = _read_state(path)
     stored = _model_from_state(path, state.get("model"))
-    if model is not None and model != stored:
-        raise CheckpointError(f"checkpoint {path} holds {stored}, but {model} was asked for")
+    if model is not None:
+        if dataclasses.replace(model, conv=stored.conv) != stored:
+            raise CheckpointError(f"checkpoint {path} holds {stored}, but {model} was asked for")
+        stored = model  # same architecture; keep the caller's choice of convolution
     params = validate_params(state.get("params"), stored, source=f"checkpoint {path}")
     return stored, params, dict(state.get("metadata") or {})
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -421,6 +422,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = build_parser().parse_args(argv)
+    from jaxdream.runtime import configure_cpu_devices
+
+    configure_cpu_devices()  # before any computation; a no-op where XLA_FLAGS is set
+    if os.environ.get("JAXDREAM_NO_CACHE", "") in ("", "0"):
+        from jaxdream.cache import enable_compilation_cache
+
+        enable_compilation_cache()
     try:
         return args.func(args)
     except JaxdreamError as e:

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
-from jaxdream.carve import DreamConfig, Knobs, carve_batch, resize
+from jaxdream.carve import DreamConfig, Knobs, carve_batch, images_per_chunk, resize
 from jaxdream.checkpoint import load_model
 from jaxdream.display import Display, colorize, render
 from jaxdream.imageio import Photo, load_photo
@@ -91,6 +91,7 @@ def dream_many(
         grays,
         _knobs(config),
         keys,
+        chunk=images_per_chunk(len(config.tile_maps())),
         plan=config.plan(shape),
         layer=config.layer,
         iterations=config.iterations,

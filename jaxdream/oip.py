@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxdream.errors import ConfigError
 from jaxdream.model import CNN, activation_shapes, activations, standardize
@@ -102,7 +103,54 @@ def oip_single(
     return OIPResult(image, losses, n)
 
 
-@functools.partial(jax.jit, static_argnames=("model", "steps"))
+def default_chunk() -> int | None:
+    """Images per vmapped group and device: on CPU 32 (16 with several CPU devices), where a
+    group that fits the caches runs much faster than one huge batch (benchmarks/README.md);
+    ``None`` (all at once) on accelerators."""
+    if jax.default_backend() != "cpu":
+        return None
+    return 16 if jax.device_count() > 1 else 32
+
+
+def _pad_to(tree, multiple: int):
+    batch = jax.tree.leaves(tree)[0].shape[0]
+    pad = -batch % multiple
+    if not pad:
+        return tree
+    return jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)]), tree)
+
+
+def map_in_chunks(fn, tree, chunk: int | None):
+    """``jax.vmap(fn)(tree)``, computed ``chunk`` examples at a time by ``lax.map`` (padding the
+    last group by repeating the final example)."""
+    batch = jax.tree.leaves(tree)[0].shape[0]
+    if not chunk or batch <= chunk:
+        return jax.vmap(fn)(tree)
+    groups = -(-batch // chunk)
+    tree = jax.tree.map(lambda a: a.reshape(groups, chunk, *a.shape[1:]), _pad_to(tree, chunk))
+    out = jax.lax.map(jax.vmap(fn), tree)
+    return jax.tree.map(lambda a: a.reshape(groups * chunk, *a.shape[2:])[:batch], out)
+
+
+def map_over_devices(fn, tree, chunk: int | None):
+    """``map_in_chunks``, with the batch split evenly across the CPU devices by ``shard_map``
+    when there are several (see ``jaxdream.runtime``); elsewhere the same as ``map_in_chunks``."""
+    devices = jax.devices()
+    if len(devices) == 1 or devices[0].platform != "cpu":
+        return map_in_chunks(fn, tree, chunk)
+    batch = jax.tree.leaves(tree)[0].shape[0]
+    mesh = jax.sharding.Mesh(
+        np.asarray(devices), ("batch",), axis_types=(jax.sharding.AxisType.Auto,)
+    )
+    spec = jax.sharding.PartitionSpec("batch")
+    local = functools.partial(map_in_chunks, fn, chunk=chunk)
+    out = jax.shard_map(local, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)(
+        _pad_to(tree, len(devices))
+    )
+    return jax.tree.map(lambda a: a[:batch], out)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "steps", "chunk"))
 def oip_batch(
     model: CNN,
     params: Mapping,
@@ -111,11 +159,17 @@ def oip_batch(
     epsilon: float | Array,
     conv_criterion: float | Array,
     steps: int,
+    chunk: int | None = None,
 ) -> OIPResult:
     """The compiled, vmapped OIP over ``images`` ``(B, 28, 28)``; ``objective`` leaves of shape
-    ``(B,)`` (see ``broadcast_objective``). Only ``model``, ``steps`` and shapes retrace."""
-    run = functools.partial(oip_single, model, params, steps=steps)
-    return jax.vmap(run, in_axes=(0, 0, None, None))(objective, images, epsilon, conv_criterion)
+    ``(B,)`` (see ``broadcast_objective``), ``chunk`` images at a time. Only ``model``,
+    ``steps``, ``chunk`` and shapes retrace."""
+
+    def run(args):
+        obj, image = args
+        return oip_single(model, params, obj, image, epsilon, conv_criterion, steps=steps)
+
+    return map_over_devices(run, (objective, images), chunk)
 
 
 def oip(
@@ -126,11 +180,13 @@ def oip(
     epsilon: float = 0.01,
     conv_criterion: float | None = None,
     model: CNN | None = None,
+    chunk: int | str | None = "auto",
 ) -> OIPResult:
     """Run OIP on a batch of 28x28 images (or one image), checking the objective first.
 
     ``objective`` leaves may be scalars (all images alike) or length-``B`` arrays (one value per
     image). ``conv_criterion`` (e.g. the article's ``2e-4``) stops each image on its own.
+    ``chunk``: images per vmapped group (``"auto"``: ``default_chunk()``).
     """
     model = model or model_from_params(params)
     objective.validate(activation_shapes(model))
@@ -150,6 +206,7 @@ def oip(
         jnp.float32(epsilon),
         jnp.float32(conv_criterion or 0.0),
         steps,
+        default_chunk() if chunk == "auto" else chunk,
     )
     if single:
         out = OIPResult(out.images[0], out.losses[0], out.steps_run[0])

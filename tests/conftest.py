@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# One CPU device for the whole session, whichever test (the CLI's configure_cpu_devices) runs
+# first; tests/test_runtime.py checks several devices in processes of their own.
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=1")
+
 import jax
 import numpy as np
 import pytest
@@ -13,6 +17,12 @@ from jaxdream.checkpoint import load_model
 from jaxdream.model import CNN, init_params
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compilation_cache_in_a_temporary_folder(tmp_path_factory):
+    """The CLI turns on JAX's persistent cache; in tests it goes to a temporary folder."""
+    os.environ["JAXDREAM_CACHE_DIR"] = str(tmp_path_factory.mktemp("xla-cache"))
 
 
 @pytest.fixture(scope="session")

@@ -43,8 +43,9 @@ def plain_faithful(model, params, img, levels, layer, iterations, steps, epsilon
     shape = img.shape
 
     def run(x, m):
-        return np.asarray(oip(params, channel(layer, m), x, steps=steps, epsilon=epsilon,
-                              model=model).images)  # fmt: skip
+        return np.asarray(
+            oip(params, channel(layer, m), x, steps=steps, epsilon=epsilon, model=model).images
+        )
 
     img28 = _std(_rs(img, (28, 28)))
     corr = {0: img - _std(_rs(img28, shape))}
@@ -81,10 +82,14 @@ def test_cut_and_place_are_inverse():
 
 @pytest.mark.parametrize(
     "levels",
-    [(Level(0),), (Level(0), Level(1)), (Level(0), Level(1), Level(2, weight=0.5)),
-     (Level(1, tiles=(0, 3)), Level(2, tiles=(5,)))],
+    [
+        (Level(0),),
+        (Level(0), Level(1)),
+        (Level(0), Level(1), Level(2, weight=0.5)),
+        (Level(1, tiles=(0, 3)), Level(2, tiles=(5,))),
+    ],
     ids=["full", "full+quadrants", "levels0-2", "some-tiles"],
-)  # fmt: skip
+)
 @pytest.mark.parametrize("shift", [False, True])
 def test_zero_steps_return_the_standardized_input(bundled, smooth_image, levels, shift):
     model, params = bundled
@@ -96,11 +101,15 @@ def test_zero_steps_return_the_standardized_input(bundled, smooth_image, levels,
 def _faithful_cases():
     return [
         ((Level(0), Level(1, tiles=(3,))), [(0, (0,), (56,)), (1, (3,), (56,))]),
-        ((Level(0), Level(1, maps=(5, 6, 7, 8))),
-         [(0, (0,), (56,)), (1, (0, 1, 2, 3), (5, 6, 7, 8))]),
-        ((Level(0), Level(2, tiles=(0, 10, 15), maps=9)),
-         [(0, (0,), (56,)), (2, (0, 10, 15), (9, 9, 9))]),
-    ]  # fmt: skip
+        (
+            (Level(0), Level(1, maps=(5, 6, 7, 8))),
+            [(0, (0,), (56,)), (1, (0, 1, 2, 3), (5, 6, 7, 8))],
+        ),
+        (
+            (Level(0), Level(2, tiles=(0, 10, 15), maps=9)),
+            [(0, (0,), (56,)), (2, (0, 10, 15), (9, 9, 9))],
+        ),
+    ]
 
 
 @pytest.mark.parametrize("steps", [0, 3])
@@ -141,17 +150,33 @@ def _count_primitive(jaxpr, name):
 
 @pytest.mark.parametrize(
     "schedule, levels, whiles",
-    [("batched", (Level(0), Level(1), Level(2)), 1),
-     ("faithful", (Level(0), Level(1), Level(2)), 3),
-     ("faithful", (Level(0), Level(1, tiles=(3,))), 2)],
-)  # fmt: skip
+    [
+        ("batched", (Level(0), Level(1), Level(2)), 1),
+        ("faithful", (Level(0), Level(1), Level(2)), 3),
+        ("faithful", (Level(0), Level(1, tiles=(3,))), 2),
+    ],
+)
 def test_one_oip_call_per_iteration_in_the_batched_schedule(tiny, schedule, levels, whiles):
     model, params = tiny
     cfg = DreamConfig(size=32, iterations=4, steps=3, levels=levels, schedule=schedule, map=1)
-    knobs = Knobs(jnp.ones(len(cfg.tile_maps()), jnp.int32), jnp.ones(len(cfg.tile_maps())),
-                  jnp.float32(0.01), jnp.float32(0.0))  # fmt: skip
-    fn = lambda x: carve(model, params, x, knobs, jax.random.key(0), plan=cfg.plan((32, 32)),
-                         layer="conv3", iterations=4, steps=3, schedule=schedule)  # fmt: skip
+    knobs = Knobs(
+        jnp.ones(len(cfg.tile_maps()), jnp.int32),
+        jnp.ones(len(cfg.tile_maps())),
+        jnp.float32(0.01),
+        jnp.float32(0.0),
+    )
+    fn = lambda x: carve(
+        model,
+        params,
+        x,
+        knobs,
+        jax.random.key(0),
+        plan=cfg.plan((32, 32)),
+        layer="conv3",
+        iterations=4,
+        steps=3,
+        schedule=schedule,
+    )
     jaxpr = jax.make_jaxpr(fn)(jnp.zeros((32, 32))).jaxpr
     assert _count_primitive(jaxpr, "scan") == 1  # the iterations
     assert _count_primitive(jaxpr, "while") == whiles  # the OIP loops, one per batched call
@@ -161,8 +186,9 @@ def test_a_map_per_tile_differs_from_one_map(bundled, smooth_image):
     _, params = bundled
     base = DreamConfig(size=64, iterations=1, steps=5, levels=(Level(0), Level(1)))
     one = dream(smooth_image, base, params=params)
-    per_tile = dream(smooth_image, base.replace(levels=(Level(0), parse_level("1/56,3,7,12"))),
-                     params=params)  # fmt: skip
+    per_tile = dream(
+        smooth_image, base.replace(levels=(Level(0), parse_level("1/56,3,7,12"))), params=params
+    )
     diff = np.abs(per_tile.image - one.image)
     # Tile 3 took map 12 instead of 56; tile 0 took map 56 in both runs and only shifts with
     # the global standardization.
@@ -173,8 +199,9 @@ def test_a_map_per_tile_differs_from_one_map(bundled, smooth_image):
 
 def test_same_seed_same_bytes_and_seeds_matter_with_shift(bundled, smooth_image):
     _, params = bundled
-    cfg = DreamConfig(size=64, iterations=2, steps=3, levels=(Level(0), Level(1)),
-                      shift_tiles=True, seed=3)  # fmt: skip
+    cfg = DreamConfig(
+        size=64, iterations=2, steps=3, levels=(Level(0), Level(1)), shift_tiles=True, seed=3
+    )
     a = dream(smooth_image, cfg, params=params).to_uint8()
     b = dream(smooth_image, cfg, params=params).to_uint8()
     assert a.tobytes() == b.tobytes()
@@ -184,13 +211,15 @@ def test_same_seed_same_bytes_and_seeds_matter_with_shift(bundled, smooth_image)
 
 @pytest.mark.parametrize(
     "photo",
-    [np.random.default_rng(0).random((40, 90)),  # wide
-     np.random.default_rng(1).random((90, 40, 3)),  # tall RGB
-     np.random.default_rng(2).integers(0, 255, (50, 50, 4), dtype=np.uint8),  # RGBA
-     np.random.default_rng(3).random((5, 3)),  # tiny
-     np.full((30, 30), 0.5, np.float32)],  # flat
+    [
+        np.random.default_rng(0).random((40, 90)),  # wide
+        np.random.default_rng(1).random((90, 40, 3)),  # tall RGB
+        np.random.default_rng(2).integers(0, 255, (50, 50, 4), dtype=np.uint8),  # RGBA
+        np.random.default_rng(3).random((5, 3)),  # tiny
+        np.full((30, 30), 0.5, np.float32),
+    ],  # flat
     ids=["wide", "tall-rgb", "rgba", "tiny", "flat"],
-)  # fmt: skip
+)
 def test_any_image_gives_finite_output(bundled, photo):
     _, params = bundled
     cfg = DreamConfig(size=48, iterations=1, steps=2, levels=(Level(0), Level(1)))
@@ -213,16 +242,18 @@ def test_working_shape_rules():
 
 @pytest.mark.parametrize(
     "changes, error, pattern",
-    [(dict(layer="conv9"), ObjectiveError, "valid layers"),
-     (dict(map=64), ObjectiveError, "out of range"),
-     (dict(levels=(Level(1, tiles=(4,)),)), ConfigError, "tiles 0..3"),
-     (dict(levels=(Level(1, maps=(1, 2)),)), ConfigError, "2 maps for 4 tiles"),
-     (dict(levels=(Level(0), Level(0))), ConfigError, "once"),
-     (dict(schedule="faithful", levels=(Level(1), Level(0))), ConfigError, "ascending"),
-     (dict(schedule="faithful", shift_tiles=True), ConfigError, "shift_tiles"),
-     (dict(schedule="other"), ConfigError, "schedule"),
-     (dict(iterations=0), ConfigError, "iterations")],
-)  # fmt: skip
+    [
+        (dict(layer="conv9"), ObjectiveError, "valid layers"),
+        (dict(map=64), ObjectiveError, "out of range"),
+        (dict(levels=(Level(1, tiles=(4,)),)), ConfigError, "tiles 0..3"),
+        (dict(levels=(Level(1, maps=(1, 2)),)), ConfigError, "2 maps for 4 tiles"),
+        (dict(levels=(Level(0), Level(0))), ConfigError, "once"),
+        (dict(schedule="faithful", levels=(Level(1), Level(0))), ConfigError, "ascending"),
+        (dict(schedule="faithful", shift_tiles=True), ConfigError, "shift_tiles"),
+        (dict(schedule="other"), ConfigError, "schedule"),
+        (dict(iterations=0), ConfigError, "iterations"),
+    ],
+)
 def test_bad_configs_are_refused(bundled, changes, error, pattern):
     model, _ = bundled
     with pytest.raises(error, match=pattern):
@@ -246,3 +277,18 @@ def test_frames_are_the_iterations(bundled, smooth_image):
     assert result.frames.shape == (2, *result.image.shape)
     np.testing.assert_array_equal(result.frames[-1], result.image)
     assert np.abs(standardize(result.frames[0]) - result.frames[0]).max() < 1e-4
+
+
+@pytest.mark.parametrize(
+    "shapes",
+    [((560, 560), (28, 28)), ((28, 28), (560, 280)), ((37, 23), (28, 28)), ((5, 3), (28, 28))],
+)
+def test_resize_matches_jax_image_resize(shapes):
+    from jaxdream.carve import resize
+
+    src, dst = shapes
+    x = jax.random.normal(jax.random.key(0), (2, *src))
+    want = jax.image.resize(x, (2, *dst), "bicubic", antialias=True)
+    np.testing.assert_allclose(resize(x, dst), want, atol=2e-5)
+    jitted = jax.jit(lambda t: resize(t, dst))(x)
+    np.testing.assert_allclose(jitted, want, atol=2e-5)

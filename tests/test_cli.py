@@ -23,8 +23,23 @@ def photo(tmp_path):
 
 def test_dream_end_to_end(tmp_path, photo, capsys):
     out, gif, fig = tmp_path / "d.png", tmp_path / "d.gif", tmp_path / "f.png"
-    code = main(["dream", str(photo), "-o", str(out), "--gif", str(gif), "--figure", str(fig),
-                 "--levels", "0", "1/56,3,7,12", "--color", *FAST])  # fmt: skip
+    code = main(
+        [
+            "dream",
+            str(photo),
+            "-o",
+            str(out),
+            "--gif",
+            str(gif),
+            "--figure",
+            str(fig),
+            "--levels",
+            "0",
+            "1/56,3,7,12",
+            "--color",
+            *FAST,
+        ]
+    )
     assert code == 0
     with Image.open(out) as img:
         assert img.mode == "RGB" and img.size == (48, 32)
@@ -45,8 +60,24 @@ def test_dream_with_no_input_uses_the_sample(tmp_path):
 def test_same_seed_same_file(tmp_path, photo):
     a, b = tmp_path / "a.png", tmp_path / "b.png"
     for out in (a, b):
-        assert main(["dream", str(photo), "-o", str(out), "--shift-tiles", "--levels", "0", "1",
-                     "--seed", "1", *FAST]) == 0  # fmt: skip
+        assert (
+            main(
+                [
+                    "dream",
+                    str(photo),
+                    "-o",
+                    str(out),
+                    "--shift-tiles",
+                    "--levels",
+                    "0",
+                    "1",
+                    "--seed",
+                    "1",
+                    *FAST,
+                ]
+            )
+            == 0
+        )
     assert a.read_bytes() == b.read_bytes()
 
 
@@ -80,12 +111,25 @@ def _bad_cases(tmp_path, photo):
 @pytest.mark.parametrize(
     "case",
     [
-        "missing", "truncated", "not an image", "input is a directory", "output folder missing",
-        "output is a directory", "unknown format", "unknown layer", "map out of range",
-        "bad level", "bad level text", "bad size", "weights missing", "weights corrupt",
-        "oip bad map", "oip unknown layer", "oip bad objective",
+        "missing",
+        "truncated",
+        "not an image",
+        "input is a directory",
+        "output folder missing",
+        "output is a directory",
+        "unknown format",
+        "unknown layer",
+        "map out of range",
+        "bad level",
+        "bad level text",
+        "bad size",
+        "weights missing",
+        "weights corrupt",
+        "oip bad map",
+        "oip unknown layer",
+        "oip bad objective",
     ],
-)  # fmt: skip
+)
 def test_bad_input_gives_one_line_and_code_2(tmp_path, photo, capsys, case):
     argv = _bad_cases(tmp_path, photo)[case]
     before = sorted(p.name for p in tmp_path.iterdir())
@@ -106,8 +150,10 @@ def test_mismatched_checkpoint(tmp_path, photo, capsys, tiny):
     weights = tmp_path / "w.msgpack"
     save_checkpoint(weights, model, params)
     # A tiny CNN's conv3 has 8 maps: map 56 is refused with the valid range.
-    assert main(["dream", str(photo), "-o", str(tmp_path / "o.png"), "--weights", str(weights),
-                 "-q"]) == 2  # fmt: skip
+    assert (
+        main(["dream", str(photo), "-o", str(tmp_path / "o.png"), "--weights", str(weights), "-q"])
+        == 2
+    )
     assert "valid 0..7" in capsys.readouterr().err
 
 
@@ -118,16 +164,31 @@ def test_oip_one_map_and_all_maps(tmp_path, capsys):
         assert img.size == (224, 224)
     assert main(["oip", "--layer", "conv1", "--map", "all", "--steps", "3", "-o", str(grid)]) == 0
     assert "32 maps of conv1" in capsys.readouterr().out
-    assert main(["oip", "--objective", "logit:7 + 0.5*conv3:1", "--steps", "2",
-                 "-o", str(one)]) == 0  # fmt: skip
+    assert (
+        main(["oip", "--objective", "logit:7 + 0.5*conv3:1", "--steps", "2", "-o", str(one)]) == 0
+    )
 
 
 def test_oip_reports_dead_maps(tmp_path, capsys):
     # A flat start gives every post-ReLU map of conv3 the same tiny input; some stay at zero.
     flat = tmp_path / "flat.png"
     Image.fromarray(np.full((28, 28), 128, np.uint8)).save(flat)
-    assert main(["oip", "--map", "all", "--start", str(flat), "--steps", "2",
-                 "-o", str(tmp_path / "g.png")]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "oip",
+                "--map",
+                "all",
+                "--start",
+                str(flat),
+                "--steps",
+                "2",
+                "-o",
+                str(tmp_path / "g.png"),
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "dead start" in err
 
@@ -147,9 +208,26 @@ def test_train_without_data_says_what_to_do(tmp_path, capsys):
 
 def test_train_on_a_slice_of_real_mnist(tmp_path, mnist_dir, capsys):
     out = tmp_path / "w.msgpack"
-    argv = ["train", "--data-dir", mnist_dir, "--train-split", "train[:512]", "--test-split",
-            "test[:256]", "--epochs", "1", "--widths", "4", "4", "4", "--hidden", "8", "-q",
-            "-o", str(out)]  # fmt: skip
+    argv = [
+        "train",
+        "--data-dir",
+        mnist_dir,
+        "--train-split",
+        "train[:512]",
+        "--test-split",
+        "test[:256]",
+        "--epochs",
+        "1",
+        "--widths",
+        "4",
+        "4",
+        "4",
+        "--hidden",
+        "8",
+        "-q",
+        "-o",
+        str(out),
+    ]
     assert main(argv) == 0
     assert out.exists() and out.with_suffix(".md").exists()
     assert "test accuracy" in capsys.readouterr().out
@@ -157,6 +235,31 @@ def test_train_on_a_slice_of_real_mnist(tmp_path, mnist_dir, capsys):
 
 
 def test_module_entry_point():
-    done = subprocess.run([sys.executable, "-m", "jaxdream", "--help"], capture_output=True,
-                          text=True, check=False)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "jaxdream", "--help"], capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0 and "dream" in done.stdout
+
+
+def test_cli_fills_the_persistent_compilation_cache(tmp_path, photo):
+    import os
+    from pathlib import Path
+
+    cache = Path(os.environ["JAXDREAM_CACHE_DIR"])
+    before = set(cache.rglob("*"))
+    # A configuration no other test compiles, so its program is new to this process.
+    argv = [
+        "dream",
+        str(photo),
+        "-o",
+        str(tmp_path / "c.png"),
+        "--size",
+        "40",
+        "--steps",
+        "1",
+        "--iterations",
+        "3",
+        "-q",
+    ]
+    assert main(argv) == 0
+    assert set(cache.rglob("*")) - before

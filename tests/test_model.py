@@ -20,11 +20,18 @@ def test_named_activation_shapes():
     params = init_params(model, jax.random.key(0))
     acts = activations(model, params, jnp.zeros((28, 28)))
     expected = {
-        "conv1_pre": (26, 26, 32), "conv1": (26, 26, 32), "pool1": (13, 13, 32),
-        "conv2_pre": (11, 11, 64), "conv2": (11, 11, 64), "pool2": (5, 5, 64),
-        "conv3_pre": (3, 3, 64), "conv3": (3, 3, 64),
-        "dense_pre": (70,), "dense": (70,), "logits": (10,),
-    }  # fmt: skip
+        "conv1_pre": (26, 26, 32),
+        "conv1": (26, 26, 32),
+        "pool1": (13, 13, 32),
+        "conv2_pre": (11, 11, 64),
+        "conv2": (11, 11, 64),
+        "pool2": (5, 5, 64),
+        "conv3_pre": (3, 3, 64),
+        "conv3": (3, 3, 64),
+        "dense_pre": (70,),
+        "dense": (70,),
+        "logits": (10,),
+    }
     assert {k: v.shape for k, v in acts.items()} == expected
     assert activation_shapes(model) == expected
 

@@ -76,8 +76,15 @@ def test_convergence_stops_each_image_on_its_own(tiny):
     model, params = tiny
     starts = jnp.stack([jnp.zeros((28, 28)), noise_image(jax.random.key(3), amplitude=1.0)])
     # Image 0 is flat: its logit barely moves, while image 1's objective climbs fast.
-    out = oip(params, logit(jnp.array([0, 1])), starts, steps=20, epsilon=0.2,
-              conv_criterion=1e-3, model=model)  # fmt: skip
+    out = oip(
+        params,
+        logit(jnp.array([0, 1])),
+        starts,
+        steps=20,
+        epsilon=0.2,
+        conv_criterion=1e-3,
+        model=model,
+    )
     steps = np.asarray(out.steps_run)
     losses = np.asarray(out.losses)
     for i in range(2):
@@ -118,3 +125,33 @@ def test_bad_shapes_and_steps(tiny):
 def test_model_is_read_off_the_params(tiny, bundled):
     for model, params in (tiny, bundled):
         assert model_from_params(params) == model
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5])
+def test_chunked_batch_equals_one_vmap(tiny, chunk):
+    model, params = tiny
+    starts = noise_images(jax.random.key(4), 5, amplitude=1.0)
+    maps = jnp.array([0, 1, 2, 3, 4])
+    whole = oip(params, channel("conv3", maps), starts, steps=3, model=model, chunk=None)
+    parts = oip(params, channel("conv3", maps), starts, steps=3, model=model, chunk=chunk)
+    np.testing.assert_allclose(parts.images, whole.images, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(parts.steps_run, whole.steps_run)
+
+
+def test_conv_implementations_agree(tiny):
+    from jaxdream.model import CNN, CONV_IMPLS
+
+    model, params = tiny
+    x = noise_image(jax.random.key(5), amplitude=1.0)
+    outs = {
+        impl: oip(params, channel("conv3", 1), x, steps=4, model=CNN(**_fields(model), conv=impl))
+        for impl in CONV_IMPLS
+    }
+    ref = outs.pop("xla")
+    for out in outs.values():
+        np.testing.assert_allclose(out.images, ref.images, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(out.losses, ref.losses, rtol=1e-4, atol=1e-6)
+
+
+def _fields(model):
+    return {"widths": model.widths, "hidden": model.hidden, "num_classes": model.num_classes}

@@ -1,0 +1,1 @@
+"""jaxdream's benchmark suite: ``python -m benchmarks`` (see ``benchmarks/README.md``)."""

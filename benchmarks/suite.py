@@ -1,0 +1,546 @@
+"""jaxdream's benchmark suite: iteration and dream times, compile times, OIP throughput, many
+dreams at once, a cold start through the persistent compilation cache, and peers side by side.
+
+    python -m benchmarks                    # everything this machine can run, appends history
+    python -m benchmarks --quick            # a tiny pass (CI), nothing appended
+    python -m benchmarks --peers none       # jaxdream only
+
+Every timing: warm-up call(s) first, ``block_until_ready()``, median over repeats, with min and
+max reported as the spread. Compile time is measured apart (trace, lower, compile).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxdream.carve import DreamConfig, Level, _faithful_prepare, carve_batch, images_per_chunk
+from jaxdream.checkpoint import bundled_sample_path, load_model
+from jaxdream.dream import _knobs, prepare
+from jaxdream.imageio import load_photo
+from jaxdream.model import CNN
+from jaxdream.objectives import broadcast_objective, channel
+from jaxdream.oip import default_chunk, oip_batch
+
+HERE = Path(__file__).resolve().parent
+HISTORY = HERE / "history.jsonl"
+PEERS = ("torch-eager", "tf-function", "tf-eager")
+
+WORKLOADS = {
+    # The issue's reference workload: 560x560, full image + its 4 quadrants, 4 x 30 steps.
+    "article": DreamConfig(levels=(Level(0), Level(1))),
+    "cascade": DreamConfig(levels=(Level(0), Level(1), Level(2))),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    size: int = 560
+    repeats: int = 7
+    oip_batches: tuple[int, ...] = (5, 64, 320)
+    many: tuple[int, ...] = (1, 8, 64)
+    peers: tuple[str, ...] = PEERS
+    peer_repeats: int = 3
+    cold_start: bool = True
+
+
+QUICK = Settings(
+    size=56, repeats=2, oip_batches=(5, 8), many=(1, 2), peers=(), peer_repeats=1, cold_start=False
+)
+
+
+def timed(fn: Callable[[], object], repeats: int, warmup: int = 1) -> dict:
+    """Median, min and max seconds of ``fn()`` (which must block until its result is ready)."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return {
+        "median_s": statistics.median(samples),
+        "min_s": min(samples),
+        "max_s": max(samples),
+        "repeats": repeats,
+    }
+
+
+def timed_interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, dict]:
+    """``timed`` for several functions in turns (a, b, a, b, ...), so that a slow phase of the
+    machine hits all of them alike and their ratio stays honest."""
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for fn in fns.values():
+        fn()
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - start)
+    return {
+        name: {
+            "median_s": statistics.median(s),
+            "min_s": min(s),
+            "max_s": max(s),
+            "repeats": repeats,
+        }
+        for name, s in samples.items()
+    }
+
+
+def _dream_call(model, params, config: DreamConfig, images, chunk="auto"):
+    """The compiled dream of ``images`` ``(N, H, W)`` as a zero-argument function, and the
+    jitted function's arguments (for compile timing)."""
+    n = images.shape[0]
+    keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(config.seed), i))(jnp.arange(n))
+    kwargs = dict(
+        chunk=images_per_chunk(len(config.tile_maps())) if chunk == "auto" else chunk,
+        plan=config.plan(images.shape[1:]),
+        layer=config.layer,
+        iterations=config.iterations,
+        steps=config.steps,
+        schedule=config.schedule,
+        shift_tiles=config.shift_tiles,
+        return_frames=False,
+    )
+    args = (model, params, images, _knobs(config), keys)
+    return (lambda: carve_batch(*args, **kwargs)[0].block_until_ready()), args, kwargs
+
+
+def working_image(size: int) -> jax.Array:
+    """The bundled sample photo, gray, standardized, at ``size x size``."""
+    gray, _ = prepare(load_photo(bundled_sample_path()), (size, size))
+    return gray
+
+
+def compile_times(model, params, config: DreamConfig, image) -> dict:
+    """Trace, lower and compile of the whole dream program, apart, from a cleared cache."""
+    jax.clear_caches()
+    _, args, kwargs = _dream_call(model, params, config, image[None])
+    t0 = time.perf_counter()
+    traced = carve_batch.trace(*args, **kwargs)
+    t1 = time.perf_counter()
+    lowered = traced.lower()
+    t2 = time.perf_counter()
+    lowered.compile()
+    t3 = time.perf_counter()
+    return {"trace_s": t1 - t0, "lower_s": t2 - t1, "compile_s": t3 - t2, "total_s": t3 - t0}
+
+
+def bench_dream(model, params, config: DreamConfig, image, repeats: int) -> dict:
+    run, _, _ = _dream_call(model, params, config, image[None])
+    t = timed(run, repeats)
+    return {
+        "dream": t,
+        "iteration_median_s": t["median_s"] / config.iterations,
+        "tiles": len(config.tile_maps()),
+    }
+
+
+def bench_many(model, params, config: DreamConfig, image, counts: Sequence[int], repeats: int):
+    out = {}
+    for n in counts:
+        images = jnp.broadcast_to(image, (n, *image.shape)) + 0.0
+        run, _, _ = _dream_call(model, params, config, images)
+        t = timed(run, max(1, repeats // 2) if n > 8 else repeats)
+        out[str(n)] = {"dreams_per_s": n / t["median_s"], "per_dream_s": t["median_s"] / n, **t}
+    return out
+
+
+def bench_oip(model, params, batches: Sequence[int], repeats: int, steps: int = 30) -> dict:
+    """OIP image-steps per second at each batch size, with the default chunking and without."""
+    out = {}
+    for b in batches:
+        images = jax.random.normal(jax.random.key(b), (b, 28, 28))
+        objective = broadcast_objective(channel("conv3", 56), b)
+        row = {}
+        for label, chunk in (("chunked", default_chunk()), ("one_vmap", None)):
+            if label == "chunked" and (chunk is None or b <= chunk):
+                continue
+
+            def run(chunk=chunk, objective=objective, images=images):
+                oip_batch(
+                    model,
+                    params,
+                    objective,
+                    images,
+                    jnp.float32(0.01),
+                    jnp.float32(0.0),
+                    steps,
+                    chunk,
+                ).images.block_until_ready()
+
+            start = time.perf_counter()
+            run()
+            first = time.perf_counter() - start
+            t = timed(run, repeats, warmup=0)
+            row[label] = {
+                "image_steps_per_s": b * steps / t["median_s"],
+                "first_call_s": first,
+                **t,
+            }
+        row["best_image_steps_per_s"] = max(v["image_steps_per_s"] for v in row.values())
+        out[str(b)] = row
+    return out
+
+
+def bench_conv_impls(params, repeats: int, batch: int = 64, steps: int = 30) -> dict:
+    """OIP throughput of each convolution implementation (the options measured)."""
+    from jaxdream.model import CONV_IMPLS
+
+    return {
+        impl: bench_oip(CNN(conv=impl), params, (batch,), repeats, steps)[str(batch)][
+            "best_image_steps_per_s"
+        ]
+        for impl in CONV_IMPLS
+    }
+
+
+def cold_start(size: int) -> dict:
+    """A new process's first dream, through JAX's persistent compilation cache: once with an
+    empty cache, then again with the cache the first run filled."""
+    cache = tempfile.mkdtemp(prefix="jaxdream-cache-")
+    cmd = [sys.executable, "-m", "benchmarks.coldstart", "--cache-dir", cache, "--size", str(size)]
+    runs = []
+    for _ in range(2):
+        done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=HERE.parent)
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return {"empty_cache": runs[0], "warm_cache": runs[1]}
+
+
+def bench_peers(
+    model,
+    params,
+    config: DreamConfig,
+    image,
+    names: Sequence[str],
+    repeats: int,
+    oip_batch_size: int = 320,
+):
+    """Each peer: numerical checks against jaxdream, then its dream time and its OIP throughput
+    at ``oip_batch_size``, each timed in turns with jaxdream's."""
+    from benchmarks import peers
+
+    out = {}
+    gray = np.asarray(image)
+    maps = np.asarray(config.tile_maps(), np.int32)
+    ours_corr = [np.asarray(c) for c in _faithful_prepare(config.plan(gray.shape), image)]
+    tiles28 = _first_tiles(gray)
+    mean = tiles28.mean(axis=(1, 2), keepdims=True)
+    scale = np.maximum(tiles28.std(axis=(1, 2), keepdims=True), 1 / 28)
+    z = (tiles28 - mean) / scale
+    ours_oip = np.asarray(
+        oip_batch(
+            model,
+            params,
+            broadcast_objective(channel("conv3", maps), 5),
+            jnp.asarray(z),
+            jnp.float32(config.epsilon),
+            jnp.float32(0),
+            config.steps,
+        ).images
+    )
+    ours_dream, _, _ = _dream_call(model, params, config, image[None])
+    big = jax.random.normal(jax.random.key(1), (oip_batch_size, 28, 28))
+    big_obj = broadcast_objective(channel("conv3", 56), oip_batch_size)
+    big_maps = np.full(oip_batch_size, 56, np.int32)
+
+    def ours_oip_big():
+        oip_batch(
+            model,
+            params,
+            big_obj,
+            big,
+            jnp.float32(config.epsilon),
+            jnp.float32(0),
+            config.steps,
+            default_chunk(),
+        ).images.block_until_ready()
+
+    for name in names:
+        try:
+            ops = peers.build(name, params)
+        except ImportError as e:
+            out[name] = {"skipped": f"not installed ({e.name})"}
+            continue
+        full, quads = peers.faithful_corrections(ops, gray)
+        peer_oip = ops.numpy(ops.oip(ops.tensor(z), maps, config.steps, config.epsilon))
+        checks = {
+            "first_oip_max_abs_diff": float(np.abs(peer_oip - ours_oip).max()),
+            "correction_full_max_abs_diff": float(np.abs(full - ours_corr[0]).max()),
+            "correction_quadrants_max_abs_diff": float(np.abs(quads - ours_corr[1]).max()),
+        }
+        dream = lambda ops=ops: peers.dream(
+            ops, gray, maps, config.iterations, config.steps, config.epsilon
+        )
+        start = time.perf_counter()
+        dream()
+        first = time.perf_counter() - start
+        n = 1 if name == "tf-eager" else repeats
+        t = timed_interleaved({"peer": dream, "jaxdream": ours_dream}, n)
+        row = {
+            "checks": checks,
+            "first_call_s": first,
+            "dream": t["peer"],
+            "jaxdream_dream": t["jaxdream"],
+            "ratio_peer_over_jaxdream": t["peer"]["median_s"] / t["jaxdream"]["median_s"],
+        }
+        if name != "tf-eager":  # the seed-style eager loop at batch 320 would take minutes
+            peer_big = lambda ops=ops: ops.numpy(
+                ops.batch_oip(ops.tensor(big), big_maps, config.steps, config.epsilon)
+            )
+            t = timed_interleaved({"peer": peer_big, "jaxdream": ours_oip_big}, max(1, n // 2))
+            steps = oip_batch_size * config.steps
+            row["oip"] = {
+                "batch": oip_batch_size,
+                "peer_image_steps_per_s": steps / t["peer"]["median_s"],
+                "jaxdream_image_steps_per_s": steps / t["jaxdream"]["median_s"],
+            }
+        out[name] = row
+    return out
+
+
+def _first_tiles(gray: np.ndarray) -> np.ndarray:
+    h, w = gray.shape
+    x = jnp.asarray(gray)
+    quads = x.reshape(2, h // 2, 2, w // 2).transpose(0, 2, 1, 3).reshape(4, h // 2, w // 2)
+    resize = lambda t: jax.image.resize(t, (t.shape[0], 28, 28), "bicubic", antialias=True)
+    return np.asarray(jnp.concatenate([resize(x[None]), resize(quads)]))
+
+
+def environment() -> dict:
+    import flax
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    device = jax.devices()[0]
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        cwd=HERE.parent,
+        check=False,
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+        cwd=HERE.parent,
+        check=False,
+    ).stdout.strip()
+    return {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "commit": commit + ("-dirty" if dirty else ""),
+        "machine": {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform()},
+        "device": {
+            "platform": device.platform,
+            "kind": device.device_kind,
+            "count": jax.device_count(),
+        },
+        "versions": {
+            "python": platform.python_version(),
+            "jax": jax.__version__,
+            "jaxlib": jax.lib.__version__ if hasattr(jax.lib, "__version__") else "",
+            "flax": flax.__version__,
+            "numpy": np.__version__,
+        },
+    }
+
+
+def machine_kind(record: dict) -> str:
+    m, d = record["machine"], record["device"]
+    return f"{m['cpu']} x{m['cores']} / {d['platform']} {d['kind']} x{d['count']}"
+
+
+def headline(record: dict) -> dict[str, float]:
+    """The figures compared between runs (all: lower is better)."""
+    out = {}
+    for name, w in record.get("workloads", {}).items():
+        out[f"{name}.dream_s"] = w["dream"]["median_s"]
+        out[f"{name}.compile_s"] = w["compile"]["total_s"]
+    for b, row in record.get("oip", {}).items():
+        out[f"oip.b{b}.s_per_image_step"] = 1.0 / row["best_image_steps_per_s"]
+    return out
+
+
+def compare(record: dict, history: list[dict]) -> list[str]:
+    """Lines comparing ``record`` with the last run on the same machine kind; a change beyond
+    the larger of 10% and the measured spread is flagged."""
+    same = [r for r in history if machine_kind(r) == machine_kind(record)]
+    if not same:
+        return ["no earlier run on this machine kind to compare with"]
+    prev, now = headline(same[-1]), headline(record)
+    spread = {}
+    for name, w in record.get("workloads", {}).items():
+        d = w["dream"]
+        spread[f"{name}.dream_s"] = (d["max_s"] - d["min_s"]) / d["median_s"]
+    lines = [f"against {same[-1]['commit']} ({same[-1]['date']}):"]
+    for key in sorted(now.keys() & prev.keys()):
+        change = now[key] / prev[key] - 1.0
+        noise = max(0.10, spread.get(key, 0.0))
+        flag = "  REGRESSION" if change > noise else ("  faster" if change < -noise else "")
+        lines.append(f"  {key:32s} {prev[key]:.4g} -> {now[key]:.4g} ({change:+.1%}){flag}")
+    return lines
+
+
+def run(settings: Settings, log=print) -> dict:
+    model, params = load_model()
+    record = environment()
+    record["settings"] = dataclasses.asdict(settings)
+    image = working_image(settings.size)
+    record["workloads"] = {}
+    for name, config in WORKLOADS.items():
+        config = config.replace(size=settings.size)
+        log(f"[{name}] compile ...")
+        comp = compile_times(model, params, config, image)
+        log(f"[{name}] dream ...")
+        res = bench_dream(model, params, config, image, settings.repeats)
+        record["workloads"][name] = {"compile": comp, **res}
+    log("[oip] throughput ...")
+    record["oip"] = bench_oip(model, params, settings.oip_batches, settings.repeats)
+    record["conv_impls_b64"] = bench_conv_impls(
+        params, max(2, settings.repeats // 2), batch=min(64, max(settings.oip_batches))
+    )
+    log("[many] dreams at once ...")
+    article = WORKLOADS["article"].replace(size=settings.size)
+    record["many"] = bench_many(model, params, article, image, settings.many, settings.repeats)
+    if settings.cold_start:
+        log("[cold start] new processes ...")
+        record["cold_start"] = cold_start(settings.size)
+    if settings.peers:
+        log(f"[peers] {', '.join(settings.peers)} ...")
+        record["peers"] = bench_peers(
+            model,
+            params,
+            article,
+            image,
+            settings.peers,
+            settings.peer_repeats,
+            max(settings.oip_batches),
+        )
+    return record
+
+
+def table(record: dict) -> str:
+    """The record as the Markdown table of benchmarks/README.md."""
+    lines = ["| figure | value |", "| --- | --- |"]
+    for name, w in record["workloads"].items():
+        d = w["dream"]
+        lines.append(
+            f"| {name}: one dream ({w['tiles']} tiles) | {d['median_s'] * 1e3:.1f} ms "
+            f"(min {d['min_s'] * 1e3:.1f}, max {d['max_s'] * 1e3:.1f}) |"
+        )
+        lines.append(f"| {name}: one iteration | {w['iteration_median_s'] * 1e3:.1f} ms |")
+        c = w["compile"]
+        lines.append(
+            f"| {name}: compile (trace + lower + compile) | {c['total_s']:.2f} s "
+            f"({c['trace_s']:.2f} + {c['lower_s']:.2f} + {c['compile_s']:.2f}) |"
+        )
+    for b, row in record["oip"].items():
+        parts = ", ".join(
+            f"{k} {v['image_steps_per_s']:,.0f}" for k, v in row.items() if isinstance(v, dict)
+        )
+        lines.append(f"| OIP image-steps/s, batch {b} | {parts} |")
+    for impl, v in record.get("conv_impls_b64", {}).items():
+        lines.append(f"| OIP image-steps/s, batch 64, conv={impl} | {v:,.0f} |")
+    for n, row in record["many"].items():
+        lines.append(
+            f"| {n} dreams at once | {row['dreams_per_s']:.1f} dreams/s "
+            f"({row['per_dream_s'] * 1e3:.1f} ms per dream) |"
+        )
+    if "cold_start" in record:
+        for k, v in record["cold_start"].items():
+            lines.append(
+                f"| new process, {k.replace('_', ' ')}: first dream call | "
+                f"{v['first_call_s']:.2f} s |"
+            )
+    for name, p in record.get("peers", {}).items():
+        if "skipped" in p:
+            lines.append(f"| peer {name} | skipped: {p['skipped']} |")
+            continue
+        worst = max(p["checks"].values())
+        peer_ms, ours_ms = p["dream"]["median_s"] * 1e3, p["jaxdream_dream"]["median_s"] * 1e3
+        lines.append(
+            f"| peer {name}: one dream | {peer_ms:.1f} ms = {p['ratio_peer_over_jaxdream']:.1f}x "
+            f"jaxdream's {ours_ms:.1f} ms in the same turns (checks: max abs diff {worst:.1e}) |"
+        )
+        if "oip" in p:
+            o = p["oip"]
+            lines.append(
+                f"| peer {name}: OIP image-steps/s, batch {o['batch']} | "
+                f"{o['peer_image_steps_per_s']:,.0f} (jaxdream "
+                f"{o['jaxdream_image_steps_per_s']:,.0f} in the same turns) |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="a tiny pass (CI); implies --no-history"
+    )
+    parser.add_argument("--size", type=int, help="working size (default 560)")
+    parser.add_argument("--repeats", type=int)
+    parser.add_argument("--oip-batches", type=int, nargs="+")
+    parser.add_argument("--many", type=int, nargs="+", help="numbers of images dreamt at once")
+    parser.add_argument("--peers", nargs="+", help=f"of {', '.join(PEERS)}, or 'none'")
+    parser.add_argument("--no-cold-start", action="store_true")
+    parser.add_argument("--history", default=str(HISTORY), help="JSON-lines file to append to")
+    parser.add_argument("--no-history", action="store_true")
+    parser.add_argument("--json", help="also write this run's record here")
+    args = parser.parse_args(argv)
+    s = QUICK if args.quick else Settings()
+    changes = {
+        k: v
+        for k, v in {
+            "size": args.size,
+            "repeats": args.repeats,
+            "oip_batches": tuple(args.oip_batches or ()) or None,
+            "many": tuple(args.many or ()) or None,
+        }.items()
+        if v
+    }
+    if args.peers:
+        changes["peers"] = () if args.peers == ["none"] else tuple(args.peers)
+    if args.no_cold_start:
+        changes["cold_start"] = False
+    s = dataclasses.replace(s, **changes)
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)
+    record = run(s, log)
+    print(table(record))
+    if args.json:
+        Path(args.json).write_text(json.dumps(record, indent=1))
+    if not (args.quick or args.no_history):
+        path = Path(args.history)
+        history = (
+            [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
+            if (path.exists())
+            else []
+        )
+        print("\n".join(compare(record, history)))
+        with path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        print(f"appended to {path}")
+    return 0

@@ -1,0 +1,54 @@
+"""The benchmark suite must not rot: a tiny pass runs here. Nothing about speed is asserted."""
+
+import json
+
+import pytest
+
+from benchmarks import suite
+
+
+@pytest.mark.slow
+def test_quick_suite_runs_and_reports(tmp_path, capsys):
+    out = tmp_path / "record.json"
+    assert suite.main(["--quick", "--json", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert set(record["workloads"]) == {"article", "cascade"}
+    for w in record["workloads"].values():
+        assert w["dream"]["median_s"] > 0 and w["compile"]["total_s"] > 0
+        assert w["tiles"] in (5, 21)
+    assert set(record["oip"]) == {"5", "8"} and set(record["many"]) == {"1", "2"}
+    assert set(record["conv_impls_b64"]) == {"xla", "im2col"}
+    table = capsys.readouterr().out
+    assert "article: one dream (5 tiles)" in table and "OIP image-steps/s, batch 8" in table
+
+
+def test_history_comparison_flags_regressions():
+    base = {
+        "machine": {"cpu": "c", "cores": 2},
+        "device": {"platform": "cpu", "kind": "cpu", "count": 1},
+        "commit": "a",
+        "date": "d",
+    }
+
+    def record(dream_s):
+        w = {
+            "dream": {"median_s": dream_s, "min_s": dream_s, "max_s": dream_s},
+            "compile": {"total_s": 1.0},
+        }
+        return {**base, "workloads": {"article": w}, "oip": {}}
+
+    lines = suite.compare(record(0.2), [record(0.1)])
+    assert any("article.dream_s" in ln and "REGRESSION" in ln for ln in lines)
+    lines = suite.compare(record(0.1), [record(0.104)])
+    assert not any("REGRESSION" in ln or "faster" in ln for ln in lines)
+    other = {**record(0.1), "machine": {"cpu": "other", "cores": 2}}
+    assert suite.compare(record(0.1), [other]) == [
+        "no earlier run on this machine kind to compare with"
+    ]
+
+
+def test_timed_reports_median_and_spread():
+    calls = []
+    t = suite.timed(lambda: calls.append(1), repeats=5, warmup=2)
+    assert len(calls) == 7 and t["repeats"] == 5
+    assert t["min_s"] <= t["median_s"] <= t["max_s"]
