@@ -7,6 +7,7 @@
 ...                        jaxdream.noise_image(jax.random.key(0)))      # doctest: +SKIP
 """
 
+from jaxdream.cache import enable_compilation_cache
 from jaxdream.carve import ARTICLE_LEVELS, DreamConfig, Level, carve, carve_batch, parse_level
 from jaxdream.checkpoint import load_checkpoint, load_model, save_checkpoint
 from jaxdream.display import Display, colorize, contrast_clip, to_uint8
@@ -31,6 +32,7 @@ from jaxdream.objectives import (
     parse_objective,
 )
 from jaxdream.oip import OIPResult, noise_image, noise_images, oip
+from jaxdream.runtime import configure_cpu_devices
 
 __version__ = "0.1.0"
 
@@ -55,9 +57,11 @@ __all__ = [
     "carve_batch",
     "channel",
     "colorize",
+    "configure_cpu_devices",
     "contrast_clip",
     "dream",
     "dream_many",
+    "enable_compilation_cache",
     "init_params",
     "layer",
     "load_checkpoint",

@@ -417,6 +417,9 @@ def carve_batch(
 ) -> tuple[Array, Array | None]:
     """``carve`` vmapped over a batch of images ``(N, H, W)`` (one key each), ``chunk`` images
     at a time, compiled once for each static configuration."""
+    if images.shape[0] == 1:  # one image: no batching transform to trace (a faster first call)
+        out, frames = carve(model, params, images[0], knobs, keys[0], **static)
+        return out[None], None if frames is None else frames[None]
     return map_in_chunks(
         lambda args: carve(model, params, args[0], knobs, args[1], **static), (images, keys), chunk
     )
