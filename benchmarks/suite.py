@@ -29,9 +29,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdream.carve import DreamConfig, Level, _faithful_prepare, carve_batch, images_per_chunk
+from jaxdream.carve import DreamConfig, Level, _faithful_prepare, carve_batch
 from jaxdream.checkpoint import bundled_sample_path, load_model
-from jaxdream.dream import _knobs, prepare
+from jaxdream.dream import carve_arguments, prepare
 from jaxdream.imageio import load_photo
 from jaxdream.model import CNN
 from jaxdream.objectives import broadcast_objective, channel
@@ -106,19 +106,7 @@ def timed_interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dic
 def _dream_call(model, params, config: DreamConfig, images, chunk="auto"):
     """The compiled dream of ``images`` ``(N, H, W)`` as a zero-argument function, and the
     jitted function's arguments (for compile timing)."""
-    n = images.shape[0]
-    keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(config.seed), i))(jnp.arange(n))
-    kwargs = dict(
-        chunk=images_per_chunk(len(config.tile_maps())) if chunk == "auto" else chunk,
-        plan=config.plan(images.shape[1:]),
-        layer=config.layer,
-        iterations=config.iterations,
-        steps=config.steps,
-        schedule=config.schedule,
-        shift_tiles=config.shift_tiles,
-        return_frames=False,
-    )
-    args = (model, params, images, _knobs(config), keys)
+    args, kwargs = carve_arguments(model, params, config, images, chunk=chunk)
     return (lambda: carve_batch(*args, **kwargs)[0].block_until_ready()), args, kwargs
 
 

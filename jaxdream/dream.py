@@ -57,6 +57,32 @@ def _knobs(config: DreamConfig) -> Knobs:
     )
 
 
+def carve_arguments(
+    model: CNN,
+    params: Mapping,
+    config: DreamConfig,
+    images: jax.Array,
+    return_frames: bool = False,
+    chunk: int | str | None = "auto",
+) -> tuple[tuple, dict]:
+    """``(args, kwargs)`` of ``carve_batch`` for standardized working images ``(N, H, W)``:
+    image ``i`` uses the key ``fold_in(key(config.seed), i)``."""
+    keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(config.seed), i))(
+        jnp.arange(images.shape[0])
+    )
+    kwargs = dict(
+        chunk=images_per_chunk(len(config.tile_maps())) if chunk == "auto" else chunk,
+        plan=config.plan(images.shape[1:]),
+        layer=config.layer,
+        iterations=config.iterations,
+        steps=config.steps,
+        schedule=config.schedule,
+        shift_tiles=config.shift_tiles,
+        return_frames=return_frames,
+    )
+    return (model, params, images, _knobs(config), keys), kwargs
+
+
 def prepare(photo: Photo, shape: tuple[int, int]) -> tuple[jax.Array, np.ndarray]:
     """The standardized gray working image and the RGB photo, both resized to ``shape``."""
     gray = standardize(resize(jnp.asarray(photo.gray), shape))
@@ -73,7 +99,7 @@ def dream_many(
     return_frames: bool = False,
 ) -> list[DreamResult]:
     """Dream several photos in ONE compiled, vmapped call. All are resized to the working shape
-    of the first; image ``i`` uses the key ``fold_in(key(seed), i)``."""
+    of the first; image ``i`` uses the key ``fold_in(key(seed), i)`` (``carve_arguments``)."""
     if params is None:
         model, params = load_model()
     model = model or model_from_params(params)
@@ -82,24 +108,8 @@ def dream_many(
     shape = config.working_shape(photos[0].gray.shape)
     prepared = [prepare(p, shape) for p in photos]
     grays = jnp.stack([g for g, _ in prepared])
-    keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(config.seed), i))(
-        jnp.arange(len(photos))
-    )
-    out, frames = carve_batch(
-        model,
-        params,
-        grays,
-        _knobs(config),
-        keys,
-        chunk=images_per_chunk(len(config.tile_maps())),
-        plan=config.plan(shape),
-        layer=config.layer,
-        iterations=config.iterations,
-        steps=config.steps,
-        schedule=config.schedule,
-        shift_tiles=config.shift_tiles,
-        return_frames=return_frames,
-    )
+    args, kwargs = carve_arguments(model, params, config, grays, return_frames)
+    out, frames = carve_batch(*args, **kwargs)
     out = np.asarray(out)
     frames = None if frames is None else np.asarray(frames)
     return [
