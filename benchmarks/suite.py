@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdream.carve import DreamConfig, Level, _faithful_prepare, carve_batch
+from jaxdream.carve import DreamConfig, Level, carve_batch, faithful_corrections
 from jaxdream.checkpoint import bundled_sample_path, load_model
 from jaxdream.dream import carve_arguments, prepare
 from jaxdream.imageio import load_photo
@@ -227,7 +227,7 @@ def bench_peers(
     out = {}
     gray = np.asarray(image)
     maps = np.asarray(config.tile_maps(), np.int32)
-    ours_corr = [np.asarray(c) for c in _faithful_prepare(config.plan(gray.shape), image)]
+    ours_corr = [np.asarray(c) for c in faithful_corrections(config.plan(gray.shape), image)]
     tiles28 = _first_tiles(gray)
     mean = tiles28.mean(axis=(1, 2), keepdims=True)
     scale = np.maximum(tiles28.std(axis=(1, 2), keepdims=True), 1 / 28)

@@ -321,8 +321,9 @@ def _batched_iteration(model, params, layer, plan, knobs, steps, shift, image, k
     return standardize(image)
 
 
-def _faithful_prepare(plan, image):
-    """The article's constant correction tensors, one per level (full image, then tiles)."""
+def faithful_corrections(plan: Plan, image: Array) -> list[Array]:
+    """The article's constant correction tensors of a standardized working image, one per level
+    of ``plan``: ``(H, W)`` for level 0, ``(tiles, H/n, W/n)`` for deeper levels."""
     corrections = []
     for level, tiles in plan.levels:
         if level == 0:
@@ -379,7 +380,7 @@ def carve(
 
         out, frames = jax.lax.scan(step, image, keys)
     else:
-        corrections = _faithful_prepare(plan, image)
+        corrections = faithful_corrections(plan, image)
         img28 = standardize(resize(image, OIP_SIZE))
 
         def step(carry, _):
