@@ -11,5 +11,7 @@ import jax
 print("devices:", jax.devices())
 assert jax.default_backend() == "gpu", "no GPU visible to JAX"
 PY
+# The history line is appended here; the same record goes to $OUT/gpu_record.json so that a run
+# on a lent machine (where only $OUT comes back) can be appended to history.jsonl at home.
 python -m benchmarks --peers none --oip-batches 1 5 64 320 1024 --many 1 8 64 256 \
   --json "${OUT:-.}/gpu_record.json" "$@"

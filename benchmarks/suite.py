@@ -406,9 +406,13 @@ def run(settings: Settings, log=print) -> dict:
         record["workloads"][name] = {"compile": comp, **res}
     log("[oip] throughput ...")
     record["oip"] = bench_oip(model, params, settings.oip_batches, settings.repeats)
-    record["conv_impls_b64"] = bench_conv_impls(
-        params, max(2, settings.repeats // 2), batch=min(64, max(settings.oip_batches))
-    )
+    conv_batch = min(64, max(settings.oip_batches))
+    record["conv_impls"] = {
+        "batch": conv_batch,
+        "image_steps_per_s": bench_conv_impls(
+            params, max(2, settings.repeats // 2), batch=conv_batch
+        ),
+    }
     log("[many] dreams at once ...")
     article = WORKLOADS["article"].replace(size=settings.size)
     record["many"] = bench_many(model, params, article, image, settings.many, settings.repeats)
@@ -449,8 +453,10 @@ def table(record: dict) -> str:
             f"{k} {v['image_steps_per_s']:,.0f}" for k, v in row.items() if isinstance(v, dict)
         )
         lines.append(f"| OIP image-steps/s, batch {b} | {parts} |")
-    for impl, v in record.get("conv_impls_b64", {}).items():
-        lines.append(f"| OIP image-steps/s, batch 64, conv={impl} | {v:,.0f} |")
+    if "conv_impls" in record:
+        b = record["conv_impls"]["batch"]
+        for impl, v in record["conv_impls"]["image_steps_per_s"].items():
+            lines.append(f"| OIP image-steps/s, batch {b}, conv={impl} | {v:,.0f} |")
     for n, row in record["many"].items():
         lines.append(
             f"| {n} dreams at once | {row['dreams_per_s']:.1f} dreams/s "
