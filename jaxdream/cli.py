@@ -54,6 +54,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         widths=tuple(args.widths),
         hidden=args.hidden,
+        conv=args.conv,
     )
     out = Path(args.output)
     start = time.perf_counter()
@@ -343,6 +344,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--widths", type=int, nargs=3, default=[32, 64, 64], metavar="N")
     p.add_argument("--hidden", type=int, default=70)
+    p.add_argument(
+        "--conv",
+        default="im2col",
+        choices=["im2col", "fast", "xla"],
+        help="convolution implementation used in training (default: im2col)",
+    )
     p.add_argument("--train-split", default="train", help="TFDS split, e.g. 'train[:5000]'")
     p.add_argument("--test-split", default="test")
     p.add_argument("--data-dir", help="TFDS data folder (default: $TFDS_DATA_DIR)")

@@ -41,9 +41,13 @@ class TrainConfig:
     seed: int = 0
     widths: tuple[int, int, int] = (32, 64, 64)
     hidden: int = 70
+    # The convolution the bundled weights were trained with; dreaming may use another (all
+    # implementations agree to float tolerance), training keeps this one so that the same
+    # command reproduces the same bytes.
+    conv: str = "im2col"
 
     def model(self) -> CNN:
-        return CNN(widths=tuple(self.widths), hidden=self.hidden)
+        return CNN(widths=tuple(self.widths), hidden=self.hidden, conv=self.conv)
 
 
 class EpochReport(NamedTuple):

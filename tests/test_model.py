@@ -86,3 +86,20 @@ def test_standardize_tiny_variance_uses_guard():
     x[0, 0] = 1e-4  # std far below 1/sqrt(N): the guard divides by 1/28 instead
     out = np.asarray(standardize(x))
     np.testing.assert_allclose(out, (x - x.mean()) * 28, rtol=1e-4)
+
+
+@pytest.mark.parametrize("channels", [1, 5])
+def test_fast_convolution_gradients_match_autodiff(channels):
+    from jaxdream.model import conv3x3_fast, conv3x3_im2col, conv3x3_xla
+
+    kx, kk, kg = jax.random.split(jax.random.key(6), 3)
+    x = jax.random.normal(kx, (9, 11, channels))
+    kernel = jax.random.normal(kk, (3, 3, channels, 4))
+    probe = jax.random.normal(kg, (7, 9, 4))
+    grads = {
+        name: jax.grad(lambda x, k, f=f: jnp.sum(f(x, k) * probe), argnums=(0, 1))(x, kernel)
+        for name, f in {"fast": conv3x3_fast, "im2col": conv3x3_im2col, "xla": conv3x3_xla}.items()
+    }
+    for name in ("fast", "im2col"):
+        for got, want in zip(grads[name], grads["xla"], strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
