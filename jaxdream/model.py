@@ -109,9 +109,9 @@ _conv3x3_forward_grad.defvjp(_conv3x3_forward_grad_fwd, _conv3x3_forward_grad_bw
 
 def conv3x3_fast(x: Array, kernel: Array) -> Array:
     """im2col forward; for inputs of several channels the input gradient is one forward
-    convolution (``custom_vjp``), which compiles about a third faster than the im2col gradient
-    and runs as fast (benchmarks/README.md). A 1-channel input keeps the im2col gradient
-    (the forward-convolution form is slower there)."""
+    convolution (``custom_vjp``). It compiles 13-30% faster than ``conv3x3_im2col`` but runs
+    6-19% slower in the benchmark suite (benchmarks/README.md), so it is an option
+    (``CNN(conv="fast")``), not the default. A 1-channel input keeps the im2col gradient."""
     if x.shape[-1] == 1:
         return conv3x3_im2col(x, kernel)
     return _conv3x3_forward_grad(x, kernel)
@@ -128,7 +128,7 @@ class Conv3x3(nn.Module):
     """
 
     features: int
-    impl: str = "fast"
+    impl: str = "im2col"
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
@@ -149,7 +149,7 @@ class CNN(nn.Module):
     widths: tuple[int, int, int] = (32, 64, 64)
     hidden: int = 70
     num_classes: int = 10
-    conv: str = "fast"
+    conv: str = "im2col"
 
     @nn.compact
     def __call__(self, image: Array) -> dict[str, Array]:
