@@ -234,6 +234,7 @@ class Plan:
 
     shape: tuple[int, int]
     levels: tuple[tuple[int, tuple[int, ...]], ...]
+    split_tiles: bool = True  # split each OIP call's tiles across CPU devices (one image)
 
     def tile_shape(self, level: int) -> tuple[int, int]:
         n = 2**level
@@ -279,8 +280,9 @@ class Knobs(NamedTuple):
     conv_criterion: Array
 
 
-def _oip_tiles(model, params, layer, knobs, tiles28, maps, steps):
-    """ONE batched OIP call over all tiles (split across CPU devices where there are several)."""
+def _oip_tiles(model, params, layer, knobs, tiles28, maps, steps, split=True):
+    """ONE batched OIP call over all tiles (split across CPU devices where there are several,
+    unless ``split`` is off because whole images are already spread over the devices)."""
 
     def run(args):
         objective, tile = args
@@ -289,7 +291,8 @@ def _oip_tiles(model, params, layer, knobs, tiles28, maps, steps):
         )
         return out.images
 
-    return map_over_devices(run, (Channel(layer, maps), tiles28), None)
+    spread = map_over_devices if split else map_in_chunks
+    return spread(run, (Channel(layer, maps), tiles28), None)
 
 
 def _batched_iteration(model, params, layer, plan, knobs, steps, shift, image, key):
@@ -310,7 +313,7 @@ def _batched_iteration(model, params, layer, plan, knobs, steps, shift, image, k
     mean = tiles28.mean(axis=(1, 2), keepdims=True)
     scale = jnp.maximum(tiles28.std(axis=(1, 2), keepdims=True), 1.0 / np.sqrt(28 * 28))
     z = (tiles28 - mean) / scale
-    carved = _oip_tiles(model, params, layer, knobs, z, knobs.maps, steps)
+    carved = _oip_tiles(model, params, layer, knobs, z, knobs.maps, steps, plan.split_tiles)
     change28 = (carved - z) * scale * knobs.weights[:, None, None]
     start = 0
     for (level, tiles), off in zip(plan.levels, offsets, strict=True):
@@ -342,11 +345,13 @@ def _faithful_iteration(model, params, layer, plan, knobs, steps, corrections, f
         maps = knobs.maps[start : start + len(tiles)]
         start += len(tiles)
         if level == 0:
-            x = _oip_tiles(model, params, layer, knobs, cur28[None], maps, steps)[0]
+            x = _oip_tiles(model, params, layer, knobs, cur28[None], maps, steps, plan.split_tiles)[
+                0
+            ]
             full = standardize(resize(x, plan.shape) + corr)
         else:
             q28 = resize(cut_tiles(full, level, tiles), OIP_SIZE)
-            x = _oip_tiles(model, params, layer, knobs, q28, maps, steps)
+            x = _oip_tiles(model, params, layer, knobs, q28, maps, steps, plan.split_tiles)
             new = resize(x, plan.tile_shape(level)) + corr
             mask = tile_mask(plan.shape, level, tiles)
             full = standardize(full * (1 - mask) + place_tiles(new, plan.shape, level, tiles))
@@ -421,15 +426,31 @@ def carve_batch(
     if images.shape[0] == 1:  # one image: no batching transform to trace (a faster first call)
         out, frames = carve(model, params, images[0], knobs, keys[0], **static)
         return out[None], None if frames is None else frames[None]
+    if jax.device_count() > 1 and jax.default_backend() == "cpu":
+        # Several images, several CPU devices: each device dreams whole images (no padded
+        # tile slots, no exchange between devices inside an iteration).
+        static = dict(static, plan=dataclasses.replace(static["plan"], split_tiles=False))
+        return map_over_devices(
+            lambda args: carve(model, params, args[0], knobs, args[1], **static),
+            (images, keys),
+            chunk,
+        )
     return map_in_chunks(
         lambda args: carve(model, params, args[0], knobs, args[1], **static), (images, keys), chunk
     )
 
 
 def images_per_chunk(config_tiles: int) -> int | None:
-    """How many images ``carve_batch`` should vmap together: about ``default_chunk()`` tiles."""
+    """How many images ``carve_batch`` should vmap together: about ``default_chunk()`` tiles
+    on one CPU device; about 10 tiles per device when whole images are spread over several
+    (measured: 2 article dreams of 5 tiles per group, 36.9 ms per dream, against 38.6 ms for 3
+    and 39.5 ms for 4); all at once on accelerators."""
     chunk = default_chunk()
-    return None if chunk is None else max(1, chunk // config_tiles)
+    if chunk is None:
+        return None
+    if jax.device_count() > 1:
+        return max(1, round(10 / config_tiles))
+    return max(1, chunk // config_tiles)
 
 
 def parse_level(text: str) -> Level:

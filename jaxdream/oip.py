@@ -127,6 +127,7 @@ def map_in_chunks(fn, tree, chunk: int | None):
     if not chunk or batch <= chunk:
         return jax.vmap(fn)(tree)
     groups = -(-batch // chunk)
+    chunk = -(-batch // groups)  # as many groups, as even as possible: the least padding
     tree = jax.tree.map(lambda a: a.reshape(groups, chunk, *a.shape[1:]), _pad_to(tree, chunk))
     out = jax.lax.map(jax.vmap(fn), tree)
     return jax.tree.map(lambda a: a.reshape(groups * chunk, *a.shape[2:])[:batch], out)

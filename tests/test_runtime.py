@@ -16,14 +16,16 @@ from jaxdream.runtime import CPU_FLAGS, configure_cpu_devices
 SCRIPT = r"""
 import json, sys
 import jax, jax.numpy as jnp, numpy as np
+import jaxdream
 from jaxdream import DreamConfig, Level, channel, dream, load_model, noise_images, oip
 model, params = load_model()
 out = oip(params, channel("conv3", jnp.arange(5)), noise_images(jax.random.key(0), 5), steps=4)
 photo = np.random.default_rng(0).random((40, 56)).astype(np.float32)
 cfg = DreamConfig(size=56, iterations=2, steps=3, levels=(Level(0), Level(1), Level(2, tiles=(5,))))
 result = dream(photo, cfg, params=params)
+many = jaxdream.dream_many([photo, photo[::-1].copy(), photo * 0.5], cfg, params=params)
 print(json.dumps({"devices": jax.device_count(), "oip": np.asarray(out.images).tolist(),
-                  "dream": result.image.tolist()}))
+                  "dream": result.image.tolist(), "many": [m.image.tolist() for m in many]}))
 """
 
 
@@ -44,6 +46,8 @@ def test_two_cpu_devices_match_one():
     assert one["devices"] == 1 and two["devices"] == 2
     np.testing.assert_allclose(two["oip"], one["oip"], atol=1e-4)
     np.testing.assert_allclose(two["dream"], one["dream"], atol=1e-4)
+    np.testing.assert_allclose(two["many"], one["many"], atol=1e-4)
+    np.testing.assert_allclose(two["many"][0], two["dream"], atol=1e-4)
 
 
 def test_configure_respects_user_flags_and_started_backends(monkeypatch):
