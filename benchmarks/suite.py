@@ -382,6 +382,11 @@ def compare(record: dict, history: list[dict]) -> list[str]:
     for name, w in record.get("workloads", {}).items():
         d = w["dream"]
         spread[f"{name}.dream_s"] = (d["max_s"] - d["min_s"]) / d["median_s"]
+    for b, row in record.get("oip", {}).items():
+        timings = [v for v in row.values() if isinstance(v, dict) and "median_s" in v]
+        spread[f"oip.b{b}.s_per_image_step"] = max(
+            ((t["max_s"] - t["min_s"]) / t["median_s"] for t in timings), default=0.0
+        )
     lines = [f"against {same[-1]['commit']} ({same[-1]['date']}):"]
     for key in sorted(now.keys() & prev.keys()):
         change = now[key] / prev[key] - 1.0

@@ -42,6 +42,18 @@ def test_history_comparison_flags_regressions():
     assert any("article.dream_s" in ln and "REGRESSION" in ln for ln in lines)
     lines = suite.compare(record(0.1), [record(0.104)])
     assert not any("REGRESSION" in ln or "faster" in ln for ln in lines)
+    noisy = {
+        **record(0.1),
+        "oip": {
+            "5": {
+                "one_vmap": {"median_s": 1.0, "min_s": 0.7, "max_s": 1.4},
+                "best_image_steps_per_s": 100.0,
+            }
+        },
+    }
+    quiet = {**record(0.1), "oip": {"5": {"best_image_steps_per_s": 125.0}}}
+    lines = suite.compare(noisy, [quiet])  # 25% slower, but within its own 70% spread
+    assert any("oip.b5" in ln for ln in lines) and not any("REGRESSION" in ln for ln in lines)
     other = {**record(0.1), "machine": {"cpu": "other", "cores": 2}}
     assert suite.compare(record(0.1), [other]) == [
         "no earlier run on this machine kind to compare with"
