@@ -143,6 +143,7 @@ class Level:
 
 
 ARTICLE_LEVELS = (Level(0), Level(1, tiles=(3,)))
+MAX_SIDE = 8192
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,6 +179,10 @@ class DreamConfig:
             raise ConfigError(f"iterations must be >= 1, got {self.iterations}")
         if self.steps < 0:
             raise ConfigError(f"steps must be >= 0, got {self.steps}")
+        if not np.isfinite(self.epsilon):
+            raise ConfigError(f"epsilon must be a finite number, got {self.epsilon}")
+        if any(not np.isfinite(lv.weight) for lv in self.levels):
+            raise ConfigError("level weights must be finite numbers")
         if not self.levels:
             raise ConfigError("at least one level is needed")
         for lv in self.levels:
@@ -210,8 +215,12 @@ class DreamConfig:
         )
 
     def working_shape(self, image_shape: tuple[int, int]) -> tuple[int, int]:
-        """``(height, width)`` the photo is resized to: divisible by the deepest grid."""
+        """``(height, width)`` the photo is resized to: divisible by the deepest grid, and no
+        side over ``MAX_SIDE`` (a typo such as ``--size 56000`` would exhaust memory)."""
         grid = 2 ** max(lv.level for lv in self.levels)
+        sides = self.size if isinstance(self.size, tuple | list) else (self.size,)
+        if max(int(s) for s in sides) > MAX_SIDE:
+            raise ConfigError(f"size {self.size} is too large: at most {MAX_SIDE} pixels a side")
         if isinstance(self.size, tuple | list):
             h, w = (int(s) for s in self.size)
             if h % grid or w % grid or h < grid or w < grid:

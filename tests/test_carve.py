@@ -238,6 +238,9 @@ def test_working_shape_rules():
     assert cfg.replace(size=(200, 100)).working_shape((1, 1)) == (200, 100)
     with pytest.raises(ConfigError, match="divisible"):
         cfg.replace(size=(202, 100)).working_shape((1, 1))
+    for huge in (56000, (8200, 100)):
+        with pytest.raises(ConfigError, match="too large"):
+            cfg.replace(size=huge).working_shape((10, 10))
 
 
 @pytest.mark.parametrize(
