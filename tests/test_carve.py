@@ -255,6 +255,8 @@ def test_working_shape_rules():
         (dict(schedule="faithful", shift_tiles=True), ConfigError, "shift_tiles"),
         (dict(schedule="other"), ConfigError, "schedule"),
         (dict(iterations=0), ConfigError, "iterations"),
+        (dict(epsilon=float("nan")), ConfigError, "epsilon"),
+        (dict(levels=(Level(0, weight=float("inf")),)), ConfigError, "weights"),
     ],
 )
 def test_bad_configs_are_refused(bundled, changes, error, pattern):
