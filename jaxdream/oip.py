@@ -199,6 +199,8 @@ def oip(
         raise ConfigError(f"OIP needs 28x28 images, got shape {images.shape}")
     if steps < 0:
         raise ConfigError(f"steps must be >= 0, got {steps}")
+    if not np.isfinite(epsilon):
+        raise ConfigError(f"epsilon must be a finite number, got {epsilon}")
     out = oip_batch(
         model,
         params,

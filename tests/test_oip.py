@@ -120,6 +120,8 @@ def test_bad_shapes_and_steps(tiny):
         oip(params, logit(1), jnp.zeros((2, 32, 32)), model=model)
     with pytest.raises(ConfigError, match="steps"):
         oip(params, logit(1), jnp.zeros((28, 28)), steps=-1, model=model)
+    with pytest.raises(ConfigError, match="epsilon"):
+        oip(params, logit(1), jnp.zeros((28, 28)), epsilon=float("inf"), model=model)
 
 
 def test_model_is_read_off_the_params(tiny, bundled):
