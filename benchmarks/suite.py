@@ -311,6 +311,17 @@ def _first_tiles(gray: np.ndarray) -> np.ndarray:
     return np.asarray(jnp.concatenate([resize(x[None]), resize(quads)]))
 
 
+def _git(*args: str) -> str:
+    """A git command's output in the repository, or "" where there is no git or no repository
+    (a copied working tree on a lent machine)."""
+    try:
+        done = subprocess.run(["git", *args], capture_output=True, text=True, cwd=HERE.parent,
+                              check=False)  # fmt: skip
+    except OSError:
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
 def environment() -> dict:
     import flax
 
@@ -322,20 +333,8 @@ def environment() -> dict:
     except OSError:
         pass
     device = jax.devices()[0]
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        cwd=HERE.parent,
-        check=False,
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True,
-        text=True,
-        cwd=HERE.parent,
-        check=False,
-    ).stdout.strip()
+    commit = _git("rev-parse", "--short", "HEAD")
+    dirty = _git("status", "--porcelain", "--untracked-files=no")
     return {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "commit": commit + ("-dirty" if dirty else ""),
