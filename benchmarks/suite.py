@@ -315,8 +315,9 @@ def _git(*args: str) -> str:
     """A git command's output in the repository, or "" where there is no git or no repository
     (a copied working tree on a lent machine)."""
     try:
-        done = subprocess.run(["git", *args], capture_output=True, text=True, cwd=HERE.parent,
-                              check=False)  # fmt: skip
+        done = subprocess.run(
+            ["git", *args], capture_output=True, text=True, cwd=HERE.parent, check=False
+        )
     except OSError:
         return ""
     return done.stdout.strip() if done.returncode == 0 else ""
