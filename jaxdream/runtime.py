@@ -3,8 +3,9 @@
 At the batch sizes of a dream (a handful of 28x28 tiles), XLA's multi-threaded CPU kernels gain
 nothing and sometimes lose half their speed to two threads contending for two cores. One
 single-threaded XLA device per core, with the OIP batch split across them by ``shard_map``, is
-measured faster (benchmarks/README.md). The CLI and the benchmarks call
-``configure_cpu_devices()`` first; library users may too, before their first JAX computation.
+measured faster (benchmarks/README.md), as is XLA's own code over its YNNPACK fusions. The CLI
+and the benchmarks call ``configure_cpu_devices()`` first; library users may too, before their
+first JAX computation.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import os
 
 CPU_FLAGS = (
     "--xla_force_host_platform_device_count={n} --xla_cpu_multi_thread_eigen=false "
-    "intra_op_parallelism_threads=1"
+    # XLA's YNNPACK fusions (its default for dots, pools and some elementwise work) run the
+    # dream's small matrices and pooling gradients slower than XLA's own kernels: off.
+    "--xla_cpu_experimental_ynn_fusion_type="
 )
 
 
