@@ -212,6 +212,7 @@ class DreamConfig:
         return Plan(
             shape=tuple(image_shape),
             levels=tuple((lv.level, lv.tile_indices()) for lv in self.levels),
+            whole_layer=min(self.tile_maps()) < 0,
         )
 
     def working_shape(self, image_shape: tuple[int, int]) -> tuple[int, int]:
@@ -244,6 +245,7 @@ class Plan:
     shape: tuple[int, int]
     levels: tuple[tuple[int, tuple[int, ...]], ...]
     split_tiles: bool = True  # split each OIP call's tiles across CPU devices (one image)
+    whole_layer: bool = False  # some tile maximises its whole layer (map -1)
 
     def tile_shape(self, level: int) -> tuple[int, int]:
         n = 2**level
@@ -289,7 +291,7 @@ class Knobs(NamedTuple):
     conv_criterion: Array
 
 
-def _oip_tiles(model, params, layer, knobs, tiles28, maps, steps, split=True):
+def _oip_tiles(model, params, layer, plan, knobs, tiles28, maps, steps):
     """ONE batched OIP call over all tiles (split across CPU devices where there are several,
     unless ``split`` is off because whole images are already spread over the devices)."""
 
@@ -300,8 +302,9 @@ def _oip_tiles(model, params, layer, knobs, tiles28, maps, steps, split=True):
         )
         return out.images
 
-    spread = map_over_devices if split else map_in_chunks
-    return spread(run, (Channel(layer, maps), tiles28), None)
+    spread = map_over_devices if plan.split_tiles else map_in_chunks
+    objective = Channel(layer, maps, may_be_whole=plan.whole_layer)
+    return spread(run, (objective, tiles28), None)
 
 
 def _batched_iteration(model, params, layer, plan, knobs, steps, shift, image, key):
@@ -322,7 +325,7 @@ def _batched_iteration(model, params, layer, plan, knobs, steps, shift, image, k
     mean = tiles28.mean(axis=(1, 2), keepdims=True)
     scale = jnp.maximum(tiles28.std(axis=(1, 2), keepdims=True), 1.0 / np.sqrt(28 * 28))
     z = (tiles28 - mean) / scale
-    carved = _oip_tiles(model, params, layer, knobs, z, knobs.maps, steps, plan.split_tiles)
+    carved = _oip_tiles(model, params, layer, plan, knobs, z, knobs.maps, steps)
     change28 = (carved - z) * scale * knobs.weights[:, None, None]
     start = 0
     for (level, tiles), off in zip(plan.levels, offsets, strict=True):
@@ -354,13 +357,11 @@ def _faithful_iteration(model, params, layer, plan, knobs, steps, corrections, f
         maps = knobs.maps[start : start + len(tiles)]
         start += len(tiles)
         if level == 0:
-            x = _oip_tiles(model, params, layer, knobs, cur28[None], maps, steps, plan.split_tiles)[
-                0
-            ]
+            x = _oip_tiles(model, params, layer, plan, knobs, cur28[None], maps, steps)[0]
             full = standardize(resize(x, plan.shape) + corr)
         else:
             q28 = resize(cut_tiles(full, level, tiles), OIP_SIZE)
-            x = _oip_tiles(model, params, layer, knobs, q28, maps, steps, plan.split_tiles)
+            x = _oip_tiles(model, params, layer, plan, knobs, q28, maps, steps)
             new = resize(x, plan.tile_shape(level)) + corr
             mask = tile_mask(plan.shape, level, tiles)
             full = standardize(full * (1 - mask) + place_tiles(new, plan.shape, level, tiles))

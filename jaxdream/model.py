@@ -20,8 +20,9 @@ Every function here is written for ONE image of shape ``(28, 28)`` or ``(28, 28,
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import flax.linen as nn
 import jax
@@ -50,12 +51,17 @@ def standardize(image: Array) -> Array:
 def max_pool_2x2(x: Array) -> Array:
     """2x2 max-pooling with stride 2 over the two leading axes of ``(H, W, C)``; odd edges drop.
 
-    Written as crop + reshape + max: the same numbers as ``nn.max_pool(..., padding="VALID")``
-    with a simpler (and on CPU faster) gradient than XLA's select-and-scatter.
+    The same numbers as ``nn.max_pool(..., padding="VALID")``, written as the maximum of the
+    four elements of each window taken pairwise: its gradient is three selects, which XLA's CPU
+    backend runs far faster than a max-reduction's (benchmarks/README.md). Where several
+    elements tie for the maximum the gradient is shared between them (TF and PyTorch give it to
+    one of them); after a ReLU that happens at zero, where the ReLU passes no gradient anyway.
     """
     h, w, c = x.shape
-    x = x[: h // 2 * 2, : w // 2 * 2]
-    return x.reshape(h // 2, 2, w // 2, 2, c).max(axis=(1, 3))
+    x = x[: h // 2 * 2, : w // 2 * 2].reshape(h // 2, 2, w // 2, 2, c)
+    top = jnp.maximum(x[:, 0, :, 0], x[:, 0, :, 1])
+    bottom = jnp.maximum(x[:, 1, :, 0], x[:, 1, :, 1])
+    return jnp.maximum(top, bottom)
 
 
 def conv3x3_xla(x: Array, kernel: Array) -> Array:
@@ -153,14 +159,16 @@ class CNN(nn.Module):
 
     @nn.compact
     def __call__(self, image: Array) -> dict[str, Array]:
-        x = jnp.asarray(image, jnp.float32).reshape(INPUT_SHAPE)
+        x = jnp.asarray(image, jnp.float32)
+        x = x.reshape(*x.shape[:2], 1)  # (H, W) or (H, W, 1); 28x28 or a top-left crop of it
         acts: dict[str, Array] = {}
         for i, width in enumerate(self.widths, start=1):
-            x = Conv3x3(width, impl=self.conv, name=f"conv{i}")(x)
-            acts[f"conv{i}_pre"] = x
-            x = acts[f"conv{i}"] = nn.relu(x)
+            pre = acts[f"conv{i}_pre"] = Conv3x3(width, impl=self.conv, name=f"conv{i}")(x)
+            x = acts[f"conv{i}"] = nn.relu(pre)
             if i < len(self.widths):
-                x = acts[f"pool{i}"] = max_pool_2x2(x)
+                # relu(pool(x)) == pool(relu(x)) (the ReLU is monotone): pool first, then the
+                # ReLU acts on a quarter of the values.
+                x = acts[f"pool{i}"] = nn.relu(max_pool_2x2(pre))
         x = acts["dense_pre"] = nn.Dense(self.hidden, name="dense")(x.reshape(-1))
         x = acts["dense"] = nn.relu(x)
         acts["logits"] = nn.Dense(self.num_classes, name="logits")(x)
@@ -177,21 +185,96 @@ def activations(model: CNN, params: Mapping, image: Array) -> dict[str, Array]:
     return model.apply({"params": params}, image)
 
 
+class Features(Mapping):
+    """The named activations of one image (a read-only mapping, as ``activations``) that can also
+    compute one map of a convolution alone: ``features.channel("conv3", m)`` runs the last
+    convolution for map ``m`` only, a 64th of its work and of its gradient's.
+
+    Inside ``jit`` the unused activations are never computed (XLA drops them).
+
+    >>> model = CNN(widths=(4, 4, 4), hidden=8)
+    >>> params = init_params(model, jax.random.key(0))
+    >>> f = Features(model, params, jnp.ones((28, 28)))
+    >>> bool(jnp.allclose(f.channel("conv3", 2), f["conv3"][..., 2]))
+    True
+    """
+
+    def __init__(self, model: CNN, params: Mapping, image: Array):
+        self.model, self.params = model, params
+        self.image = jnp.asarray(image, jnp.float32).reshape(*jnp.shape(image)[:2], 1)
+        self._acts = activations(model, params, self.image)
+
+    def __getitem__(self, name: str) -> Array:
+        return self._acts[name]
+
+    def __iter__(self):
+        return iter(self._acts)
+
+    def __len__(self) -> int:
+        return len(self._acts)
+
+    def channel(self, layer: str, index: int | Array) -> Array:
+        """Map ``index`` of ``layer``, ``(H, W)``; for ``convN`` and ``convN_pre`` computed
+        alone from the convolution's input and one column of its kernel."""
+        conv = layer.removesuffix("_pre")
+        if not (conv.startswith("conv") and conv in self.params):
+            return jnp.take(self._acts[layer], index, axis=-1)
+        i = int(conv.removeprefix("conv"))
+        x = self._acts[f"pool{i - 1}"] if i > 1 else self.image
+        kernel = jax.lax.dynamic_slice_in_dim(self.params[conv]["kernel"], index, 1, axis=-1)
+        bias = jax.lax.dynamic_slice_in_dim(self.params[conv]["bias"], index, 1)
+        pre = (CONV_IMPLS[self.model.conv](x, kernel) + bias)[..., 0]
+        return pre if layer.endswith("_pre") else nn.relu(pre)
+
+
 def logits(model: CNN, params: Mapping, image: Array) -> Array:
     """Class scores for one image."""
     return activations(model, params, image)["logits"]
 
 
-def activation_shapes(model: CNN) -> dict[str, tuple[int, ...]]:
+def activation_shapes(
+    model: CNN, input_shape: tuple[int, ...] = INPUT_SHAPE
+) -> dict[str, tuple[int, ...]]:
     """The shape of every named activation for one image, without computing anything.
 
     >>> activation_shapes(CNN())["conv3"]
     (3, 3, 64)
     """
     shapes = jax.eval_shape(
-        lambda: model.init_with_output(jax.random.key(0), jnp.zeros(INPUT_SHAPE))[0]
+        lambda: model.init_with_output(jax.random.key(0), jnp.zeros(input_shape))[0]
     )
     return {name: tuple(s.shape) for name, s in shapes.items()}
+
+
+@functools.cache
+def _needed_side(model: CNN, layers: frozenset[str]) -> int:
+    side = INPUT_SHAPE[0]
+    full = activation_shapes(model)
+    # A dense layer sees all of the last spatial activation: judge it by that one.
+    last_spatial = [n for n, sh in full.items() if len(sh) == 3][-1]
+    layers = frozenset(n if len(full[n]) == 3 else last_spatial for n in layers)
+    # Smaller crops give smaller (or equal) activations: walk down until one differs.
+    while layers and side > 1:
+        shapes = activation_shapes(model, (side - 1, side - 1))
+        if any(shapes[n] != full[n] for n in layers):
+            break
+        side -= 1
+    return side
+
+
+def needed_side(model: CNN, layers: Iterable[str]) -> int:
+    """The side of the smallest top-left crop of a 28x28 input from which ``layers`` come out
+    the same as from the whole image.
+
+    Valid convolutions and 2x2 pooling that drops odd edges never look at the last rows and
+    columns for the deeper layers: for ``conv3`` (and all after it) the last 2 rows and columns
+    of the input do not count, so the ascent computes on 26x26 and skips about a quarter of the
+    work, with the same numbers (and the same zero gradient on those pixels) as on 28x28.
+
+    >>> needed_side(CNN(), ["conv3"]), needed_side(CNN(), ["conv2"])
+    (26, 28)
+    """
+    return _needed_side(model, frozenset(layers))
 
 
 def param_count(params: Mapping) -> int:

@@ -24,14 +24,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdream.errors import ObjectiveError
+from jaxdream.model import Features
 
 Array = jax.Array
 Activations = Mapping[str, Array]
 Shapes = Mapping[str, tuple[int, ...]]
 
 
-def _static():
-    return dataclasses.field(metadata={"static": True})
+def _static(**kwargs):
+    return dataclasses.field(metadata={"static": True}, **kwargs)
 
 
 def _show(value) -> str:
@@ -75,6 +76,11 @@ class Objective:
     def name(self) -> str:
         raise NotImplementedError
 
+    @property
+    def layers(self) -> frozenset[str]:
+        """The names of the activations it reads (static: known without tracing)."""
+        return frozenset({self.layer})
+
     def validate(self, shapes: Shapes) -> None:
         """Raise ``ObjectiveError`` if a layer is unknown or an index out of range."""
         raise NotImplementedError
@@ -114,14 +120,31 @@ def _terms(obj: Objective) -> tuple[tuple[float | Array, Objective], ...]:
 @dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class Channel(Objective):
     """Mean over positions of map ``map`` of ``layer``; ``map = -1`` means the whole layer
-    (the article's ``map_index = -1``), so one batch can mix both."""
+    (the article's ``map_index = -1``), so one batch can mix both.
+
+    ``may_be_whole`` (static) says whether some map may be ``-1``; left out, it is read off a
+    concrete ``map`` (and is ``True`` for a traced one). Where it is ``False`` and the
+    activations can compute one map alone (``jaxdream.model.Features``), only that map of the
+    layer is computed.
+    """
 
     layer: str = _static()
     map: int | Array = 0
+    may_be_whole: bool | None = _static(default=None)
+
+    def __post_init__(self):
+        if self.may_be_whole is None:
+            try:
+                whole = bool(np.any(np.asarray(self.map) < 0))
+            except (jax.errors.TracerArrayConversionError, TypeError):
+                whole = True
+            object.__setattr__(self, "may_be_whole", whole)
 
     def __call__(self, acts: Activations) -> Array:
-        a = acts[self.layer]
         m = jnp.asarray(self.map)
+        if not self.may_be_whole and isinstance(acts, Features):
+            return jnp.mean(acts.channel(self.layer, m))
+        a = acts[self.layer]
         one = jnp.mean(jnp.take(a, jnp.maximum(m, 0), axis=-1))
         return jnp.where(m < 0, jnp.mean(a), one)
 
@@ -207,6 +230,10 @@ class Logit(Objective):
         return acts["logits"][self.cls]
 
     @property
+    def layers(self) -> frozenset[str]:
+        return frozenset({"logits"})
+
+    @property
     def name(self) -> str:
         return f"logit({_show(self.cls)})"
 
@@ -224,6 +251,10 @@ class Sum(Objective):
 
     def __call__(self, acts: Activations) -> Array:
         return sum(w * t(acts) for w, t in self.terms)
+
+    @property
+    def layers(self) -> frozenset[str]:
+        return frozenset().union(*(t.layers for _, t in self.terms))
 
     @property
     def name(self) -> str:

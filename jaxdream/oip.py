@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdream.errors import ConfigError
-from jaxdream.model import CNN, activation_shapes, activations, standardize
+from jaxdream.model import CNN, Features, activation_shapes, needed_side, standardize
 from jaxdream.objectives import Objective, broadcast_objective
 
 Array = jax.Array
@@ -64,8 +64,17 @@ def normalized_gradient(g: Array) -> Array:
 def ascent_step(
     model: CNN, params: Mapping, objective: Objective, image: Array, epsilon: float | Array
 ) -> tuple[Array, Array]:
-    """One OIP step on one image: ``(new_image, loss_before_the_step)``."""
-    loss, g = jax.value_and_grad(lambda x: objective(activations(model, params, x)))(image)
+    """One OIP step on one image: ``(new_image, loss_before_the_step)``.
+
+    The CNN sees only the part of the image the objective's layers depend on (``needed_side``:
+    26x26 for conv3 and deeper); the gradient is zero elsewhere, as it would be anyway.
+    """
+    side = needed_side(model, objective.layers)
+
+    def loss_fn(x):
+        return objective(Features(model, params, x[:side, :side]))
+
+    loss, g = jax.value_and_grad(loss_fn)(image)
     return image + epsilon * normalized_gradient(g), loss
 
 

@@ -297,3 +297,23 @@ def test_resize_matches_jax_image_resize(shapes):
     np.testing.assert_allclose(resize(x, dst), want, atol=2e-5)
     jitted = jax.jit(lambda t: resize(t, dst))(x)
     np.testing.assert_allclose(jitted, want, atol=2e-5)
+
+
+@pytest.mark.parametrize("schedule", ["batched", "faithful"])
+def test_one_map_path_gives_the_general_paths_dream(bundled, smooth_image, schedule):
+    import dataclasses
+
+    from jaxdream.carve import carve_batch
+    from jaxdream.dream import carve_arguments
+
+    model, params = bundled
+    config = DreamConfig(**SMALL, levels=(Level(0), Level(1, maps=(3, 4, 5, 6))), schedule=schedule)
+    image = jnp.asarray(_std(smooth_image[:64, :64]))[None]
+    args, kwargs = carve_arguments(model, params, config, image)
+    assert kwargs["plan"].whole_layer is False  # no map is -1: one map computed alone
+    fast = carve_batch(*args, **kwargs)[0]
+    kwargs["plan"] = dataclasses.replace(kwargs["plan"], whole_layer=True)
+    general = carve_batch(*args, **kwargs)[0]
+    np.testing.assert_allclose(fast, general, rtol=1e-4, atol=1e-4)
+    whole = config.replace(levels=(Level(0, maps=-1), Level(1)))
+    assert carve_arguments(model, params, whole, image)[1]["plan"].whole_layer is True

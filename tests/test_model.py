@@ -6,10 +6,12 @@ import pytest
 
 from jaxdream.model import (
     CNN,
+    Features,
     activation_shapes,
     activations,
     init_params,
     max_pool_2x2,
+    needed_side,
     param_count,
     standardize,
 )
@@ -67,6 +69,51 @@ def test_max_pool_matches_flax():
     x = jax.random.normal(jax.random.key(4), (11, 11, 3))
     want = nn.max_pool(x[None], (2, 2), (2, 2), padding="VALID")[0]
     np.testing.assert_array_equal(max_pool_2x2(x), want)
+
+
+def test_max_pool_gradient_matches_flax():
+    x = jax.random.normal(jax.random.key(5), (11, 11, 3))  # no ties
+    probe = jax.random.normal(jax.random.key(6), (5, 5, 3))
+    ours = jax.grad(lambda x: jnp.sum(max_pool_2x2(x) * probe))(x)
+    flax = jax.grad(
+        lambda x: jnp.sum(nn.max_pool(x[None], (2, 2), (2, 2), padding="VALID")[0] * probe)
+    )(x)
+    np.testing.assert_array_equal(ours, flax)
+
+
+def test_pooling_after_relu_is_pooling_before():
+    model = CNN(widths=(4, 4, 4), hidden=5)
+    params = init_params(model, jax.random.key(1))
+    acts = activations(model, params, jax.random.normal(jax.random.key(2), (28, 28)))
+    np.testing.assert_array_equal(acts["pool1"], max_pool_2x2(acts["conv1"]))
+    np.testing.assert_array_equal(acts["pool2"], max_pool_2x2(acts["conv2"]))
+
+
+def test_needed_side_crop_gives_the_same_activations(tiny):
+    model, params = tiny
+    image = jax.random.normal(jax.random.key(7), (28, 28))
+    full = activations(model, params, image)
+    sides = {name: needed_side(model, [name]) for name in full}
+    assert sides["conv3"] == sides["logits"] == 26 and sides["conv2"] == sides["pool1"] == 28
+    for name, side in sides.items():
+        cropped = activations(model, params, image[:side, :side])[name]
+        np.testing.assert_allclose(cropped, full[name], rtol=1e-5, atol=1e-5)
+    for name in ("conv1", "pool1", "conv2", "pool2", "conv3"):  # one pixel less would not do
+        smaller = activation_shapes(model, (sides[name] - 1, sides[name] - 1))
+        assert smaller[name] != full[name].shape
+    assert needed_side(model, ["conv3", "conv2"]) == 28
+
+
+@pytest.mark.parametrize("conv", ["im2col", "xla", "fast"])
+def test_one_map_alone_equals_the_whole_layer(tiny, conv):
+    model, params = tiny
+    model = model.clone(conv=conv)
+    features = Features(model, params, jax.random.normal(jax.random.key(8), (26, 26)))
+    for layer in ("conv1", "conv1_pre", "conv2", "conv3", "conv3_pre", "pool2", "dense"):
+        for m in (0, 3):
+            alone = jax.jit(features.channel, static_argnums=0)(layer, jnp.int32(m))
+            np.testing.assert_allclose(alone, features[layer][..., m], rtol=1e-5, atol=1e-5)
+    assert set(features) == set(activations(model, params, jnp.zeros((28, 28))))
 
 
 def test_standardize_matches_definition():

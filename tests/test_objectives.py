@@ -111,3 +111,41 @@ def test_parse_objective():
     for bad in ("conv3:x", "a:b:c", "x*conv3", ""):
         with pytest.raises(ObjectiveError):
             parse_objective(bad)
+
+
+def test_channel_knows_when_no_map_is_the_whole_layer():
+    assert channel("conv3", 5).may_be_whole is False
+    assert channel("conv3", jnp.array([5, 0])).may_be_whole is False
+    assert channel("conv3", jnp.array([5, -1])).may_be_whole is True
+    traced = jax.jit(lambda m: jnp.float32(channel("conv3", m).may_be_whole))(jnp.int32(5))
+    assert bool(traced)  # unknown when traced: the general path
+    # The flag is static: it survives broadcasting and vmapping.
+    assert broadcast_objective(channel("conv3", 5), 3).may_be_whole is False
+
+
+@pytest.mark.parametrize("layer_name", ["conv3", "conv2_pre", "conv1"])
+def test_one_map_path_equals_the_general_one(tiny, layer_name):
+    from jaxdream.model import Features
+    from jaxdream.objectives import Channel
+
+    model, params = tiny
+    image = noise_image(jax.random.key(3), amplitude=1.0)
+
+    def value_and_grad(objective):
+        return jax.jit(jax.value_and_grad(lambda x: objective(Features(model, params, x))))(image)
+
+    fast = value_and_grad(Channel(layer_name, 2, may_be_whole=False))
+    general = value_and_grad(Channel(layer_name, 2, may_be_whole=True))
+    assert float(jnp.abs(general[1]).max()) > 0
+    for got, want in zip(fast, general, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_ascent_ignores_the_pixels_deep_layers_never_see(tiny):
+    model, params = tiny
+    start = noise_image(jax.random.key(4), amplitude=1.0)
+    deep = oip(params, channel("conv3", 1), start, steps=3, model=model).images - start
+    assert np.all(np.asarray(deep[26:]) == 0) and np.all(np.asarray(deep[:, 26:]) == 0)
+    assert float(jnp.abs(deep[:26, :26]).max()) > 0
+    shallow = oip(params, channel("conv2", 1), start, steps=3, model=model).images - start
+    assert float(jnp.abs(shallow[26:]).max()) > 0
