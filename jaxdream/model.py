@@ -158,7 +158,8 @@ class CNN(nn.Module):
     conv: str = "im2col"
 
     @nn.compact
-    def __call__(self, image: Array) -> dict[str, Array]:
+    def __call__(self, image: Array, upto: str | None = None) -> dict[str, Array]:
+        """The named activations of one image; with ``upto``, only those up to that layer."""
         x = jnp.asarray(image, jnp.float32)
         x = x.reshape(*x.shape[:2], 1)  # (H, W) or (H, W, 1); 28x28 or a top-left crop of it
         acts: dict[str, Array] = {}
@@ -169,6 +170,8 @@ class CNN(nn.Module):
                 # relu(pool(x)) == pool(relu(x)) (the ReLU is monotone): pool first, then the
                 # ReLU acts on a quarter of the values.
                 x = acts[f"pool{i}"] = nn.relu(max_pool_2x2(pre))
+            if upto in acts:
+                return acts
         x = acts["dense_pre"] = nn.Dense(self.hidden, name="dense")(x.reshape(-1))
         x = acts["dense"] = nn.relu(x)
         acts["logits"] = nn.Dense(self.num_classes, name="logits")(x)
@@ -180,9 +183,12 @@ def init_params(model: CNN, key: Array) -> dict:
     return model.init(key, jnp.zeros(INPUT_SHAPE))["params"]
 
 
-def activations(model: CNN, params: Mapping, image: Array) -> dict[str, Array]:
-    """All named activations of ``model`` for one image: pure in ``params`` and ``image``."""
-    return model.apply({"params": params}, image)
+def activations(
+    model: CNN, params: Mapping, image: Array, upto: str | None = None
+) -> dict[str, Array]:
+    """All named activations of ``model`` for one image (with ``upto``: at least those up to
+    that layer): pure in ``params`` and ``image``."""
+    return model.apply({"params": params}, image, upto=upto)
 
 
 class Features(Mapping):
@@ -190,7 +196,7 @@ class Features(Mapping):
     compute one map of a convolution alone: ``features.channel("conv3", m)`` runs the last
     convolution for map ``m`` only, a 64th of its work and of its gradient's.
 
-    Inside ``jit`` the unused activations are never computed (XLA drops them).
+    Each activation is computed (traced) when asked for, through that layer only.
 
     >>> model = CNN(widths=(4, 4, 4), hidden=8)
     >>> params = init_params(model, jax.random.key(0))
@@ -202,25 +208,28 @@ class Features(Mapping):
     def __init__(self, model: CNN, params: Mapping, image: Array):
         self.model, self.params = model, params
         self.image = jnp.asarray(image, jnp.float32).reshape(*jnp.shape(image)[:2], 1)
-        self._acts = activations(model, params, self.image)
+        self._names = tuple(activation_shapes(model, self.image.shape))
 
     def __getitem__(self, name: str) -> Array:
-        return self._acts[name]
+        if name not in self._names:
+            raise KeyError(name)
+        # Nothing is kept between calls (no tracer can leak); XLA merges repeated layers.
+        return activations(self.model, self.params, self.image, upto=name)[name]
 
     def __iter__(self):
-        return iter(self._acts)
+        return iter(self._names)
 
     def __len__(self) -> int:
-        return len(self._acts)
+        return len(self._names)
 
     def channel(self, layer: str, index: int | Array) -> Array:
         """Map ``index`` of ``layer``, ``(H, W)``; for ``convN`` and ``convN_pre`` computed
         alone from the convolution's input and one column of its kernel."""
         conv = layer.removesuffix("_pre")
         if not (conv.startswith("conv") and conv in self.params):
-            return jnp.take(self._acts[layer], index, axis=-1)
+            return jnp.take(self[layer], index, axis=-1)
         i = int(conv.removeprefix("conv"))
-        x = self._acts[f"pool{i - 1}"] if i > 1 else self.image
+        x = self[f"pool{i - 1}"] if i > 1 else self.image
         kernel = jax.lax.dynamic_slice_in_dim(self.params[conv]["kernel"], index, 1, axis=-1)
         bias = jax.lax.dynamic_slice_in_dim(self.params[conv]["bias"], index, 1)
         pre = (CONV_IMPLS[self.model.conv](x, kernel) + bias)[..., 0]
@@ -235,15 +244,23 @@ def logits(model: CNN, params: Mapping, image: Array) -> Array:
 def activation_shapes(
     model: CNN, input_shape: tuple[int, ...] = INPUT_SHAPE
 ) -> dict[str, tuple[int, ...]]:
-    """The shape of every named activation for one image, without computing anything.
+    """The shape of every named activation for one image of ``input_shape``, without computing
+    anything (tests/test_model.py checks it against the model's own shapes).
 
     >>> activation_shapes(CNN())["conv3"]
     (3, 3, 64)
     """
-    shapes = jax.eval_shape(
-        lambda: model.init_with_output(jax.random.key(0), jnp.zeros(input_shape))[0]
-    )
-    return {name: tuple(s.shape) for name, s in shapes.items()}
+    h, w = input_shape[:2]
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i, width in enumerate(model.widths, start=1):
+        h, w = h - 2, w - 2
+        shapes[f"conv{i}_pre"] = shapes[f"conv{i}"] = (h, w, width)
+        if i < len(model.widths):
+            h, w = h // 2, w // 2
+            shapes[f"pool{i}"] = (h, w, width)
+    shapes["dense_pre"] = shapes["dense"] = (model.hidden,)
+    shapes["logits"] = (model.num_classes,)
+    return shapes
 
 
 @functools.cache

@@ -36,6 +36,21 @@ def test_named_activation_shapes():
     }
     assert {k: v.shape for k, v in acts.items()} == expected
     assert activation_shapes(model) == expected
+    for shape in ((26, 26), (30, 22)):  # worked out, not traced: check it on other inputs
+        acts = jax.eval_shape(
+            lambda s=shape: model.init_with_output(jax.random.key(0), jnp.zeros(s))[0]
+        )
+        assert activation_shapes(model, shape) == {k: v.shape for k, v in acts.items()}
+
+
+def test_upto_stops_at_that_layer(tiny):
+    model, params = tiny
+    image = jax.random.normal(jax.random.key(9), (28, 28))
+    full = activations(model, params, image)
+    part = activations(model, params, image, upto="pool2")
+    assert list(part) == list(full)[: list(full).index("pool2") + 1]
+    for name in part:
+        np.testing.assert_array_equal(part[name], full[name])
 
 
 def test_parameter_count_matches_architecture():

@@ -70,7 +70,7 @@ def test_arithmetic_evaluates_to_weighted_sum():
 
 def test_unknown_layer_lists_the_valid_ones(tiny):
     model, _ = tiny
-    with pytest.raises(ObjectiveError, match="valid layers: conv1, conv1_pre"):
+    with pytest.raises(ObjectiveError, match="valid layers: conv1_pre, conv1, pool1, conv2_pre"):
         channel("conv9", 0).validate(activation_shapes(model))
 
 
