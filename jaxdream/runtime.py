@@ -1,38 +1,67 @@
-"""How XLA runs on the CPU: one single-threaded device per core.
+"""How XLA runs on the CPU: one single-threaded device per core, and its faster code paths.
 
 At the batch sizes of a dream (a handful of 28x28 tiles), XLA's multi-threaded CPU kernels gain
 nothing and sometimes lose half their speed to two threads contending for two cores. One
 single-threaded XLA device per core, with the OIP batch split across them by ``shard_map``, is
-measured faster (benchmarks/README.md), as is XLA's own code over its YNNPACK fusions. The CLI
-and the benchmarks call ``configure_cpu_devices()`` first; library users may too, before their
-first JAX computation.
+measured faster (benchmarks/README.md); so are XLA's own kernels over its YNNPACK fusions, and
+its classic fusion emitters, which also compile the dream in half the time. The CLI and the
+benchmarks call ``configure_cpu_devices()`` first; library users may too, before their first
+JAX computation.
 """
 
 from __future__ import annotations
 
 import os
 
-CPU_FLAGS = (
-    "--xla_force_host_platform_device_count={n} --xla_cpu_multi_thread_eigen=false "
-    # XLA's YNNPACK fusions (its default for dots, pools and some elementwise work) run the
-    # dream's small matrices and pooling gradients slower than XLA's own kernels: off.
-    "--xla_cpu_experimental_ynn_fusion_type="
-)
+DEVICE_FLAGS = "--xla_force_host_platform_device_count={n} --xla_cpu_multi_thread_eigen=false"
+
+# XLA CPU code-generation choices, measured on jaxlib 0.10 (benchmarks/README.md):
+# - its YNNPACK fusions (the default for dots, pools and some elementwise work) ran the
+#   dream's small matrices and pooling gradients slower than XLA's own kernels;
+# - its newer fusion emitters compiled the dream in 1.17 s against 0.63 s for the classic
+#   emitters, which also ran it as fast (34.7 against 37.0 ms).
+# XLA aborts on a flag it does not know, so they are set only for the versions measured.
+TUNING_FLAGS = "--xla_cpu_experimental_ynn_fusion_type= --xla_cpu_use_fusion_emitters=false"
+TUNED_JAXLIB = ((0, 10), (0, 11))  # [from, to)
+
+
+def _jaxlib_version() -> tuple[int, ...]:
+    from jaxlib import version
+
+    return tuple(int(p) for p in version.__version__.split(".")[:2] if p.isdigit())
+
+
+def cpu_flags(n: int, jaxlib_version: tuple[int, ...] | None = None) -> str:
+    """The ``XLA_FLAGS`` for ``n`` single-threaded CPU devices (none asked for below 2), plus
+    the code-generation choices where this jaxlib is one they were measured on.
+
+    >>> cpu_flags(2, (0, 10, 2)).split()[:2]
+    ['--xla_force_host_platform_device_count=2', '--xla_cpu_multi_thread_eigen=false']
+    >>> cpu_flags(1, (0, 4, 30))
+    ''
+    """
+    low, high = TUNED_JAXLIB
+    version = _jaxlib_version() if jaxlib_version is None else tuple(jaxlib_version[:2])
+    flags = [DEVICE_FLAGS.format(n=n)] if n >= 2 else []
+    if low <= version < high:
+        flags.append(TUNING_FLAGS)
+    return " ".join(flags)
 
 
 def configure_cpu_devices(n: int | None = None) -> bool:
-    """Ask XLA for ``n`` (default: one per core) single-threaded CPU devices.
+    """Ask XLA for ``n`` (default: one per core) single-threaded CPU devices and its faster
+    CPU code-generation choices (``cpu_flags``).
 
     Only possible before JAX starts its backends, and only where the user has not set
-    ``XLA_FLAGS`` (theirs win); returns whether the flags were set. Accelerators are not
+    ``XLA_FLAGS`` (theirs win); returns whether flags were set. Accelerators are not
     affected: the flags only shape the CPU platform.
     """
     from jax._src import xla_bridge
 
     if "XLA_FLAGS" in os.environ or xla_bridge.backends_are_initialized():
         return False
-    n = n or os.cpu_count() or 1
-    if n < 2:
+    flags = cpu_flags(n or os.cpu_count() or 1)
+    if not flags:
         return False
-    os.environ["XLA_FLAGS"] = CPU_FLAGS.format(n=n)
+    os.environ["XLA_FLAGS"] = flags
     return True

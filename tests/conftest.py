@@ -5,9 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from jaxdream.runtime import cpu_flags  # starts no JAX backend: XLA_FLAGS still count
+
 # One CPU device for the whole session, whichever test (the CLI's configure_cpu_devices) runs
-# first; tests/test_runtime.py checks several devices in processes of their own.
-os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=1")
+# first, with the CPU code-generation choices the CLI makes; tests/test_runtime.py checks
+# several devices, and XLA's own defaults, in processes of their own.
+os.environ.setdefault(
+    "XLA_FLAGS", f"--xla_force_host_platform_device_count=1 {cpu_flags(1)}".strip()
+)
 
 import jax
 import numpy as np

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from jaxdream.runtime import CPU_FLAGS, configure_cpu_devices
+from jaxdream.runtime import TUNING_FLAGS, configure_cpu_devices, cpu_flags
 
 SCRIPT = r"""
 import json, sys
@@ -42,7 +42,7 @@ def _run(env_flags):
 @pytest.mark.slow
 def test_two_cpu_devices_match_one():
     one = _run("--xla_force_host_platform_device_count=1")
-    two = _run(CPU_FLAGS.format(n=2))
+    two = _run(cpu_flags(2))
     assert one["devices"] == 1 and two["devices"] == 2
     np.testing.assert_allclose(two["oip"], one["oip"], atol=1e-4)
     np.testing.assert_allclose(two["dream"], one["dream"], atol=1e-4)
@@ -59,3 +59,11 @@ def test_configure_respects_user_flags_and_started_backends(monkeypatch):
     jnp.zeros(1).block_until_ready()  # the backend is up in this test process
     assert configure_cpu_devices(2) is False
     assert "XLA_FLAGS" not in os.environ
+
+
+def test_tuning_flags_only_for_the_measured_jaxlib():
+    assert TUNING_FLAGS in cpu_flags(2, (0, 10, 2)) and TUNING_FLAGS in cpu_flags(1, (0, 10))
+    for old_or_new in ((0, 4, 30), (0, 9, 2), (0, 11, 0), (1, 0)):
+        assert TUNING_FLAGS not in cpu_flags(2, old_or_new)
+        assert "device_count=2" in cpu_flags(2, old_or_new)
+    assert cpu_flags(1, (0, 9)) == ""
