@@ -81,14 +81,21 @@ def timed(fn: Callable[[], object], repeats: int, warmup: int = 1) -> dict:
     }
 
 
-def timed_interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, dict]:
+def timed_interleaved(
+    fns: dict[str, Callable[[], object]], repeats: int, warm: int = 1
+) -> dict[str, dict]:
     """``timed`` for several functions in turns (a, b, a, b, ...), so that a slow phase of the
-    machine hits all of them alike and their ratio stays honest."""
+    machine hits all of them alike and their ratio stays honest. Each turn first makes ``warm``
+    untimed calls: right after another library's run a program runs slower (its threads and
+    caches are cold: jaxdream's article dream 39-48 ms instead of 34 ms straight after a
+    PyTorch dream), and each side is timed as it runs in a loop of its own."""
     samples: dict[str, list[float]] = {name: [] for name in fns}
     for fn in fns.values():
         fn()
     for _ in range(repeats):
         for name, fn in fns.items():
+            for _ in range(warm):
+                fn()
             start = time.perf_counter()
             fn()
             samples[name].append(time.perf_counter() - start)
@@ -98,6 +105,7 @@ def timed_interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dic
             "min_s": min(s),
             "max_s": max(s),
             "repeats": repeats,
+            "warm_calls_per_turn": warm,
         }
         for name, s in samples.items()
     }
