@@ -48,7 +48,14 @@ import numpy as np
 from jaxdream.errors import ConfigError
 from jaxdream.model import CNN, activation_shapes, standardize
 from jaxdream.objectives import Channel
-from jaxdream.oip import default_chunk, map_in_chunks, map_over_devices, oip_single
+from jaxdream.oip import (
+    cpu_mesh,
+    default_chunk,
+    map_in_chunks,
+    map_over_devices,
+    oip_single,
+    split_across_devices,
+)
 
 Array = jax.Array
 OIP_SIZE = (28, 28)
@@ -244,7 +251,7 @@ class Plan:
 
     shape: tuple[int, int]
     levels: tuple[tuple[int, tuple[int, ...]], ...]
-    split_tiles: bool = True  # split each OIP call's tiles across CPU devices (one image)
+    split_tiles: bool = False  # inside shard_map: split each OIP call's tiles across devices
     whole_layer: bool = False  # some tile maximises its whole layer (map -1)
 
     def tile_shape(self, level: int) -> tuple[int, int]:
@@ -302,9 +309,10 @@ def _oip_tiles(model, params, layer, plan, knobs, tiles28, maps, steps):
         )
         return out.images
 
-    spread = map_over_devices if plan.split_tiles else map_in_chunks
     objective = Channel(layer, maps, may_be_whole=plan.whole_layer)
-    return spread(run, (objective, tiles28), None)
+    if plan.split_tiles:
+        return split_across_devices(run, (objective, tiles28))
+    return jax.vmap(run)((objective, tiles28))
 
 
 def _batched_iteration(model, params, layer, plan, knobs, steps, shift, image, key):
@@ -433,13 +441,27 @@ def carve_batch(
 ) -> tuple[Array, Array | None]:
     """``carve`` vmapped over a batch of images ``(N, H, W)`` (one key each), ``chunk`` images
     at a time, compiled once for each static configuration."""
+    mesh = cpu_mesh()
     if images.shape[0] == 1:  # one image: no batching transform to trace (a faster first call)
-        out, frames = carve(model, params, images[0], knobs, keys[0], **static)
+        one = functools.partial(carve, model, **static)
+        if mesh is not None:
+            # Several CPU devices: each holds the whole image and computes everything but the
+            # OIP redundantly; the OIP call's tiles are split across them, and one all-gather
+            # per iteration brings them together (rather than letting XLA partition the
+            # resizes, which cost 8 all-reduces and all-to-alls per iteration).
+            plan = dataclasses.replace(static["plan"], split_tiles=True)
+            one = jax.shard_map(
+                functools.partial(carve, model, **dict(static, plan=plan)),
+                mesh=mesh,
+                in_specs=jax.sharding.PartitionSpec(),
+                out_specs=jax.sharding.PartitionSpec(),
+                check_vma=False,
+            )
+        out, frames = one(params, images[0], knobs, keys[0])
         return out[None], None if frames is None else frames[None]
-    if jax.device_count() > 1 and jax.default_backend() == "cpu":
+    if mesh is not None:
         # Several images, several CPU devices: each device dreams whole images (no padded
         # tile slots, no exchange between devices inside an iteration).
-        static = dict(static, plan=dataclasses.replace(static["plan"], split_tiles=False))
         return map_over_devices(
             lambda args: carve(model, params, args[0], knobs, args[1], **static),
             (images, keys),

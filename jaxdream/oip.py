@@ -142,20 +142,45 @@ def map_in_chunks(fn, tree, chunk: int | None):
     return jax.tree.map(lambda a: a.reshape(groups * chunk, *a.shape[2:])[:batch], out)
 
 
+DEVICE_AXIS = "devices"
+
+
+def cpu_mesh() -> jax.sharding.Mesh | None:
+    """A 1-D mesh over the CPU devices (axis ``DEVICE_AXIS``) where there are several."""
+    devices = jax.devices()
+    if len(devices) == 1 or devices[0].platform != "cpu":
+        return None
+    return jax.sharding.Mesh(
+        np.asarray(devices), (DEVICE_AXIS,), axis_types=(jax.sharding.AxisType.Auto,)
+    )
+
+
+def split_across_devices(fn, tree):
+    """Inside ``shard_map`` over ``DEVICE_AXIS`` with every device holding the whole batch:
+    each device computes ``jax.vmap(fn)`` on its share (padded to an even split), and all
+    devices get all results back (one all-gather)."""
+    n = jax.lax.axis_size(DEVICE_AXIS)
+    batch = jax.tree.leaves(tree)[0].shape[0]
+    tree = _pad_to(tree, n)
+    share = jax.tree.leaves(tree)[0].shape[0] // n
+    start = jax.lax.axis_index(DEVICE_AXIS) * share
+    local = jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, start, share), tree)
+    out = jax.vmap(fn)(local)
+    gather = lambda a: jax.lax.all_gather(a, DEVICE_AXIS, tiled=True)[:batch]
+    return jax.tree.map(gather, out)
+
+
 def map_over_devices(fn, tree, chunk: int | None):
     """``map_in_chunks``, with the batch split evenly across the CPU devices by ``shard_map``
     when there are several (see ``jaxdream.runtime``); elsewhere the same as ``map_in_chunks``."""
-    devices = jax.devices()
-    if len(devices) == 1 or devices[0].platform != "cpu":
+    mesh = cpu_mesh()
+    if mesh is None:
         return map_in_chunks(fn, tree, chunk)
     batch = jax.tree.leaves(tree)[0].shape[0]
-    mesh = jax.sharding.Mesh(
-        np.asarray(devices), ("batch",), axis_types=(jax.sharding.AxisType.Auto,)
-    )
-    spec = jax.sharding.PartitionSpec("batch")
+    spec = jax.sharding.PartitionSpec(DEVICE_AXIS)
     local = functools.partial(map_in_chunks, fn, chunk=chunk)
     out = jax.shard_map(local, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)(
-        _pad_to(tree, len(devices))
+        _pad_to(tree, mesh.size)
     )
     return jax.tree.map(lambda a: a[:batch], out)
 
