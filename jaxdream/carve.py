@@ -299,8 +299,8 @@ class Knobs(NamedTuple):
 
 
 def _oip_tiles(model, params, layer, plan, knobs, tiles28, maps, steps):
-    """ONE batched OIP call over all tiles (split across CPU devices where there are several,
-    unless ``split`` is off because whole images are already spread over the devices)."""
+    """ONE batched OIP call over all tiles; with ``plan.split_tiles`` (inside ``carve_batch``'s
+    ``shard_map`` for one image on several CPU devices) each device runs its share."""
 
     def run(args):
         objective, tile = args
