@@ -96,6 +96,18 @@ def test_max_pool_gradient_matches_flax():
     np.testing.assert_array_equal(ours, flax)
 
 
+def test_max_pool_gradient_goes_to_the_first_maximum_as_in_tf_and_torch():
+    x = jnp.zeros((5, 4, 1)).at[1, 1, 0].set(2.0).at[3, 2, 0].set(-1.0)
+    x = x.at[4, 0, 0].set(9.0)  # the odd last row: dropped, no gradient
+    g = jax.grad(lambda x: jnp.sum(max_pool_2x2(x) * jnp.arange(1.0, 5.0).reshape(2, 2, 1)))(x)
+    want = np.zeros((5, 4, 1), np.float32)
+    want[1, 1, 0] = 1.0  # window (0, 0): the single maximum
+    want[0, 2, 0] = 2.0  # window (0, 1): all four tie at 0 -> the first (top left)
+    want[2, 0, 0] = 3.0  # window (1, 0): a tie of four zeros again
+    want[2, 2, 0] = 4.0  # window (1, 1): the -1 loses to three zeros; the first of them
+    np.testing.assert_array_equal(g, want)
+
+
 def test_pooling_after_relu_is_pooling_before():
     model = CNN(widths=(4, 4, 4), hidden=5)
     params = init_params(model, jax.random.key(1))
