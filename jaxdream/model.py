@@ -147,7 +147,7 @@ _conv3x3_forward_grad.defvjp(_conv3x3_forward_grad_fwd, _conv3x3_forward_grad_bw
 def conv3x3_fast(x: Array, kernel: Array) -> Array:
     """im2col forward; for inputs of several channels the input gradient is one forward
     convolution (``custom_vjp``). It compiles faster than ``conv3x3_im2col`` but runs 6-19%
-    slower in the benchmark suite (13% at batch 64 in the latest run; benchmarks/README.md),
+    slower in the benchmark suite (18% at batch 64 in the latest run; benchmarks/README.md),
     so it is an option
     (``CNN(conv="fast")``), not the default. A 1-channel input keeps the im2col gradient."""
     if x.shape[-1] == 1:

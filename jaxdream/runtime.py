@@ -16,7 +16,7 @@ import os
 DEVICE_FLAGS = "--xla_force_host_platform_device_count={n} --xla_cpu_multi_thread_eigen=false"
 
 # XLA CPU code-generation choices, measured on jaxlib 0.10 (benchmarks/README.md):
-# - YNNPACK off (XLA's own dot and loop kernels): dreams about 9% faster than with YNNPACK's
+# - YNNPACK off (XLA's own dot and loop kernels): dreams about 10% faster than with YNNPACK's
 #   dots and reductions, and faster still than with its elementwise fusions (its default);
 # - the classic fusion emitters: they compile the dream in 0.4-0.6 s instead of 1.2 s and run
 #   it as fast.
