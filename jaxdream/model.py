@@ -82,8 +82,8 @@ def _max_pool_bwd(residuals, g):
     )
     # XLA's CPU backend would fuse whatever computes ``g`` (the previous gradient's sums) into
     # the 4-times larger result below and so compute it 4 times; a reduction is not fused
-    # into its consumers, so this one (a sum over a zero) makes it computed once: dreams 9%
-    # faster (benchmarks/README.md).
+    # into its consumers, so this one (a sum over a zero) makes it computed once (article
+    # dream 38-39 ms without it, 30 ms with it; benchmarks/README.md).
     g = jnp.stack([g, jnp.zeros_like(g)]).sum(axis=0)
     position = jnp.arange(4).reshape(1, 2, 1, 2, 1)
     grad = jnp.where(position == first[:, None, :, None, :], g[:, None, :, None, :], 0.0)
@@ -148,8 +148,8 @@ def conv3x3_fast(x: Array, kernel: Array) -> Array:
     """im2col forward; for inputs of several channels the input gradient is one forward
     convolution (``custom_vjp``). It compiles faster than ``conv3x3_im2col`` but runs 6-19%
     slower in the benchmark suite (18% at batch 64 in the latest run; benchmarks/README.md),
-    so it is an option
-    (``CNN(conv="fast")``), not the default. A 1-channel input keeps the im2col gradient."""
+    so it is an option (``CNN(conv="fast")``), not the default. A 1-channel input keeps the
+    im2col gradient."""
     if x.shape[-1] == 1:
         return conv3x3_im2col(x, kernel)
     return _conv3x3_forward_grad(x, kernel)
