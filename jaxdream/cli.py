@@ -102,8 +102,8 @@ def _model_card(result, metadata: dict, n_params: int) -> str:
 - **Input**: per-image standardized gray image (`jaxdream.standardize`).
 - **Data**: MNIST (TFDS `mnist` 3.0.1), 60,000 training images; evaluated on the 10,000 test images.
 - **Test accuracy**: {metadata["test_accuracy"]:.2%} (test loss {metadata["test_loss"]:.4f}).
-- **Training command** (reproducible: the same command gives the same weights on the same
-  software): `{metadata["command"]}`
+- **Training command** (reproducible: the same command gives the same weights with the same
+  jaxdream and library versions): `{metadata["command"]}`
 - **Seed**: {metadata["train_config"]["seed"]}
 - **Library versions**: {versions}
 - **Intended use**: the feature maps that jaxdream's dreams carve into photos; a teaching model,
