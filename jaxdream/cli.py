@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from jaxdream.errors import ConfigError, JaxdreamError
+from jaxdream.errors import ConfigError, ImageError, JaxdreamError
 
 DEFAULT_WEIGHTS_NOTE = "the weights bundled with jaxdream"
 
@@ -254,6 +254,21 @@ def _dream_config(args: argparse.Namespace):
     )
 
 
+def _check_distinct(source: str | os.PathLike, outputs: list[str]) -> None:
+    """Refuse outputs that would overwrite the input photo or one another (nothing is lost to
+    a slip such as ``jaxdream dream cat.jpg -o cat.jpg``)."""
+    seen: dict[Path, str] = {}
+    for out in outputs:
+        key = Path(out).resolve()
+        if key in seen:
+            raise ImageError(f"{out} is named for two outputs ({seen[key]} and {out})")
+        seen[key] = out
+        if key == Path(source).resolve() or (
+            Path(out).exists() and Path(source).exists() and os.path.samefile(out, source)
+        ):
+            raise ImageError(f"{out} is the input photo: choose another output name")
+
+
 def _cmd_dream(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm.auto import tqdm
@@ -264,10 +279,12 @@ def _cmd_dream(args: argparse.Namespace) -> int:
     from jaxdream.figures import labelled_grid
     from jaxdream.imageio import check_output, load_photo, save_gif, save_image
 
-    for out in filter(None, (args.output, args.gif, args.figure)):
-        check_output(out)  # a bad output name fails before any work
-    config = _dream_config(args)
     source = args.input or bundled_sample_path()
+    outputs = [out for out in (args.output, args.gif, args.figure) if out]
+    for out in outputs:
+        check_output(out)  # a bad output name fails before any work
+    _check_distinct(source, outputs)
+    config = _dream_config(args)
     display = Display(clip=not args.no_clip, centre_move=args.centre_move, fact=args.fact)
     photo = load_photo(source)  # bad input fails here, before any progress output
     model, params = _load_weights(args.weights)

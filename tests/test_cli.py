@@ -106,6 +106,14 @@ def _bad_cases(tmp_path, photo):
         "oip bad map": ["oip", "--map", "x", "-o", out],
         "oip unknown layer": ["oip", "--layer", "conv7", "--map", "all", "-o", out],
         "oip bad objective": ["oip", "--objective", "conv3:1:2", "-o", out],
+        "output is the input": ["dream", str(photo), "-o", str(photo)],
+        "output is the input by another name": [
+            "dream",
+            str(photo),
+            "-o",
+            str(tmp_path / "." / photo.name),
+        ],
+        "figure over the output": ["dream", str(photo), "-o", out, "--figure", out],
     }
 
 
@@ -130,15 +138,19 @@ def _bad_cases(tmp_path, photo):
         "oip bad map",
         "oip unknown layer",
         "oip bad objective",
+        "output is the input",
+        "output is the input by another name",
+        "figure over the output",
     ],
 )
 def test_bad_input_gives_one_line_and_code_2(tmp_path, photo, capsys, case):
     argv = _bad_cases(tmp_path, photo)[case]
-    before = sorted(p.name for p in tmp_path.iterdir())
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
     assert main([*argv, *(["-q"] if argv[0] == "dream" else [])]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("jaxdream: error: "), err
-    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    assert after == before  # nothing written, nothing changed
 
 
 def test_decompression_bomb(tmp_path, photo, capsys, monkeypatch):
