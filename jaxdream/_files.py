@@ -12,6 +12,20 @@ from typing import BinaryIO
 from jaxdream.errors import ImageError, JaxdreamError
 
 
+def check_writable(path: str | os.PathLike, error: type[JaxdreamError] = ImageError) -> Path:
+    """Fail early, before any work, where ``path`` cannot be written: it is a directory, or its
+    folder is missing or not writable (``error`` names which)."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise error(f"{path} is a directory, not a file name")
+    if not folder.is_dir():
+        raise error(f"cannot write {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise error(f"cannot write {path}: folder {folder} is not writable")
+    return path
+
+
 @contextlib.contextmanager
 def atomic_open(
     path: str | os.PathLike, error: type[JaxdreamError] = ImageError
@@ -21,12 +35,8 @@ def atomic_open(
     On any exception the temporary file is removed and ``path`` is left as it was. A folder
     that does not exist or cannot be written raises ``error`` naming it.
     """
-    path = Path(path)
+    path = check_writable(path, error)
     folder = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise error(f"{path} is a directory, not a file name")
-    if not folder.is_dir():
-        raise error(f"cannot write {path}: folder {folder} does not exist")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except OSError as e:

@@ -38,7 +38,7 @@ def _versions() -> dict[str, str]:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from jaxdream._files import atomic_write
+    from jaxdream._files import atomic_write, check_writable
     from jaxdream.checkpoint import save_checkpoint
     from jaxdream.data import load_split
     from jaxdream.errors import CheckpointError
@@ -56,7 +56,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         hidden=args.hidden,
         conv=args.conv,
     )
+    config.check()
     out = Path(args.output)
+    for path in (out, out.with_suffix(".md")):  # before minutes of training, not after
+        check_writable(path, error=CheckpointError)
     start = time.perf_counter()
     train = load_split(args.train_split, args.data_dir, args.download)
     test = load_split(args.test_split, args.data_dir, args.download)
@@ -217,10 +220,11 @@ def _cmd_oip(args: argparse.Namespace) -> int:
         save_image(args.output, sheet)
         print(f"{n} maps of {args.layer} in one call ({seconds:.2f} s); wrote {args.output}")
     if dead:
+        which = objective.name if labels is None else f"{len(dead)} of {n} maps ({dead})"
         print(
-            f"warning: {len(dead)} of {n} patterns stayed at loss 0 (a dead start: the map is "
-            f"zero everywhere and gives no gradient): maps {dead}. Try another --seed, a larger "
-            "--amplitude, or the layer's pre-activation ('_pre').",
+            f"warning: {which} stayed at loss 0 (a dead start: the map is zero everywhere and "
+            "gives no gradient). Try another --seed, a larger --amplitude, or the layer's "
+            "pre-activation ('_pre').",
             file=sys.stderr,
         )
     return 0

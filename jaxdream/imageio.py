@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from jaxdream._files import atomic_write
+from jaxdream._files import atomic_write, check_writable
 from jaxdream.errors import ImageError
 
 MAX_PIXELS = 100_000_000  # beyond this an image is refused as a likely decompression bomb
@@ -130,13 +130,8 @@ def format_for(path: Path) -> str:
 def check_output(path: str | os.PathLike) -> str:
     """Fail early, before any work, if ``path`` cannot take an image: a directory, an unknown
     extension or a missing folder. Returns the Pillow format name."""
-    path = Path(path)
-    fmt = format_for(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise ImageError(f"cannot write {path}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise ImageError(f"cannot write {path}: folder {folder} is not writable")
+    fmt = format_for(Path(path))
+    check_writable(path)
     return fmt
 
 

@@ -23,7 +23,8 @@ import optax
 from tqdm.auto import tqdm
 
 from jaxdream.data import Split
-from jaxdream.model import CNN, init_params, logits, standardize
+from jaxdream.errors import ConfigError
+from jaxdream.model import CNN, CONV_IMPLS, init_params, logits, standardize
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +49,35 @@ class TrainConfig:
 
     def model(self) -> CNN:
         return CNN(widths=tuple(self.widths), hidden=self.hidden, conv=self.conv)
+
+    def check(self) -> None:
+        """Raise ``ConfigError`` for a value no run can use, before any data is loaded.
+
+        >>> TrainConfig(epochs=2, warmup_epochs=2).check()
+        Traceback (most recent call last):
+        ...
+        jaxdream.errors.ConfigError: warmup_epochs must be in [0, epochs) = [0, 2), got 2
+        """
+        if self.epochs < 1:
+            raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not (np.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ConfigError(f"learning_rate must be a positive number, got {self.learning_rate}")
+        if not 0 <= self.warmup_epochs < self.epochs:  # also refuses NaN
+            raise ConfigError(
+                f"warmup_epochs must be in [0, epochs) = [0, {self.epochs}), "
+                f"got {self.warmup_epochs}"
+            )
+        if not (np.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ConfigError(f"weight_decay must be a number >= 0, got {self.weight_decay}")
+        if len(self.widths) != 3 or min(self.widths) < 1 or self.hidden < 1:
+            raise ConfigError(
+                f"widths must be 3 positive numbers and hidden >= 1, got widths "
+                f"{tuple(self.widths)}, hidden {self.hidden}"
+            )
+        if self.conv not in CONV_IMPLS:
+            raise ConfigError(f"conv must be one of {sorted(CONV_IMPLS)}, got {self.conv!r}")
 
 
 class EpochReport(NamedTuple):
@@ -116,6 +146,7 @@ def train_and_evaluate(
 
     The last partial batch of each epoch is dropped, so every step has the same shape.
     """
+    config.check()
     model = config.model()
     key = jax.random.key(config.seed)
     init_key, key = jax.random.split(key)

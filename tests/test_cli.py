@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -114,6 +115,9 @@ def _bad_cases(tmp_path, photo):
             str(tmp_path / "." / photo.name),
         ],
         "figure over the output": ["dream", str(photo), "-o", out, "--figure", out],
+        "train output folder missing": ["train", "-o", str(tmp_path / "no" / "w.msgpack")],
+        "train zero epochs": ["train", "-o", str(tmp_path / "w.msgpack"), "--epochs", "0"],
+        "train warm-up too long": ["train", "-o", str(tmp_path / "w"), "--warmup-epochs", "20"],
     }
 
 
@@ -141,6 +145,9 @@ def _bad_cases(tmp_path, photo):
         "output is the input",
         "output is the input by another name",
         "figure over the output",
+        "train output folder missing",
+        "train zero epochs",
+        "train warm-up too long",
     ],
 )
 def test_bad_input_gives_one_line_and_code_2(tmp_path, photo, capsys, case):
@@ -205,6 +212,13 @@ def test_oip_reports_dead_maps(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert "dead start" in err
+    # One dead map alone: the warning names it (not its place in a batch of one).
+    dead = [int(m) for m in re.search(r"maps \(\[([\d, ]+)\]\)", err).group(1).split(",")]
+    out = str(tmp_path / "one.png")
+    argv = ["oip", "--map", str(dead[-1]), "--start", str(flat), "--steps", "2", "-o", out]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert f"warning: channel(conv3, {dead[-1]}) stayed at loss 0" in err
 
 
 def test_info(capsys):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from jaxdream.data import Split, load_split
-from jaxdream.errors import DataError
+from jaxdream.errors import ConfigError, DataError
 from jaxdream.train import TrainConfig, evaluate, train_and_evaluate
 
 
@@ -48,6 +48,28 @@ def _leaves(tree):
     import jax
 
     return jax.tree.leaves(tree)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"epochs": 0},
+        {"batch_size": 0},
+        {"learning_rate": float("nan")},
+        {"learning_rate": -1e-3},
+        {"warmup_epochs": 12},
+        {"warmup_epochs": -1},
+        {"weight_decay": float("inf")},
+        {"widths": (4, 0, 4)},
+        {"hidden": 0},
+        {"conv": "winograd"},
+    ],
+)
+def test_bad_training_settings_are_refused_before_any_work(bad):
+    # Each once reached optax or the batching loop and failed there with a bare traceback.
+    data = Split(np.zeros((8, 28, 28), np.uint8), np.zeros(8, np.int32))
+    with pytest.raises(ConfigError, match=next(iter(bad))):
+        train_and_evaluate(TrainConfig(**bad), data, data, progress=False)
 
 
 def test_missing_data_says_what_to_do(tmp_path):
