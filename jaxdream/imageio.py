@@ -37,17 +37,24 @@ def _from_array(a: np.ndarray) -> Photo:
         raise ImageError(f"an image array must be (H, W), (H, W, 3) or (H, W, 4); got {a.shape}")
     if a.shape[0] < 1 or a.shape[1] < 1:
         raise ImageError(f"the image is empty: shape {a.shape}")
-    if np.issubdtype(a.dtype, np.integer):
-        a = a.astype(np.float32) / float(np.iinfo(a.dtype).max)
-    elif a.dtype == bool:
+    if a.dtype == bool:
         a = a.astype(np.float32)
-    else:
+    elif a.dtype in (np.uint8, np.uint16):
+        a = a.astype(np.float32) / float(np.iinfo(a.dtype).max)
+    elif np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating):
+        if np.issubdtype(a.dtype, np.integer):
+            # Other integers (int32, int64, ...) mostly carry 8- or 16-bit values: the smallest
+            # of those ranges that holds them; else min to max, as for floats.
+            top = next((t for t in (255, 65535) if a.min() >= 0 and a.max() <= t), 1)
+            a = a / top
         a = a.astype(np.float32)
         if not np.all(np.isfinite(a)):
             raise ImageError("the image holds NaN or infinite values")
         lo, hi = float(a.min()), float(a.max())
-        if lo < 0 or hi > 1:  # arbitrary float range: map onto [0, 1]
+        if lo < 0 or hi > 1:  # arbitrary range: map onto [0, 1]
             a = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
+    else:
+        raise ImageError(f"an image array must hold numbers, not {a.dtype}")
     if a.ndim == 2:
         rgb = np.repeat(a[..., None], 3, axis=-1)
     else:
@@ -65,12 +72,8 @@ def _from_pil(img: Image.Image) -> Photo:
         img = img.reduce(-(-max(img.size) // REDUCE_ABOVE))
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
         return _from_array(np.asarray(img).astype(np.uint16))
-    if img.mode == "I":  # 32-bit integers: use the smallest range that holds the values
-        a = np.asarray(img, np.int64)
-        for top in (255, 65535):
-            if a.min() >= 0 and a.max() <= top:
-                return _from_array((a / top).astype(np.float32))
-        return _from_array(a.astype(np.float32))  # out of [0, 1]: mapped by its min and max
+    if img.mode == "I":  # 32-bit integers: the smallest range that holds them (_from_array)
+        return _from_array(np.asarray(img, np.int64))
     if img.mode == "F":
         return _from_array(np.asarray(img, np.float32))
     has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info

@@ -86,6 +86,23 @@ def test_bad_arrays():
         load_photo(np.zeros((4, 4, 5)))
     with pytest.raises(ImageError, match="NaN"):
         load_photo(np.full((4, 4), np.nan, np.float32))
+    with pytest.raises(ImageError, match="numbers"):
+        load_photo(np.full((4, 4), "a"))
+    with pytest.raises(ImageError, match="numbers"):
+        load_photo(np.full((4, 4), 1 + 1j))
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.int32, np.int64, np.uint32])
+def test_wide_integer_arrays_of_8_bit_values_read_as_8_bit(dtype):
+    # np.asarray(img, int) of an 8-bit photo: the values are 0..255, not a sliver of int64's range.
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 256, (6, 7, 3))
+    expected = load_photo(values.astype(np.uint8))
+    got = load_photo(values.astype(dtype))
+    np.testing.assert_allclose(got.rgb, expected.rgb, atol=1e-6)
+    if np.iinfo(dtype).max >= 65535:
+        sixteen = load_photo((values * 257).astype(dtype))  # 16-bit values: 0..65535
+        np.testing.assert_allclose(sixteen.rgb, expected.rgb, atol=1e-6)
 
 
 def test_save_is_atomic_and_checks_the_folder(tmp_path):
