@@ -23,6 +23,20 @@ def test_quick_suite_runs_and_reports(tmp_path, capsys):
     assert "article: one dream (5 tiles)" in table and "OIP image-steps/s, batch 8" in table
 
 
+@pytest.mark.slow
+def test_cold_start_times_each_new_process():
+    record = suite.cold_start(size=32, processes=2)
+    assert record["empty_cache"]["first_call_s"] > 0 and record["warm_cache"]["first_call_s"] > 0
+    per_process = record["dream_median_s_per_process"]
+    assert len(per_process) == 2 and all(t > 0 for t in per_process)
+    table = suite.table({**_empty_record(), "cold_start": record})
+    assert "median in each of 2 new processes" in table
+
+
+def _empty_record() -> dict:
+    return {"workloads": {}, "oip": {}, "many": {}}
+
+
 def test_history_comparison_flags_regressions():
     base = {
         "machine": {"cpu": "c", "cores": 2},
