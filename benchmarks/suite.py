@@ -55,7 +55,9 @@ class Settings:
     oip_batches: tuple[int, ...] = (5, 64, 320)
     many: tuple[int, ...] = (1, 8, 64)
     peers: tuple[str, ...] = PEERS
-    peer_repeats: int = 3
+    # Dream turns per peer: a turn is short (~0.2 s) and one slow jaxdream call in 3 turns moved
+    # a ratio by 15% (benchmarks/README.md), so 9; the batch-320 OIP takes a third of them.
+    peer_repeats: int = 9
     cold_start: bool = True
 
 
@@ -307,7 +309,7 @@ def bench_peers(
             peer_big = lambda ops=ops: ops.numpy(
                 ops.batch_oip(ops.tensor(big), big_maps, config.steps, config.epsilon)
             )
-            t = timed_interleaved({"peer": peer_big, "jaxdream": ours_oip_big}, max(1, n // 2))
+            t = timed_interleaved({"peer": peer_big, "jaxdream": ours_oip_big}, max(1, n // 3))
             steps = oip_batch_size * config.steps
             row["oip"] = {
                 "batch": oip_batch_size,
