@@ -320,6 +320,25 @@ def bench_peers(
     return out
 
 
+def bench_peers_isolated(
+    names: Sequence[str], size: int, repeats: int, oip_batch_size: int
+) -> dict:
+    """``bench_peers``, each peer with jaxdream in a new process of its own
+    (``benchmarks/peer_worker.py``), so that one peer's libraries do not slow the next one's
+    comparison."""
+    out = {}
+    for name in names:
+        cmd = [sys.executable, "-m", "benchmarks.peer_worker", name, "--size", str(size)]
+        cmd += ["--repeats", str(repeats), "--oip-batch", str(oip_batch_size)]
+        done = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent)
+        if done.returncode:
+            tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            out[name] = {"skipped": f"its process failed: {tail}"}
+        else:
+            out[name] = json.loads(done.stdout.strip().splitlines()[-1])
+    return out
+
+
 def _first_tiles(gray: np.ndarray) -> np.ndarray:
     h, w = gray.shape
     x = jnp.asarray(gray)
@@ -443,15 +462,10 @@ def run(settings: Settings, log=print) -> dict:
         record["cold_start"] = cold_start(settings.size)
     if settings.peers:
         log(f"[peers] {', '.join(settings.peers)} ...")
-        record["peers"] = bench_peers(
-            model,
-            params,
-            article,
-            image,
-            settings.peers,
-            settings.peer_repeats,
-            max(settings.oip_batches),
+        record["peers"] = bench_peers_isolated(
+            settings.peers, settings.size, settings.peer_repeats, max(settings.oip_batches)
         )
+        record["peers_isolated"] = True
     return record
 
 

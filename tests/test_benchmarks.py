@@ -33,6 +33,18 @@ def test_cold_start_times_each_new_process():
     assert "median in each of 2 new processes" in table
 
 
+@pytest.mark.slow
+def test_each_peer_runs_in_a_process_of_its_own():
+    rows = suite.bench_peers_isolated(["no-such-peer", "torch-eager"], 32, 1, 4)
+    assert "unknown peer 'no-such-peer'" in rows["no-such-peer"]["skipped"]
+    torch_row = rows["torch-eager"]  # without the 'bench' extra: skipped, and says why
+    if "skipped" in torch_row:
+        assert "not installed" in torch_row["skipped"]
+    else:
+        assert max(torch_row["checks"].values()) < 1e-4
+        assert torch_row["ratio_peer_over_jaxdream"] > 0
+
+
 def _empty_record() -> dict:
     return {"workloads": {}, "oip": {}, "many": {}}
 
