@@ -31,7 +31,7 @@ from jaxdream.checkpoint import load_model  # noqa: E402
 model, params = load_model()
 image = working_image(args.size)
 config = WORKLOADS["article"].replace(size=args.size)
-run, _, _ = _dream_call(model, params, config, image[None])
+run, _ = _dream_call(model, params, config, image[None])
 loaded = time.perf_counter()
 run()
 done = time.perf_counter()

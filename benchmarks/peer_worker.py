@@ -23,6 +23,7 @@ from benchmarks.suite import WORKLOADS, bench_peers, working_image  # noqa: E402
 from jaxdream.checkpoint import load_model  # noqa: E402
 
 model, params = load_model()
+model = model.resolved()
 config = WORKLOADS["article"].replace(size=args.size)
 row = bench_peers(
     model, params, config, working_image(args.size), [args.name], args.repeats, args.oip_batch

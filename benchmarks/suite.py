@@ -29,13 +29,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdream.carve import DreamConfig, Level, carve_batch, faithful_corrections
+from jaxdream import parallel
+from jaxdream.carve import carve_batch, faithful_corrections
 from jaxdream.checkpoint import bundled_sample_path, load_model
-from jaxdream.dream import carve_arguments, prepare
+from jaxdream.config import DreamConfig, Level
+from jaxdream.dream import dream_call, prepare
 from jaxdream.imageio import load_photo
 from jaxdream.model import CNN
 from jaxdream.objectives import broadcast_objective, channel
-from jaxdream.oip import default_chunk, oip_batch
+from jaxdream.oip import oip_batch
 
 HERE = Path(__file__).resolve().parent
 HISTORY = HERE / "history.jsonl"
@@ -113,11 +115,21 @@ def timed_interleaved(
     }
 
 
-def _dream_call(model, params, config: DreamConfig, images, chunk="auto"):
+def _dream_call(model, params, config: DreamConfig, images, execution="auto"):
     """The compiled dream of ``images`` ``(N, H, W)`` as a zero-argument function, and the
-    jitted function's arguments (for compile timing)."""
-    args, kwargs = carve_arguments(model, params, config, images, chunk=chunk)
-    return (lambda: carve_batch(*args, **kwargs)[0].block_until_ready()), args, kwargs
+    jitted function's arguments (for compile timing), as ``dream_many`` makes them."""
+    call = dream_call(model, params, config, images, parallel=execution)
+    return lambda: call()[0].block_until_ready(), call
+
+
+def oip_strategy(batch: int, chunked: bool = True) -> parallel.Strategy:
+    """The strategy ``oip`` chooses for ``batch`` images, or the same without chunks."""
+    strategy = parallel.auto(batch).images
+    if chunked:
+        return strategy
+    if isinstance(strategy, parallel.Sharded):
+        return parallel.Sharded(strategy.mesh)
+    return parallel.VMap()
 
 
 def working_image(size: int) -> jax.Array:
@@ -129,9 +141,9 @@ def working_image(size: int) -> jax.Array:
 def compile_times(model, params, config: DreamConfig, image) -> dict:
     """Trace, lower and compile of the whole dream program, apart, from a cleared cache."""
     jax.clear_caches()
-    _, args, kwargs = _dream_call(model, params, config, image[None])
+    _, call = _dream_call(model, params, config, image[None])
     t0 = time.perf_counter()
-    traced = carve_batch.trace(*args, **kwargs)
+    traced = carve_batch.trace(*call)
     t1 = time.perf_counter()
     lowered = traced.lower()
     t2 = time.perf_counter()
@@ -141,12 +153,12 @@ def compile_times(model, params, config: DreamConfig, image) -> dict:
 
 
 def bench_dream(model, params, config: DreamConfig, image, repeats: int) -> dict:
-    run, _, _ = _dream_call(model, params, config, image[None])
+    run, _ = _dream_call(model, params, config, image[None])
     t = timed(run, repeats)
     return {
         "dream": t,
         "iteration_median_s": t["median_s"] / config.iterations,
-        "tiles": len(config.tile_maps()),
+        "tiles": config.tile_count(),
     }
 
 
@@ -154,7 +166,7 @@ def bench_many(model, params, config: DreamConfig, image, counts: Sequence[int],
     out = {}
     for n in counts:
         images = jnp.broadcast_to(image, (n, *image.shape)) + 0.0
-        run, _, _ = _dream_call(model, params, config, images)
+        run, _ = _dream_call(model, params, config, images)
         t = timed(run, max(1, repeats // 2) if n > 8 else repeats)
         out[str(n)] = {"dreams_per_s": n / t["median_s"], "per_dream_s": t["median_s"] / n, **t}
     return out
@@ -167,11 +179,11 @@ def bench_oip(model, params, batches: Sequence[int], repeats: int, steps: int = 
         images = jax.random.normal(jax.random.key(b), (b, 28, 28))
         objective = broadcast_objective(channel("conv3", 56), b)
         row = {}
-        for label, chunk in (("chunked", default_chunk()), ("one_vmap", None)):
-            if label == "chunked" and (chunk is None or b <= chunk):
+        for label, strategy in (("chunked", oip_strategy(b)), ("one_vmap", oip_strategy(b, False))):
+            if label == "chunked" and strategy == oip_strategy(b, False):
                 continue
 
-            def run(chunk=chunk, objective=objective, images=images):
+            def run(strategy=strategy, objective=objective, images=images):
                 oip_batch(
                     model,
                     params,
@@ -180,7 +192,7 @@ def bench_oip(model, params, batches: Sequence[int], repeats: int, steps: int = 
                     jnp.float32(0.01),
                     jnp.float32(0.0),
                     steps,
-                    chunk,
+                    strategy,
                 ).images.block_until_ready()
 
             start = time.perf_counter()
@@ -202,7 +214,7 @@ def bench_conv_impls(params, repeats: int, batch: int = 64, steps: int = 30) -> 
     from jaxdream.model import CONV_IMPLS
 
     return {
-        impl: bench_oip(CNN(conv=impl), params, (batch,), repeats, steps)[str(batch)][
+        impl: bench_oip(CNN(conv=impl).resolved(), params, (batch,), repeats, steps)[str(batch)][
             "best_image_steps_per_s"
         ]
         for impl in CONV_IMPLS
@@ -243,15 +255,16 @@ def bench_peers(
 
     out = {}
     gray = np.asarray(image)
-    maps = np.asarray(config.tile_maps(), np.int32)
-    ours_corr = [np.asarray(c) for c in faithful_corrections(config.plan(gray.shape), image)]
+    maps = np.asarray(config.knobs().objective.map, np.int32)  # channel objectives only
+    spec = config.spec(model, gray.shape)
+    ours_corr = [np.asarray(c) for c in faithful_corrections(spec, image)]
     tiles28 = _first_tiles(gray)
     mean = tiles28.mean(axis=(1, 2), keepdims=True)
     scale = np.maximum(tiles28.std(axis=(1, 2), keepdims=True), 1 / 28)
     z = (tiles28 - mean) / scale
     ours_oip = np.asarray(
         oip_batch(
-            model,
+            spec.model,
             params,
             broadcast_objective(channel("conv3", maps), 5),
             jnp.asarray(z),
@@ -260,21 +273,21 @@ def bench_peers(
             config.steps,
         ).images
     )
-    ours_dream, _, _ = _dream_call(model, params, config, image[None])
+    ours_dream, _ = _dream_call(model, params, config, image[None])
     big = jax.random.normal(jax.random.key(1), (oip_batch_size, 28, 28))
     big_obj = broadcast_objective(channel("conv3", 56), oip_batch_size)
     big_maps = np.full(oip_batch_size, 56, np.int32)
 
     def ours_oip_big():
         oip_batch(
-            model,
+            spec.model,
             params,
             big_obj,
             big,
             jnp.float32(config.epsilon),
             jnp.float32(0),
             config.steps,
-            default_chunk(),
+            oip_strategy(oip_batch_size),
         ).images.block_until_ready()
 
     for name in names:
@@ -434,6 +447,7 @@ def compare(record: dict, history: list[dict]) -> list[str]:
 
 def run(settings: Settings, log=print) -> dict:
     model, params = load_model()
+    model = model.resolved()  # the backend's compute choices, as dream() and oip() make them
     record = environment()
     record["settings"] = dataclasses.asdict(settings)
     image = working_image(settings.size)

@@ -7,11 +7,13 @@
 ...                        jaxdream.noise_image(jax.random.key(0)))      # doctest: +SKIP
 """
 
+from jaxdream import compute, layouts, parallel
 from jaxdream.cache import enable_compilation_cache
-from jaxdream.carve import ARTICLE_LEVELS, DreamConfig, Level, carve, carve_batch, parse_level
+from jaxdream.carve import DreamSpec, Knobs, carve, carve_batch
 from jaxdream.checkpoint import load_checkpoint, load_model, save_checkpoint
+from jaxdream.config import ARTICLE_LEVELS, DreamConfig, Level, parse_level
 from jaxdream.display import Display, colorize, contrast_clip, to_uint8
-from jaxdream.dream import DreamResult, dream, dream_many
+from jaxdream.dream import DreamCall, DreamResult, dream, dream_call, dream_many
 from jaxdream.errors import (
     CheckpointError,
     ConfigError,
@@ -21,7 +23,9 @@ from jaxdream.errors import (
     ObjectiveError,
 )
 from jaxdream.imageio import load_photo, save_gif, save_image
-from jaxdream.model import CNN, activation_shapes, activations, init_params, standardize
+from jaxdream.imageops import resize, standardize
+from jaxdream.layouts import Grid, Overlap
+from jaxdream.model import CNN, activation_shapes, activations, init_params
 from jaxdream.objectives import (
     Objective,
     channel,
@@ -30,8 +34,10 @@ from jaxdream.objectives import (
     mean_square,
     neuron,
     parse_objective,
+    stack_objectives,
 )
 from jaxdream.oip import OIPResult, noise_image, noise_images, oip
+from jaxdream.parallel import Execution
 from jaxdream.runtime import configure_cpu_devices
 
 __version__ = "0.1.0"
@@ -43,27 +49,36 @@ __all__ = [
     "ConfigError",
     "DataError",
     "Display",
+    "DreamCall",
     "DreamConfig",
     "DreamResult",
+    "DreamSpec",
+    "Execution",
+    "Grid",
     "ImageError",
     "JaxdreamError",
+    "Knobs",
     "Level",
     "OIPResult",
     "Objective",
     "ObjectiveError",
+    "Overlap",
     "activation_shapes",
     "activations",
     "carve",
     "carve_batch",
     "channel",
     "colorize",
+    "compute",
     "configure_cpu_devices",
     "contrast_clip",
     "dream",
+    "dream_call",
     "dream_many",
     "enable_compilation_cache",
     "init_params",
     "layer",
+    "layouts",
     "load_checkpoint",
     "load_model",
     "load_photo",
@@ -73,11 +88,14 @@ __all__ = [
     "noise_image",
     "noise_images",
     "oip",
+    "parallel",
     "parse_level",
     "parse_objective",
+    "resize",
     "save_checkpoint",
     "save_gif",
     "save_image",
+    "stack_objectives",
     "standardize",
     "to_uint8",
 ]

@@ -14,7 +14,6 @@ A checkpoint holds the model's architecture, its parameters and free-form metada
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping
 from importlib import resources
@@ -120,9 +119,9 @@ def load_checkpoint(path: str | os.PathLike, model: CNN | None = None) -> tuple[
     state = _read_state(path)
     stored = _model_from_state(path, state.get("model"))
     if model is not None:
-        if dataclasses.replace(model, conv=stored.conv) != stored:
+        if model.architecture != stored.architecture:
             raise CheckpointError(f"checkpoint {path} holds {stored}, but {model} was asked for")
-        stored = model  # same architecture; keep the caller's choice of convolution
+        stored = model  # same architecture; keep the caller's compute choices
     params = validate_params(state.get("params"), stored, source=f"checkpoint {path}")
     return stored, params, dict(state.get("metadata") or {})
 

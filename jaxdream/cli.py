@@ -6,6 +6,7 @@ Errors the user can fix (files, names, settings) print one line and exit with co
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -159,12 +160,15 @@ def _cmd_oip(args: argparse.Namespace) -> int:
     from jaxdream.display import to_uint8
     from jaxdream.figures import labelled_grid
     from jaxdream.imageio import check_output, load_photo, save_image
-    from jaxdream.model import activation_shapes, standardize
+    from jaxdream.imageops import standardize
+    from jaxdream.model import activation_shapes
     from jaxdream.objectives import channel, parse_objective
     from jaxdream.oip import noise_images, oip
 
     check_output(args.output)
     model, params = _load_weights(args.weights)
+    conv = {} if args.conv == "auto" else {"conv": args.conv}
+    model = dataclasses.replace(model, precision=args.precision, **conv)
     shapes = activation_shapes(model)
     if args.objective:
         objective, labels = parse_objective(args.objective), None
@@ -183,7 +187,7 @@ def _cmd_oip(args: argparse.Namespace) -> int:
             raise ConfigError(f"--map takes a number or 'all', not {args.map!r}") from None
         objective, labels, n = channel(args.layer, k), None, 1
     if args.start:
-        from jaxdream.carve import resize
+        from jaxdream.imageops import resize
 
         photo = load_photo(args.start)
         start = standardize(resize(jnp.asarray(photo.gray), (28, 28)))
@@ -234,7 +238,7 @@ def _cmd_oip(args: argparse.Namespace) -> int:
 
 
 def _dream_config(args: argparse.Namespace):
-    from jaxdream.carve import DreamConfig, parse_level
+    from jaxdream.config import DreamConfig, parse_level
 
     size = args.size
     if len(size) == 1:
@@ -255,6 +259,10 @@ def _dream_config(args: argparse.Namespace):
         schedule=args.schedule,
         shift_tiles=args.shift_tiles,
         seed=args.seed,
+        objective=args.objective,
+        overlap=args.overlap,
+        conv=args.conv,
+        precision=args.precision,
     )
 
 
@@ -319,7 +327,7 @@ def _cmd_dream(args: argparse.Namespace) -> int:
         if args.figure:
             import jax.numpy as jnp
 
-            from jaxdream.carve import resize
+            from jaxdream.imageops import resize
 
             small = np.asarray(resize(jnp.asarray(result.gray), (28, 28)))
             pics = [
@@ -337,15 +345,36 @@ def _cmd_dream(args: argparse.Namespace) -> int:
             save_image(args.figure, labelled_grid(pics, labels, columns=4, cell=256))
         bar.update()
     h, w = result.image.shape
+    names = list(dict.fromkeys(o.name for o in config.tile_objectives()))
+    what = names[0] if len(names) == 1 else f"{len(names)} objectives"
     print(
-        f"dreamed {source} at {w}x{h}, {config.layer} map {config.map}, "
-        f"{len(config.tile_maps())} tiles, {config.iterations} iterations x {config.steps} steps "
-        f"in {seconds:.2f} s; wrote {args.output}"
+        f"dreamed {source} at {w}x{h}, {what}, {config.tile_count()} tiles, "
+        f"{config.iterations} iterations x {config.steps} steps in {seconds:.2f} s; "
+        f"wrote {args.output}"
     )
     return 0
 
 
 # --------------------------------------------------------------------------- parser
+
+
+def _compute_flags(p: argparse.ArgumentParser) -> None:
+    from jaxdream.compute import PRECISIONS
+    from jaxdream.model import CONV_IMPLS
+
+    p.add_argument(
+        "--conv",
+        default="auto",
+        choices=["auto", *sorted(CONV_IMPLS)],
+        help="convolution (default auto: im2col on CPUs, XLA's own on GPUs and TPUs)",
+    )
+    p.add_argument(
+        "--precision",
+        default="highest",
+        choices=list(PRECISIONS),
+        help="matrix-product precision (default highest: full float32 on every backend; "
+        "'default' lets GPUs use TF32 and TPUs bf16 passes)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -403,6 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", help="start from this image instead of noise")
     p.add_argument("--scale", type=int, default=8, help="pixels per pattern pixel in the output")
     p.add_argument("--columns", type=int, default=8)
+    _compute_flags(p)
     p.add_argument("--weights", help=f"checkpoint (default: {DEFAULT_WEIGHTS_NOTE})")
     p.set_defaults(func=_cmd_oip)
 
@@ -412,13 +442,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layer", default="conv3")
     p.add_argument("--map", type=int, default=56, help="map of the layer; -1: the whole layer")
     p.add_argument(
+        "--objective",
+        help="every tile's objective instead of --layer/--map, as for 'jaxdream oip': e.g. "
+        "'0.7*conv3:56 + 0.3*conv2:12', 'logit:9', 'conv3:56 - 0.1*logit:3'",
+    )
+    p.add_argument(
         "--levels",
         nargs="+",
         default=["0", "1:3"],
         metavar="SPEC",
         help="tile levels, LEVEL[:TILE,...][/MAP,...][*WEIGHT]: 0 = whole image, "
         "1 = quadrants (tiles 0..3 row-major), 2 = 4x4 grid; e.g. '0 1' or "
-        "'0 1/56,12,3,7 2*0.5' (default: '0 1:3', the article)",
+        "'0 1/56,12,3,7 2*0.5' (default: '0 1:3', the article). Objectives per level or "
+        "tile: LEVEL[:TILE,...][*WEIGHT]=OBJECTIVE[;OBJECTIVE...], e.g. '1=logit:3' or "
+        "'1:0,3=conv2:5;logit:7'",
+    )
+    p.add_argument(
+        "--overlap",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="tiles of levels >= 1 overlap their neighbours by this fraction of a tile, "
+        "their changes feathered together (hides seams; default 0: the article's grid)",
     )
     p.add_argument("--iterations", type=int, default=4)
     p.add_argument("--steps", type=int, default=30)
@@ -441,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--centre-move", type=float, default=0.5, help="display centre")
     p.add_argument("--gif", help="also write the iterations as an animated GIF")
     p.add_argument("--figure", help="also write a figure of the stages")
+    _compute_flags(p)
     p.add_argument("--weights", help=f"checkpoint (default: {DEFAULT_WEIGHTS_NOTE})")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_dream)

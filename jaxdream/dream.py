@@ -1,5 +1,10 @@
 """The dream API: a photo (path, PIL image or array) and a ``DreamConfig`` in, arrays out.
 
+This is the edge where a dream's execution is decided: the model's compute choices for the
+backend (``DreamConfig.model_for``, ``jaxdream.compute``) and how the batch is spread over the
+devices (``jaxdream.parallel.auto``, or the caller's ``parallel``). The core it calls
+(``jaxdream.carve``) knows nothing of either.
+
 >>> import numpy as np
 >>> photo = np.random.default_rng(0).random((64, 48))
 >>> result = dream(photo, DreamConfig(size=64, iterations=1, steps=2))
@@ -18,11 +23,14 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
-from jaxdream.carve import DreamConfig, Knobs, carve_batch, images_per_chunk, resize
+from jaxdream import parallel as par
+from jaxdream.carve import DreamSpec, Knobs, carve_batch
 from jaxdream.checkpoint import load_model
+from jaxdream.config import DreamConfig
 from jaxdream.display import Display, colorize, render
 from jaxdream.imageio import Photo, load_photo
-from jaxdream.model import CNN, standardize
+from jaxdream.imageops import resize, standardize
+from jaxdream.model import CNN
 from jaxdream.oip import model_from_params
 
 ImageLike = str | os.PathLike | Image.Image | np.ndarray
@@ -48,39 +56,43 @@ class DreamResult(NamedTuple):
         return colorize(gray, self.rgb) if color else gray
 
 
-def _knobs(config: DreamConfig) -> Knobs:
-    return Knobs(
-        maps=jnp.asarray(config.tile_maps(), jnp.int32),
-        weights=jnp.asarray(config.tile_weights(), jnp.float32),
-        epsilon=jnp.float32(config.epsilon),
-        conv_criterion=jnp.float32(config.conv_criterion or 0.0),
-    )
+class DreamCall(NamedTuple):
+    """The arguments of ``carve_batch`` for a batch of standardized working images: call it to
+    dream, or ``carve_batch.trace(*call)`` to look at the program."""
+
+    spec: DreamSpec
+    params: Mapping
+    images: jax.Array
+    knobs: Knobs
+    keys: jax.Array
+    execution: par.Execution
+
+    def __call__(self) -> tuple[jax.Array, jax.Array | None]:
+        return carve_batch(*self)
 
 
-def carve_arguments(
+def dream_call(
     model: CNN,
     params: Mapping,
     config: DreamConfig,
     images: jax.Array,
     return_frames: bool = False,
-    chunk: int | str | None = "auto",
-) -> tuple[tuple, dict]:
-    """``(args, kwargs)`` of ``carve_batch`` for standardized working images ``(N, H, W)``:
-    image ``i`` uses the key ``fold_in(key(config.seed), i)``."""
+    parallel: par.Execution | str = "auto",
+) -> DreamCall:
+    """The compiled dream's arguments for standardized working images ``(N, H, W)``: image
+    ``i`` uses the key ``fold_in(key(config.seed), i)``; ``parallel`` as in ``dream_many``."""
+    images = jnp.asarray(images, jnp.float32)
     keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(config.seed), i))(
         jnp.arange(images.shape[0])
     )
-    kwargs = dict(
-        chunk=images_per_chunk(len(config.tile_maps())) if chunk == "auto" else chunk,
-        plan=config.plan(images.shape[1:]),
-        layer=config.layer,
-        iterations=config.iterations,
-        steps=config.steps,
-        schedule=config.schedule,
-        shift_tiles=config.shift_tiles,
-        return_frames=return_frames,
+    return DreamCall(
+        spec=config.spec(model, images.shape[1:], return_frames),
+        params=params,
+        images=images,
+        knobs=config.knobs(),
+        keys=keys,
+        execution=par.resolve(parallel, images.shape[0], config.tile_count()),
     )
-    return (model, params, images, _knobs(config), keys), kwargs
 
 
 def prepare(photo: Photo, shape: tuple[int, int]) -> tuple[jax.Array, np.ndarray]:
@@ -97,9 +109,12 @@ def dream_many(
     model: CNN | None = None,
     params: Mapping | None = None,
     return_frames: bool = False,
+    parallel: par.Execution | str = "auto",
 ) -> list[DreamResult]:
-    """Dream several photos in ONE compiled, vmapped call. All are resized to the working shape
-    of the first; image ``i`` uses the key ``fold_in(key(seed), i)`` (``carve_arguments``)."""
+    """Dream several photos in ONE compiled, batched call. All are resized to the working shape
+    of the first; image ``i`` uses the key ``fold_in(key(seed), i)``. ``parallel``: how the
+    batch is spread over devices (``"auto"``: ``jaxdream.parallel.auto``, from the backend and
+    the device count; ``"vmap"``; or a ``jaxdream.parallel.Execution``)."""
     if params is None:
         model, params = load_model()
     model = model or model_from_params(params)
@@ -108,8 +123,7 @@ def dream_many(
     shape = config.working_shape(photos[0].gray.shape)
     prepared = [prepare(p, shape) for p in photos]
     grays = jnp.stack([g for g, _ in prepared])
-    args, kwargs = carve_arguments(model, params, config, grays, return_frames)
-    out, frames = carve_batch(*args, **kwargs)
+    out, frames = dream_call(model, params, config, grays, return_frames, parallel)()
     out = np.asarray(out)
     frames = None if frames is None else np.asarray(frames)
     return [
@@ -125,6 +139,9 @@ def dream(
     model: CNN | None = None,
     params: Mapping | None = None,
     return_frames: bool = False,
+    parallel: par.Execution | str = "auto",
 ) -> DreamResult:
-    """Carve ``config``'s map(s) into one photo. With no ``params``, the bundled weights."""
-    return dream_many([image], config, model=model, params=params, return_frames=return_frames)[0]
+    """Carve ``config``'s objectives into one photo. With no ``params``, the bundled weights."""
+    return dream_many(
+        [image], config, model=model, params=params, return_frames=return_frames, parallel=parallel
+    )[0]

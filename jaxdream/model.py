@@ -28,24 +28,12 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxdream import compute
+from jaxdream.imageops import standardize  # noqa: F401  (re-exported: training uses it here)
+
 Array = jax.Array
 
 INPUT_SHAPE = (28, 28, 1)
-
-
-def standardize(image: Array) -> Array:
-    """Per-image standardization, as ``tf.image.per_image_standardization``.
-
-    ``(x - mean) / max(std, 1 / sqrt(N))``: the guard makes a flat image map to zeros, not NaN.
-    Used by training and dreaming alike, on all axes of ``image`` (one image).
-
-    >>> standardize(jnp.ones((4, 4))).tolist() == [[0.0] * 4] * 4
-    True
-    """
-    image = jnp.asarray(image, jnp.float32)
-    mean = jnp.mean(image)
-    std = jnp.std(image)
-    return (image - mean) / jnp.maximum(std, 1.0 / math.sqrt(image.size))
 
 
 def _windows(x: Array) -> Array:
@@ -54,51 +42,75 @@ def _windows(x: Array) -> Array:
     return x[: h // 2 * 2, : w // 2 * 2].reshape(h // 2, 2, w // 2, 2, c)
 
 
-@jax.custom_vjp
-def max_pool_2x2(x: Array) -> Array:
-    """2x2 max-pooling with stride 2 over the two leading axes of ``(H, W, C)``; odd edges drop.
-
-    The same numbers as ``nn.max_pool(..., padding="VALID")``. The gradient goes to the first
-    maximal element of each window (row-major), as TensorFlow's and PyTorch's max-pool
-    gradients do; that matters where a flat part of a photo makes ties. It is written by hand
-    (``custom_vjp``) as one select, which XLA's CPU backend runs much faster than the gradient of
-    a max-reduction (benchmarks/README.md).
-    """
+def _max_pool(x: Array) -> Array:
     return _windows(x).max(axis=(1, 3))
 
 
-def _max_pool_fwd(x):
-    out = max_pool_2x2(x)
-    return out, (x, out)
-
-
-def _max_pool_bwd(residuals, g):
-    x, out = residuals
+def _max_pool_grad(x: Array, out: Array, g: Array, guard: bool) -> Array:
     win = _windows(x)
     first = jnp.where(
         win[:, 0, :, 0] == out,
         0,
         jnp.where(win[:, 0, :, 1] == out, 1, jnp.where(win[:, 1, :, 0] == out, 2, 3)),
     )
-    # XLA's CPU backend would fuse whatever computes ``g`` (the previous gradient's sums) into
-    # the 4-times larger result below and so compute it 4 times; a reduction is not fused
-    # into its consumers, so this one (a sum over a zero) makes it computed once (article
-    # dream 38-39 ms without it, 30 ms with it; benchmarks/README.md).
-    g = jnp.stack([g, jnp.zeros_like(g)]).sum(axis=0)
+    if guard:
+        # XLA's CPU backend would fuse whatever computes ``g`` (the previous gradient's sums)
+        # into the 4-times larger result below and so compute it 4 times; a reduction is not
+        # fused into its consumers, so this one (a sum over a zero) makes it computed once
+        # (article dream 38-39 ms without it, 30 ms with it; benchmarks/README.md). A CPU
+        # workaround: ``jaxdream.compute`` turns it on for CPUs only.
+        g = jnp.stack([g, jnp.zeros_like(g)]).sum(axis=0)
     position = jnp.arange(4).reshape(1, 2, 1, 2, 1)
     grad = jnp.where(position == first[:, None, :, None, :], g[:, None, :, None, :], 0.0)
     h, w, c = x.shape
     grad = grad.reshape(h // 2 * 2, w // 2 * 2, c)
-    return (jnp.pad(grad, ((0, h % 2), (0, w % 2), (0, 0))),)
+    return jnp.pad(grad, ((0, h % 2), (0, w % 2), (0, 0)))
 
 
-max_pool_2x2.defvjp(_max_pool_fwd, _max_pool_bwd)
+def _pool_with_gradient(guard: bool):
+    @jax.custom_vjp
+    def pool(x):
+        return _max_pool(x)
+
+    def fwd(x):
+        out = _max_pool(x)
+        return out, (x, out)
+
+    def bwd(residuals, g):
+        return (_max_pool_grad(*residuals, g, guard),)
+
+    pool.defvjp(fwd, bwd)
+    return pool
 
 
-def conv3x3_xla(x: Array, kernel: Array) -> Array:
+_POOLS = {True: _pool_with_gradient(True), False: _pool_with_gradient(False)}
+
+
+def max_pool_2x2(x: Array, fusion_guard: bool = False) -> Array:
+    """2x2 max-pooling with stride 2 over the two leading axes of ``(H, W, C)``; odd edges drop.
+
+    The same numbers as ``nn.max_pool(..., padding="VALID")``. The gradient goes to the first
+    maximal element of each window (row-major), as TensorFlow's and PyTorch's max-pool
+    gradients do; that matters where a flat part of a photo makes ties. It is written by hand
+    (``custom_vjp``) as one select, which XLA's CPU backend runs much faster than the gradient of
+    a max-reduction (benchmarks/README.md). ``fusion_guard``: the CPU fusion workaround (same
+    numbers).
+    """
+    return _POOLS[bool(fusion_guard)](x)
+
+
+HIGHEST = jax.lax.Precision.HIGHEST
+
+
+def conv3x3_xla(x: Array, kernel: Array, precision=HIGHEST) -> Array:
     """3x3 "valid" convolution of one ``(H, W, C)`` image by XLA's convolution."""
     return jax.lax.conv_general_dilated(
-        x[None], kernel, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+        x[None],
+        kernel,
+        (1, 1),
+        "VALID",
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        precision=precision,
     )[0]
 
 
@@ -110,49 +122,56 @@ def _patches(x: Array) -> Array:
     )
 
 
-def conv3x3_im2col(x: Array, kernel: Array) -> Array:
+def conv3x3_im2col(x: Array, kernel: Array, precision=HIGHEST) -> Array:
     """The same convolution as one matrix multiply: the 9 shifted views of the image side by
     side (im2col) times the kernel as a ``(9 C, F)`` matrix. Its input gradient is a matrix
     multiply plus 9 shifted adds, which XLA's CPU backend runs far faster than its
     convolution's input gradient."""
-    return _patches(x) @ kernel.reshape(9 * x.shape[-1], kernel.shape[-1])
+    k = kernel.reshape(9 * x.shape[-1], kernel.shape[-1])
+    return jnp.matmul(_patches(x), k, precision=precision)
 
 
-@jax.custom_vjp
-def _conv3x3_forward_grad(x: Array, kernel: Array) -> Array:
-    return conv3x3_im2col(x, kernel)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _conv3x3_forward_grad(x: Array, kernel: Array, precision) -> Array:
+    return conv3x3_im2col(x, kernel, precision)
 
 
-def _conv3x3_forward_grad_fwd(x, kernel):
-    return conv3x3_im2col(x, kernel), (x, kernel)
+def _conv3x3_forward_grad_fwd(x, kernel, precision):
+    return conv3x3_im2col(x, kernel, precision), (x, kernel)
 
 
-def _conv3x3_forward_grad_bwd(residuals, g):
+def _conv3x3_forward_grad_bwd(precision, residuals, g):
     x, kernel = residuals
     # The input gradient of a valid 3x3 convolution is the "full" convolution of the output
     # gradient with the flipped kernel, its in and out channels swapped: ONE forward
     # convolution, which XLA compiles and runs well (its own input gradient it does not).
     flipped = jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2)
     dx = jax.lax.conv_general_dilated(
-        g[None], flipped, (1, 1), ((2, 2), (2, 2)), dimension_numbers=("NHWC", "HWIO", "NHWC")
+        g[None],
+        flipped,
+        (1, 1),
+        ((2, 2), (2, 2)),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        precision=precision,
     )[0]
     c, f = kernel.shape[2:]
-    dk = (_patches(x).reshape(-1, 9 * c).T @ g.reshape(-1, f)).reshape(kernel.shape)
+    patches = _patches(x).reshape(-1, 9 * c)
+    dk = jnp.matmul(patches.T, g.reshape(-1, f), precision=precision).reshape(kernel.shape)
     return dx, dk
 
 
 _conv3x3_forward_grad.defvjp(_conv3x3_forward_grad_fwd, _conv3x3_forward_grad_bwd)
 
 
-def conv3x3_fast(x: Array, kernel: Array) -> Array:
+def conv3x3_fast(x: Array, kernel: Array, precision=HIGHEST) -> Array:
     """im2col forward; for inputs of several channels the input gradient is one forward
     convolution (``custom_vjp``). It compiles faster than ``conv3x3_im2col`` but runs 6-19%
     slower in the benchmark suite (18% at batch 64 in the latest run; benchmarks/README.md),
     so it is an option (``CNN(conv="fast")``), not the default. A 1-channel input keeps the
     im2col gradient."""
     if x.shape[-1] == 1:
-        return conv3x3_im2col(x, kernel)
-    return _conv3x3_forward_grad(x, kernel)
+        return conv3x3_im2col(x, kernel, precision)
+    return _conv3x3_forward_grad(x, kernel, precision)
 
 
 CONV_IMPLS = {"xla": conv3x3_xla, "im2col": conv3x3_im2col, "fast": conv3x3_fast}
@@ -162,11 +181,12 @@ class Conv3x3(nn.Module):
     """A 3x3 "valid" convolution of one ``(H, W, C)`` image; parameters ``kernel`` and ``bias``.
 
     ``impl`` picks the computation (``CONV_IMPLS``); all give the same numbers to float
-    tolerance and share the parameters.
+    tolerance and share the parameters. ``precision``: of its products (``compute.PRECISIONS``).
     """
 
     features: int
     impl: str = "im2col"
+    precision: str = "highest"
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
@@ -174,7 +194,8 @@ class Conv3x3(nn.Module):
             "kernel", nn.initializers.lecun_normal(), (3, 3, x.shape[-1], self.features)
         )
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
-        return CONV_IMPLS[self.impl](x, kernel) + bias
+        conv = CONV_IMPLS[self.impl]
+        return conv(x, kernel, compute.PRECISIONS[self.precision]) + bias
 
 
 class CNN(nn.Module):
@@ -182,31 +203,62 @@ class CNN(nn.Module):
 
     Names: ``conv1``, ``conv2``, ``conv3``, ``dense`` (after ReLU), the same with ``_pre``
     (before ReLU), ``pool1``, ``pool2`` and ``logits``.
+
+    The architecture is ``widths``, ``hidden`` and ``num_classes``; the other fields say how it
+    computes, with the same numbers to float tolerance: ``conv`` (``CONV_IMPLS``, or ``"auto"``:
+    the backend's choice, ``jaxdream.compute``), ``fusion_guard`` (a CPU workaround in the
+    max-pool gradient; ``None``: the backend's choice) and ``precision`` of the matrix products
+    (``"highest"``, full float32, by default on every backend).
     """
 
     widths: tuple[int, int, int] = (32, 64, 64)
     hidden: int = 70
     num_classes: int = 10
-    conv: str = "im2col"
+    conv: str = "auto"
+    fusion_guard: bool | None = None
+    precision: str = "highest"
+
+    @property
+    def architecture(self) -> tuple:
+        """What the parameters must fit (checkpoints compare this, not the compute choices)."""
+        return tuple(self.widths), self.hidden, self.num_classes
+
+    def resolved(self) -> CNN:
+        """This model with its ``"auto"`` choices made for the default backend (the dream and
+        OIP entry points make them once, at the edge; a model used directly makes them when
+        traced)."""
+        return compute.resolve(self)
+
+    def conv_fn(self):
+        """The convolution ``(x, kernel) -> y`` this model computes with."""
+        model = self.resolved()
+        return functools.partial(
+            CONV_IMPLS[model.conv], precision=compute.PRECISIONS[model.precision]
+        )
 
     @nn.compact
     def __call__(self, image: Array, upto: str | None = None) -> dict[str, Array]:
         """The named activations of one image; with ``upto``, only those up to that layer."""
+        made = self.resolved()
         x = jnp.asarray(image, jnp.float32)
         x = x.reshape(*x.shape[:2], 1)  # (H, W) or (H, W, 1); 28x28 or a top-left crop of it
         acts: dict[str, Array] = {}
         for i, width in enumerate(self.widths, start=1):
-            pre = acts[f"conv{i}_pre"] = Conv3x3(width, impl=self.conv, name=f"conv{i}")(x)
+            conv = Conv3x3(width, impl=made.conv, precision=made.precision, name=f"conv{i}")
+            pre = acts[f"conv{i}_pre"] = conv(x)
             x = acts[f"conv{i}"] = nn.relu(pre)
             if i < len(self.widths):
                 # relu(pool(x)) == pool(relu(x)) (the ReLU is monotone): pool first, then the
                 # ReLU acts on a quarter of the values.
-                x = acts[f"pool{i}"] = nn.relu(max_pool_2x2(pre))
+                x = acts[f"pool{i}"] = nn.relu(max_pool_2x2(pre, made.fusion_guard))
             if upto in acts:
                 return acts
-        x = acts["dense_pre"] = nn.Dense(self.hidden, name="dense")(x.reshape(-1))
+        precision = compute.PRECISIONS[made.precision]
+        dense = nn.Dense(self.hidden, precision=precision, name="dense")
+        x = acts["dense_pre"] = dense(x.reshape(-1))
         x = acts["dense"] = nn.relu(x)
-        acts["logits"] = nn.Dense(self.num_classes, name="logits")(x)
+        logits = nn.Dense(self.num_classes, precision=precision, name="logits")
+        acts["logits"] = logits(x)
         return acts
 
 
@@ -264,7 +316,7 @@ class Features(Mapping):
         x = self[f"pool{i - 1}"] if i > 1 else self.image
         kernel = jax.lax.dynamic_slice_in_dim(self.params[conv]["kernel"], index, 1, axis=-1)
         bias = jax.lax.dynamic_slice_in_dim(self.params[conv]["bias"], index, 1)
-        pre = (CONV_IMPLS[self.model.conv](x, kernel) + bias)[..., 0]
+        pre = (self.model.conv_fn()(x, kernel) + bias)[..., 0]
         return pre if layer.endswith("_pre") else nn.relu(pre)
 
 

@@ -17,7 +17,7 @@ Objectives combine with arithmetic and carry a readable name:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -318,23 +318,120 @@ def broadcast_objective(objective: Objective, batch: int) -> Objective:
     return jax.tree.map(expand, objective)
 
 
+def _strong(a: np.ndarray) -> np.ndarray:
+    """int32 or float32: the dtypes every objective leaf is traced with (no retrace)."""
+    return a.astype(np.int32 if np.issubdtype(a.dtype, np.integer) else np.float32)
+
+
+def _canonical(obj: Objective) -> Objective:
+    """``obj`` with every ``Channel`` marked as possibly whole-layer, so that objectives that
+    differ only in their numbers share one tree structure."""
+    if isinstance(obj, Sum):
+        return Sum(tuple((w, _canonical(t)) for w, t in obj.terms))
+    if isinstance(obj, Channel):
+        return Channel(obj.layer, obj.map, may_be_whole=True)
+    return obj
+
+
+def _refined(obj: Objective) -> Objective:
+    """The inverse of ``_canonical`` for concrete numbers: ``Channel.may_be_whole`` read again
+    off the (stacked) maps, so a batch with no ``-1`` map computes one map alone."""
+    if isinstance(obj, Sum):
+        return Sum(tuple((w, _refined(t)) for w, t in obj.terms))
+    if isinstance(obj, Channel):
+        return Channel(obj.layer, obj.map)
+    return obj
+
+
+def stack_objectives(objectives: Sequence[Objective]) -> Objective:
+    """ONE objective whose numeric leaves have a leading axis, one entry per objective, to be
+    ``jax.vmap``-ed over a batch of tiles (or images) in one compiled call.
+
+    Objectives of the same structure (the same kinds, layers and number of terms; they may
+    differ in maps, classes, positions and weights) stack leaf by leaf. Where the structures
+    differ (one tile ``logit(3)``, another ``channel("conv3", 56)``), the result is the sum of
+    one stacked objective per structure, each weighted 1 for the tiles that use it and 0 for
+    the others: still one compiled call, in which every tile computes every structure present
+    (so mixing costs the union of their work), with each tile's gradient that of its own
+    objective (the other terms contribute exactly zero).
+
+    >>> s = stack_objectives([channel("conv3", 5), channel("conv3", 7)])
+    >>> s.name, s.may_be_whole
+    ('channel(conv3, [5,7])', False)
+    >>> stack_objectives([logit(3), 0.5 * channel("conv2", 1)]).name
+    '[1,0]*logit([3,3]) + [0,1]*[0.5,0.5]*channel(conv2, [1,1])'
+    """
+    if not objectives:
+        raise ObjectiveError("no objective given")
+    objectives = [_canonical(o) for o in objectives]
+    groups: dict[jax.tree_util.PyTreeDef, list[int]] = {}
+    for i, o in enumerate(objectives):
+        groups.setdefault(jax.tree.structure(o), []).append(i)
+
+    def stack(members: list[Objective]) -> Objective:
+        columns = zip(*(jax.tree.leaves(m) for m in members), strict=True)
+        stacked = [_strong(np.stack([np.asarray(v) for v in column])) for column in columns]
+        return _refined(jax.tree.unflatten(jax.tree.structure(members[0]), stacked))
+
+    if len(groups) == 1:
+        return stack(objectives)
+    n = len(objectives)
+    terms = []
+    for members in groups.values():
+        # Tiles of other structures get a copy of this group's first member, weighted 0.
+        filled = [objectives[i if i in members else members[0]] for i in range(n)]
+        mask = np.isin(np.arange(n), members).astype(np.float32)
+        terms.append((mask, stack(filled)))
+    return Sum(tuple(terms))
+
+
+def _split_terms(text: str) -> list[tuple[float, str]]:
+    """``(sign, term)`` pairs of a sum such as ``conv3:56 - 0.1*logit:3``: a ``+`` or ``-`` is an
+    operator unless it follows ``:`` or ``*`` (a negative number) or a number's ``e``."""
+    s = "".join(text.split())
+    pieces: list[tuple[float, str]] = []
+    sign, current = 1.0, ""
+    for i, ch in enumerate(s):
+        before = s[i - 1] if i else ""
+        exponent = before in "eE" and i >= 2 and (s[i - 2].isdigit() or s[i - 2] == ".")
+        if ch in "+-" and before not in ":*" and not exponent:
+            if current:
+                pieces.append((sign, current))
+                sign, current = 1.0, ""
+            if ch == "-":
+                sign = -sign
+            continue
+        current += ch
+    if not current:
+        raise ObjectiveError(
+            f"cannot read objective {text!r}: "
+            + ("it is empty" if not s else "it ends with an operator")
+        )
+    pieces.append((sign, current))
+    return pieces
+
+
 def parse_objective(text: str) -> Objective:
     """An objective from command-line text: ``conv3:56``, ``conv3`` (whole layer), ``logit:7``,
-    ``conv3:56:1:2`` (a neuron) or ``mean_square:conv2``; ``+`` joins terms, ``W*`` weighs them.
+    ``conv3:56:1:2`` (a neuron) or ``mean_square:conv2``; ``+`` and ``-`` join terms, ``W*``
+    weighs them (``conv3:-1`` is the whole layer as a channel).
 
     >>> parse_objective("0.5*conv3:56 + conv2").name
     '0.5*channel(conv3, 56) + layer(conv2)'
+    >>> parse_objective("conv3:56 - 0.1*logit:3").name
+    'channel(conv3, 56) + -0.1*logit(3)'
     """
     total = None
-    for part in text.split("+"):
-        part = part.strip()
-        weight = 1.0
+    for sign, part in _split_terms(text):
+        weight = sign
         if "*" in part:
             w, part = part.split("*", 1)
             try:
-                weight = float(w)
+                weight = sign * float(w)
             except ValueError:
                 raise ObjectiveError(f"bad weight {w!r} in objective {text!r}") from None
+            if not np.isfinite(weight):
+                raise ObjectiveError(f"weight {w!r} in objective {text!r} is not a finite number")
         fields = part.strip().split(":")
         try:
             if fields[0] == "logit" and len(fields) == 2:

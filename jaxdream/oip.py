@@ -29,8 +29,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdream.errors import ConfigError
-from jaxdream.model import CNN, Features, activation_shapes, needed_side, standardize
+from jaxdream.imageops import standardize
+from jaxdream.model import CNN, Features, activation_shapes, needed_side
 from jaxdream.objectives import Objective, broadcast_objective
+from jaxdream.parallel import Execution, Strategy, VMap
+from jaxdream.parallel import resolve as resolve_parallel
 
 Array = jax.Array
 
@@ -112,80 +115,7 @@ def oip_single(
     return OIPResult(image, losses, n)
 
 
-def default_chunk() -> int | None:
-    """Images per vmapped group and device: on CPU 32 (16 with several CPU devices), where a
-    group that fits the caches runs much faster than one huge batch (benchmarks/README.md);
-    ``None`` (all at once) on accelerators."""
-    if jax.default_backend() != "cpu":
-        return None
-    return 16 if jax.device_count() > 1 else 32
-
-
-def _pad_to(tree, multiple: int):
-    batch = jax.tree.leaves(tree)[0].shape[0]
-    pad = -batch % multiple
-    if not pad:
-        return tree
-    return jax.tree.map(lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)]), tree)
-
-
-def map_in_chunks(fn, tree, chunk: int | None):
-    """``jax.vmap(fn)(tree)``, computed ``chunk`` examples at a time by ``lax.map`` (padding the
-    last group by repeating the final example)."""
-    batch = jax.tree.leaves(tree)[0].shape[0]
-    if not chunk or batch <= chunk:
-        return jax.vmap(fn)(tree)
-    groups = -(-batch // chunk)
-    chunk = -(-batch // groups)  # as many groups, as even as possible: the least padding
-    tree = jax.tree.map(lambda a: a.reshape(groups, chunk, *a.shape[1:]), _pad_to(tree, chunk))
-    out = jax.lax.map(jax.vmap(fn), tree)
-    return jax.tree.map(lambda a: a.reshape(groups * chunk, *a.shape[2:])[:batch], out)
-
-
-DEVICE_AXIS = "devices"
-
-
-def cpu_mesh() -> jax.sharding.Mesh | None:
-    """A 1-D mesh over the CPU devices (axis ``DEVICE_AXIS``) where there are several."""
-    devices = jax.devices()
-    if len(devices) == 1 or devices[0].platform != "cpu":
-        return None
-    return jax.sharding.Mesh(
-        np.asarray(devices), (DEVICE_AXIS,), axis_types=(jax.sharding.AxisType.Auto,)
-    )
-
-
-def split_across_devices(fn, tree):
-    """Inside ``shard_map`` over ``DEVICE_AXIS`` with every device holding the whole batch:
-    each device computes ``jax.vmap(fn)`` on its share (padded to an even split), and all
-    devices get all results back (one all-gather)."""
-    n = jax.lax.axis_size(DEVICE_AXIS)
-    batch = jax.tree.leaves(tree)[0].shape[0]
-    tree = _pad_to(tree, n)
-    share = jax.tree.leaves(tree)[0].shape[0] // n
-    start = jax.lax.axis_index(DEVICE_AXIS) * share
-    local = jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, start, share), tree)
-    out = jax.vmap(fn)(local)
-    gather = lambda a: jax.lax.all_gather(a, DEVICE_AXIS, tiled=True)[:batch]
-    return jax.tree.map(gather, out)
-
-
-def map_over_devices(fn, tree, chunk: int | None):
-    """``map_in_chunks``, with the batch split evenly across the CPU devices by ``shard_map``
-    when there are several (see ``jaxdream.runtime``); elsewhere the same as ``map_in_chunks``."""
-    mesh = cpu_mesh()
-    if mesh is None:
-        return map_in_chunks(fn, tree, chunk)
-    batch = jax.tree.leaves(tree)[0].shape[0]
-    spec = jax.sharding.PartitionSpec(DEVICE_AXIS)
-    local = functools.partial(map_in_chunks, fn, chunk=chunk)
-    out = jax.shard_map(local, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)(
-        _pad_to(tree, mesh.size)
-    )
-    return jax.tree.map(lambda a: a[:batch], out)
-
-
-@functools.partial(jax.jit, static_argnames=("model", "steps", "chunk"))
+@functools.partial(jax.jit, static_argnames=("model", "steps", "strategy"))
 def oip_batch(
     model: CNN,
     params: Mapping,
@@ -194,17 +124,17 @@ def oip_batch(
     epsilon: float | Array,
     conv_criterion: float | Array,
     steps: int,
-    chunk: int | None = None,
+    strategy: Strategy = VMap(),
 ) -> OIPResult:
-    """The compiled, vmapped OIP over ``images`` ``(B, 28, 28)``; ``objective`` leaves of shape
-    ``(B,)`` (see ``broadcast_objective``), ``chunk`` images at a time. Only ``model``,
-    ``steps``, ``chunk`` and shapes retrace."""
+    """The compiled OIP over ``images`` ``(B, 28, 28)``, mapped over the batch by ``strategy``
+    (``jaxdream.parallel``); ``objective`` leaves of shape ``(B,)`` (see
+    ``broadcast_objective``). Only ``model``, ``steps``, ``strategy`` and shapes retrace."""
 
     def run(args):
         obj, image = args
         return oip_single(model, params, obj, image, epsilon, conv_criterion, steps=steps)
 
-    return map_over_devices(run, (objective, images), chunk)
+    return strategy.map(run, (objective, images))
 
 
 def oip(
@@ -215,15 +145,17 @@ def oip(
     epsilon: float = 0.01,
     conv_criterion: float | None = None,
     model: CNN | None = None,
-    chunk: int | str | None = "auto",
+    parallel: Execution | str = "auto",
 ) -> OIPResult:
     """Run OIP on a batch of 28x28 images (or one image), checking the objective first.
 
     ``objective`` leaves may be scalars (all images alike) or length-``B`` arrays (one value per
     image). ``conv_criterion`` (e.g. the article's ``2e-4``) stops each image on its own.
-    ``chunk``: images per vmapped group (``"auto"``: ``default_chunk()``).
+    ``parallel``: how the batch is spread (``"auto"``: ``jaxdream.parallel.auto``; ``"vmap"``;
+    or an ``Execution``, whose ``images`` strategy is used). ``model``'s ``"auto"`` compute
+    choices are made here, for the default backend (``jaxdream.compute``).
     """
-    model = model or model_from_params(params)
+    model = (model or model_from_params(params)).resolved()
     objective.validate(activation_shapes(model))
     images = jnp.asarray(images, jnp.float32)
     single = images.ndim == 2
@@ -243,7 +175,7 @@ def oip(
         jnp.float32(epsilon),
         jnp.float32(conv_criterion or 0.0),
         steps,
-        default_chunk() if chunk == "auto" else chunk,
+        resolve_parallel(parallel, images.shape[0]).images,
     )
     if single:
         out = OIPResult(out.images[0], out.losses[0], out.steps_run[0])

@@ -12,6 +12,7 @@ their first JAX computation.
 from __future__ import annotations
 
 import os
+import sys
 
 DEVICE_FLAGS = "--xla_force_host_platform_device_count={n} --xla_cpu_multi_thread_eigen=false"
 
@@ -53,15 +54,23 @@ def configure_cpu_devices(n: int | None = None) -> bool:
     CPU code-generation choices (``cpu_flags``).
 
     Only possible before JAX starts its backends, and only where the user has not set
-    ``XLA_FLAGS`` (theirs win); returns whether flags were set. Accelerators are not
-    affected: the flags only shape the CPU platform.
+    ``XLA_FLAGS`` (theirs win); returns whether the flags took effect. Accelerators are not
+    affected: the flags only shape the CPU platform. Where JAX is already imported, the CPU
+    backend is started here to check that it came up with the devices asked for (JAX has no
+    public way to ask whether its backends have started); if it had started before, the flags
+    are taken back and ``False`` returned.
     """
-    from jax._src import xla_bridge
-
-    if "XLA_FLAGS" in os.environ or xla_bridge.backends_are_initialized():
+    if "XLA_FLAGS" in os.environ:
         return False
-    flags = cpu_flags(n or os.cpu_count() or 1)
+    n = n or os.cpu_count() or 1
+    flags = cpu_flags(n)
     if not flags:
         return False
     os.environ["XLA_FLAGS"] = flags
+    if n >= 2 and "jax" in sys.modules:
+        import jax
+
+        if len(jax.devices("cpu")) != n:  # the backend had started with other flags
+            del os.environ["XLA_FLAGS"]
+            return False
     return True

@@ -3,18 +3,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxdream.carve import (
-    DreamConfig,
-    Knobs,
-    Level,
-    carve,
-    cut_tiles,
-    parse_level,
-    place_tiles,
-)
-from jaxdream.dream import dream, dream_many
+from jaxdream.carve import carve
+from jaxdream.config import DreamConfig, Level, parse_level
+from jaxdream.dream import dream, dream_call, dream_many
 from jaxdream.errors import ConfigError, ObjectiveError
-from jaxdream.model import standardize
+from jaxdream.imageops import cut_tiles, place_tiles, standardize
 from jaxdream.objectives import channel
 from jaxdream.oip import oip
 
@@ -159,24 +152,7 @@ def _count_primitive(jaxpr, name):
 def test_one_oip_call_per_iteration_in_the_batched_schedule(tiny, schedule, levels, whiles):
     model, params = tiny
     cfg = DreamConfig(size=32, iterations=4, steps=3, levels=levels, schedule=schedule, map=1)
-    knobs = Knobs(
-        jnp.ones(len(cfg.tile_maps()), jnp.int32),
-        jnp.ones(len(cfg.tile_maps())),
-        jnp.float32(0.01),
-        jnp.float32(0.0),
-    )
-    fn = lambda x: carve(
-        model,
-        params,
-        x,
-        knobs,
-        jax.random.key(0),
-        plan=cfg.plan((32, 32)),
-        layer="conv3",
-        iterations=4,
-        steps=3,
-        schedule=schedule,
-    )
+    fn = lambda x: carve(cfg.spec(model, (32, 32)), params, x, cfg.knobs(), jax.random.key(0))
     jaxpr = jax.make_jaxpr(fn)(jnp.zeros((32, 32))).jaxpr
     assert _count_primitive(jaxpr, "scan") == 1  # the iterations
     assert _count_primitive(jaxpr, "while") == whiles  # the OIP loops, one per batched call
@@ -289,7 +265,7 @@ def test_frames_are_the_iterations(bundled, smooth_image):
     [((560, 560), (28, 28)), ((28, 28), (560, 280)), ((37, 23), (28, 28)), ((5, 3), (28, 28))],
 )
 def test_resize_matches_jax_image_resize(shapes):
-    from jaxdream.carve import resize
+    from jaxdream.imageops import resize
 
     src, dst = shapes
     x = jax.random.normal(jax.random.key(0), (2, *src))
@@ -301,19 +277,16 @@ def test_resize_matches_jax_image_resize(shapes):
 
 @pytest.mark.parametrize("schedule", ["batched", "faithful"])
 def test_one_map_path_gives_the_general_paths_dream(bundled, smooth_image, schedule):
-    import dataclasses
-
-    from jaxdream.carve import carve_batch
-    from jaxdream.dream import carve_arguments
+    from jaxdream.objectives import Channel
 
     model, params = bundled
     config = DreamConfig(**SMALL, levels=(Level(0), Level(1, maps=(3, 4, 5, 6))), schedule=schedule)
     image = jnp.asarray(_std(smooth_image[:64, :64]))[None]
-    args, kwargs = carve_arguments(model, params, config, image)
-    assert kwargs["plan"].whole_layer is False  # no map is -1: one map computed alone
-    fast = carve_batch(*args, **kwargs)[0]
-    kwargs["plan"] = dataclasses.replace(kwargs["plan"], whole_layer=True)
-    general = carve_batch(*args, **kwargs)[0]
+    call = dream_call(model, params, config, image)
+    assert call.knobs.objective.may_be_whole is False  # no map is -1: one map computed alone
+    fast = call()[0]
+    general_objective = Channel("conv3", call.knobs.objective.map, may_be_whole=True)
+    general = call._replace(knobs=call.knobs._replace(objective=general_objective))()[0]
     np.testing.assert_allclose(fast, general, rtol=1e-4, atol=1e-4)
     whole = config.replace(levels=(Level(0, maps=-1), Level(1)))
-    assert carve_arguments(model, params, whole, image)[1]["plan"].whole_layer is True
+    assert dream_call(model, params, whole, image).knobs.objective.may_be_whole is True

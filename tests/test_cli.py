@@ -82,6 +82,28 @@ def test_same_seed_same_file(tmp_path, photo):
     assert a.read_bytes() == b.read_bytes()
 
 
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--objective", "0.7*conv3:56 + 0.3*conv2:12"],
+        ["--objective", "logit:9"],
+        ["--objective", "conv3:56 - 0.1*logit:3"],
+        ["--levels", "0", "1:0,3=logit:3;conv2:5 - 0.5*conv3:-1"],
+        ["--levels", "0", "1", "--overlap", "0.25", "--conv", "xla", "--precision", "default"],
+    ],
+    ids=["sum", "logit", "difference", "per-tile", "overlap-xla"],
+)
+def test_dream_objectives_and_layouts_from_the_command_line(tmp_path, photo, capsys, flags):
+    out = tmp_path / "d.png"
+    assert main(["dream", str(photo), "-o", str(out), *FAST, *flags]) == 0
+    with Image.open(out) as img:
+        pixels = np.asarray(img)
+    assert pixels.std() > 0  # a picture, not a flat image
+    said = capsys.readouterr().out
+    if flags[0] == "--objective":
+        assert "logit" in said or "channel" in said  # the objective is named
+
+
 def _bad_cases(tmp_path, photo):
     trunc = tmp_path / "trunc.png"
     trunc.write_bytes(photo.read_bytes()[:200])
@@ -118,6 +140,28 @@ def _bad_cases(tmp_path, photo):
         "train output folder missing": ["train", "-o", str(tmp_path / "no" / "w.msgpack")],
         "train zero epochs": ["train", "-o", str(tmp_path / "w.msgpack"), "--epochs", "0"],
         "train warm-up too long": ["train", "-o", str(tmp_path / "w"), "--warmup-epochs", "20"],
+        "dream bad objective": ["dream", str(photo), "-o", out, "--objective", "conv3:56 -"],
+        "dream objective out of range": ["dream", str(photo), "-o", out, "--objective", "logit:10"],
+        "dream bad tile objective": ["dream", str(photo), "-o", out, "--levels", "1=conv9:1"],
+        "dream too many tile objectives": [
+            "dream",
+            str(photo),
+            "-o",
+            out,
+            "--levels",
+            "1:3=logit:1;logit:2",
+        ],
+        "dream overlap too large": ["dream", str(photo), "-o", out, "--overlap", "1.5"],
+        "dream overlap with faithful": [
+            "dream",
+            str(photo),
+            "-o",
+            out,
+            "--overlap",
+            "0.25",
+            "--schedule",
+            "faithful",
+        ],
     }
 
 
@@ -148,6 +192,12 @@ def _bad_cases(tmp_path, photo):
         "train output folder missing",
         "train zero epochs",
         "train warm-up too long",
+        "dream bad objective",
+        "dream objective out of range",
+        "dream bad tile objective",
+        "dream too many tile objectives",
+        "dream overlap too large",
+        "dream overlap with faithful",
     ],
 )
 def test_bad_input_gives_one_line_and_code_2(tmp_path, photo, capsys, case):

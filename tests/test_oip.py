@@ -16,6 +16,7 @@ from jaxdream.oip import (
     oip,
     oip_batch,
 )
+from jaxdream.parallel import Chunked, Execution
 
 
 def test_normalisation_by_hand():
@@ -134,8 +135,9 @@ def test_chunked_batch_equals_one_vmap(tiny, chunk):
     model, params = tiny
     starts = noise_images(jax.random.key(4), 5, amplitude=1.0)
     maps = jnp.array([0, 1, 2, 3, 4])
-    whole = oip(params, channel("conv3", maps), starts, steps=3, model=model, chunk=None)
-    parts = oip(params, channel("conv3", maps), starts, steps=3, model=model, chunk=chunk)
+    chunked = Execution(Chunked(chunk))
+    whole = oip(params, channel("conv3", maps), starts, steps=3, model=model, parallel="vmap")
+    parts = oip(params, channel("conv3", maps), starts, steps=3, model=model, parallel=chunked)
     np.testing.assert_allclose(parts.images, whole.images, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(parts.steps_run, whole.steps_run)
 

@@ -1,0 +1,300 @@
+"""A dream as data: ``Level`` and ``DreamConfig``, and their command-line forms.
+
+A ``DreamConfig`` is the one source of truth for a dream's settings (the CLI's flags are read
+into one). It turns into the two halves of the core's arguments (``jaxdream.carve``): ``spec``,
+everything that fixes the compiled program, and ``knobs``, the traced numbers (every tile's
+objective, level weights, epsilon), so that changing maps, objective weights, epsilon or seeds
+never recompiles.
+
+Objectives
+    Every taking-part tile maximises an objective (``jaxdream.objectives``). The short way is
+    ``layer`` and ``map`` (and a level's ``maps``): ``channel(layer, map)``, ``-1`` for the whole
+    layer. ``objective`` (an ``Objective`` or its text, ``"0.7*conv3:56 + 0.3*conv2:12"``) sets
+    every tile's default instead, and a level's ``objective`` its own tiles' (one for all, or
+    one per tile). Tiles whose objectives differ only in their numbers run in one compiled
+    call; tiles of different structure too, each computing the union of the structures
+    (``stack_objectives``).
+
+>>> cfg = DreamConfig(levels=(Level(0), Level(1, objective="logit:3")), objective="conv2:5")
+>>> [o.name for o in cfg.tile_objectives()]
+['channel(conv2, 5)', 'logit(3)', 'logit(3)', 'logit(3)', 'logit(3)']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import jax.numpy as jnp
+import numpy as np
+
+from jaxdream.carve import DreamSpec, Knobs
+from jaxdream.compute import PRECISIONS
+from jaxdream.errors import ConfigError, ObjectiveError
+from jaxdream.layouts import Grid, Overlap
+from jaxdream.model import CNN, CONV_IMPLS, activation_shapes
+from jaxdream.objectives import Objective, channel, parse_objective, stack_objectives
+
+ObjectiveLike = Objective | str
+
+
+def as_objective(objective: ObjectiveLike) -> Objective:
+    """An ``Objective``, or one parsed from text (``parse_objective``)."""
+    if isinstance(objective, Objective):
+        return objective
+    if isinstance(objective, str):
+        return parse_objective(objective)
+    raise ObjectiveError(f"an objective is an Objective or its text, not {objective!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Level:
+    """One level of tiles taking part in the dream.
+
+    ``tiles``: row-major indices of the tiles that take part (``None``: all ``4**level``).
+    ``maps``: one map for every tile of the level, one per chosen tile, or ``None`` for the
+    dream's default objective; ``-1`` means the whole layer. ``objective``: instead of ``maps``,
+    one objective (or its text) for every tile, or a tuple of one per chosen tile. ``weight``
+    scales the level's changes in the batched schedule.
+
+    >>> Level(1, tiles=(3,))          # the article: the lower-right quadrant only
+    Level(level=1, tiles=(3,), maps=None, weight=1.0, objective=None)
+    """
+
+    level: int
+    tiles: tuple[int, ...] | None = None
+    maps: int | tuple[int, ...] | None = None
+    weight: float = 1.0
+    objective: ObjectiveLike | tuple[ObjectiveLike, ...] | None = None
+
+    def tile_indices(self) -> tuple[int, ...]:
+        n = 4**self.level
+        if self.tiles is None:
+            return tuple(range(n))
+        return tuple(self.tiles)
+
+    def check(self) -> None:
+        if self.level < 0 or self.level > 6:
+            raise ConfigError(f"level must be in 0..6, got {self.level}")
+        n = 4**self.level
+        idx = self.tile_indices()
+        if not idx:
+            raise ConfigError(f"level {self.level} has no tiles")
+        if len(set(idx)) != len(idx) or min(idx) < 0 or max(idx) >= n:
+            raise ConfigError(
+                f"level {self.level} has tiles 0..{n - 1} (row-major); got {list(idx)}"
+            )
+        for what, value in (("maps", self.maps), ("objectives", self.objective)):
+            if isinstance(value, tuple) and len(value) != len(idx):
+                raise ConfigError(
+                    f"level {self.level}: {len(value)} {what} for {len(idx)} tiles; give one "
+                    "or one per tile"
+                )
+        if self.maps is not None and self.objective is not None:
+            raise ConfigError(f"level {self.level}: give maps or an objective, not both")
+
+
+ARTICLE_LEVELS = (Level(0), Level(1, tiles=(3,)))
+MAX_SIDE = 8192
+
+
+@dataclasses.dataclass(frozen=True)
+class DreamConfig:
+    """A dream, as data. The defaults are the article's settings.
+
+    ``size``: working size, an int for the longer side (aspect kept) or ``(height, width)``.
+    ``layer``/``map``: the default objective, ``channel(layer, map)`` (``map = -1``: the whole
+    layer); ``objective`` replaces it (an ``Objective`` or its text). ``conv_criterion``: stop a
+    tile's OIP early when its loss changes by less (the article's ``2e-4``; off by default).
+    ``shift_tiles``: move the tile grid of levels >= 1 by a random offset each iteration
+    (wrapping around), to hide seams. ``overlap``: tiles of levels >= 1 overlap their
+    neighbours by this fraction of a tile, their changes feathered together (``layouts.Overlap``;
+    0: the article's disjoint grid). ``conv``: the convolution (``"auto"``: the backend's
+    choice, ``jaxdream.compute``); ``precision`` of the matrix products (``"highest"``: full
+    float32 on every backend).
+    """
+
+    size: int | tuple[int, int] = 560
+    layer: str = "conv3"
+    map: int = 56
+    levels: tuple[Level, ...] = ARTICLE_LEVELS
+    iterations: int = 4
+    steps: int = 30
+    epsilon: float = 0.01
+    conv_criterion: float | None = None
+    schedule: Literal["batched", "faithful"] = "batched"
+    shift_tiles: bool = False
+    seed: int = 0
+    objective: ObjectiveLike | None = None
+    overlap: float = 0.0
+    conv: str = "auto"
+    precision: str = "highest"
+
+    def replace(self, **changes) -> DreamConfig:
+        return dataclasses.replace(self, **changes)
+
+    def check(self, model: CNN) -> None:
+        """Raise ``ConfigError`` (or ``ObjectiveError``) for any value out of its range."""
+        if self.schedule not in ("batched", "faithful"):
+            raise ConfigError(f"schedule must be 'batched' or 'faithful', got {self.schedule!r}")
+        if self.iterations < 1:
+            raise ConfigError(f"iterations must be >= 1, got {self.iterations}")
+        if self.steps < 0:
+            raise ConfigError(f"steps must be >= 0, got {self.steps}")
+        if not np.isfinite(self.epsilon):
+            raise ConfigError(f"epsilon must be a finite number, got {self.epsilon}")
+        if any(not np.isfinite(lv.weight) for lv in self.levels):
+            raise ConfigError("level weights must be finite numbers")
+        if not self.levels:
+            raise ConfigError("at least one level is needed")
+        for lv in self.levels:
+            lv.check()
+        depths = [lv.level for lv in self.levels]
+        if len(set(depths)) != len(depths):
+            raise ConfigError(f"each level may appear once, got levels {depths}")
+        if self.schedule == "faithful" and depths != sorted(depths):
+            raise ConfigError("the faithful schedule runs levels in order: list them ascending")
+        if self.schedule == "faithful" and self.shift_tiles:
+            raise ConfigError("shift_tiles is not part of the faithful schedule")
+        if not (np.isfinite(self.overlap) and 0 <= self.overlap < 1):
+            raise ConfigError(f"overlap must be in [0, 1), got {self.overlap}")
+        if self.schedule == "faithful" and self.overlap:
+            raise ConfigError("overlap is not part of the faithful schedule (it replaces tiles)")
+        if self.conv != "auto" and self.conv not in CONV_IMPLS:
+            raise ConfigError(
+                f"conv must be 'auto' or one of {sorted(CONV_IMPLS)}, got {self.conv!r}"
+            )
+        if self.precision not in PRECISIONS:
+            raise ConfigError(
+                f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}"
+            )
+        shapes = activation_shapes(model)
+        for objective in self.tile_objectives():
+            objective.validate(shapes)
+
+    def default_objective(self) -> Objective:
+        """Every tile's objective unless its level says otherwise."""
+        if self.objective is not None:
+            return as_objective(self.objective)
+        return channel(self.layer, self.map)
+
+    def tile_objectives(self) -> list[Objective]:
+        """The objective of every taking-part tile, level after level."""
+        default = self.default_objective()
+        out: list[Objective] = []
+        for lv in self.levels:
+            n = len(lv.tile_indices())
+            if lv.objective is not None:
+                given = lv.objective if isinstance(lv.objective, tuple) else (lv.objective,) * n
+                out += [as_objective(o) for o in given]
+            elif lv.maps is not None:
+                maps = lv.maps if isinstance(lv.maps, tuple) else (lv.maps,) * n
+                out += [channel(self.layer, m) for m in maps]
+            else:
+                out += [default] * n
+        return out
+
+    def tile_count(self) -> int:
+        return sum(len(lv.tile_indices()) for lv in self.levels)
+
+    def tile_weights(self) -> list[float]:
+        return [lv.weight for lv in self.levels for _ in lv.tile_indices()]
+
+    def layout(self) -> Grid | Overlap:
+        return Overlap(float(self.overlap)) if self.overlap else Grid()
+
+    def model_for(self, model: CNN) -> CNN:
+        """``model`` with this config's compute choices (``conv``, ``precision``) made for the
+        default backend: the one place a dream's compute is decided."""
+        changes = {"precision": self.precision}
+        if self.conv != "auto":
+            changes["conv"] = self.conv
+        return dataclasses.replace(model, **changes).resolved()
+
+    def spec(
+        self, model: CNN, image_shape: tuple[int, int], return_frames: bool = False
+    ) -> DreamSpec:
+        """The static half of the dream of working images of ``image_shape``."""
+        return DreamSpec(
+            model=self.model_for(model),
+            shape=(int(image_shape[0]), int(image_shape[1])),
+            levels=tuple((lv.level, lv.tile_indices()) for lv in self.levels),
+            iterations=self.iterations,
+            steps=self.steps,
+            layout=self.layout(),
+            schedule=self.schedule,
+            shift_tiles=self.shift_tiles,
+            return_frames=return_frames,
+        )
+
+    def knobs(self) -> Knobs:
+        """The traced half: every tile's objective, level weights, epsilon, the criterion."""
+        return Knobs(
+            objective=stack_objectives(self.tile_objectives()),
+            weights=jnp.asarray(self.tile_weights(), jnp.float32),
+            epsilon=jnp.float32(self.epsilon),
+            conv_criterion=jnp.float32(self.conv_criterion or 0.0),
+        )
+
+    def working_shape(self, image_shape: tuple[int, int]) -> tuple[int, int]:
+        """``(height, width)`` the photo is resized to: divisible by the deepest grid, and no
+        side over ``MAX_SIDE`` (a typo such as ``--size 56000`` would exhaust memory)."""
+        grid = 2 ** max(lv.level for lv in self.levels)
+        sides = self.size if isinstance(self.size, tuple | list) else (self.size,)
+        if max(int(s) for s in sides) > MAX_SIDE:
+            raise ConfigError(f"size {self.size} is too large: at most {MAX_SIDE} pixels a side")
+        if isinstance(self.size, tuple | list):
+            h, w = (int(s) for s in self.size)
+            if h % grid or w % grid or h < grid or w < grid:
+                raise ConfigError(f"size {h}x{w} is not divisible by the {grid}x{grid} tile grid")
+            return h, w
+        if self.size < grid:
+            raise ConfigError(f"size {self.size} is smaller than the {grid}x{grid} tile grid")
+        h0, w0 = image_shape
+        scale = self.size / max(h0, w0)
+
+        def snap(v: float) -> int:
+            return max(grid, round(v / grid) * grid)
+
+        return snap(h0 * scale), snap(w0 * scale)
+
+
+def parse_level(text: str) -> Level:
+    """A ``Level`` from command-line text ``LEVEL[:TILE,...][/MAP,...][*WEIGHT]``, or with
+    objectives instead of maps, ``LEVEL[:TILE,...][*WEIGHT]=OBJECTIVE[;OBJECTIVE...]`` (one
+    objective for every tile, or one per tile, in ``parse_objective``'s grammar).
+
+    >>> parse_level("1:3")
+    Level(level=1, tiles=(3,), maps=None, weight=1.0, objective=None)
+    >>> parse_level("1/56,12,3,7*0.5")
+    Level(level=1, tiles=None, maps=(56, 12, 3, 7), weight=0.5, objective=None)
+    >>> parse_level("1:0,3=logit:3;conv3:56 - 0.1*logit:3").objective
+    ('logit:3', 'conv3:56 - 0.1*logit:3')
+    """
+    help_text = (
+        "use LEVEL[:TILE,...][/MAP,...][*WEIGHT] or LEVEL[:TILE,...][*WEIGHT]=OBJECTIVE[;...], "
+        "e.g. 0, 1:3, 1/56,12,3,7, 2*0.5 or '1:3=logit:7'"
+    )
+    objective = None
+    if "=" in text:
+        text, objective_text = text.split("=", 1)
+        parts = tuple(p.strip() for p in objective_text.split(";"))
+        if not all(parts):
+            raise ConfigError(f"cannot read level {text!r}: an objective is empty; {help_text}")
+        for p in parts:
+            parse_objective(p)  # a bad objective fails here, naming itself
+        objective = parts[0] if len(parts) == 1 else parts
+    rest, weight = text.split("*", 1) if "*" in text else (text, "1")
+    rest, maps = rest.split("/", 1) if "/" in rest else (rest, "")
+    level, tiles = rest.split(":", 1) if ":" in rest else (rest, "")
+    try:
+        map_list = tuple(int(m) for m in maps.split(",")) if maps else None
+        return Level(
+            level=int(level),
+            tiles=tuple(int(t) for t in tiles.split(",")) if tiles else None,
+            maps=map_list[0] if map_list and len(map_list) == 1 else map_list,
+            weight=float(weight),
+            objective=objective,
+        )
+    except ValueError:
+        raise ConfigError(f"cannot read level {text!r}: {help_text}") from None

@@ -1,0 +1,122 @@
+"""Image operations on standardized gray images: the low-level pieces every dream is made of.
+
+Standardize, resize (bicubic, antialiased, as ``jax.image.resize``), and cut or place the tiles
+of a ``2**level x 2**level`` grid. Pure functions of arrays; no model, no device, no config.
+
+>>> import jax.numpy as jnp
+>>> x = jnp.arange(16.0).reshape(4, 4)
+>>> cut_tiles(x, 1, (3,)).tolist()          # the lower-right quadrant
+[[[10.0, 11.0], [14.0, 15.0]]]
+>>> resize(x, (2, 2)).shape
+(2, 2)
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Array = jax.Array
+
+OIP_SIZE = (28, 28)  # what the CNN sees
+
+
+def standardize(image: Array) -> Array:
+    """Per-image standardization, as ``tf.image.per_image_standardization``.
+
+    ``(x - mean) / max(std, 1 / sqrt(N))``: the guard makes a flat image map to zeros, not NaN.
+    Used by training and dreaming alike, on all axes of ``image`` (one image).
+
+    >>> standardize(jnp.ones((4, 4))).tolist() == [[0.0] * 4] * 4
+    True
+    """
+    image = jnp.asarray(image, jnp.float32)
+    mean = jnp.mean(image)
+    std = jnp.std(image)
+    return (image - mean) / jnp.maximum(std, 1.0 / math.sqrt(image.size))
+
+
+def standardize_each(x: Array) -> Array:
+    """``standardize`` over the last two axes of a stack of images."""
+    return jax.vmap(standardize)(x.reshape(-1, *x.shape[-2:])).reshape(x.shape)
+
+
+def _keys_cubic(x: np.ndarray) -> np.ndarray:
+    """The Keys cubic kernel with a = -0.5 (as Pillow, TensorFlow, PyTorch and JAX use it)."""
+    x = np.abs(x)
+    near = ((1.5 * x - 2.5) * x) * x + 1.0
+    far = ((-0.5 * x + 2.5) * x - 4.0) * x + 2.0
+    return np.where(x >= 2.0, 0.0, np.where(x >= 1.0, far, near))
+
+
+@functools.lru_cache(maxsize=256)
+def resize_matrix(size_in: int, size_out: int) -> np.ndarray:
+    """The ``(size_out, size_in)`` matrix of the bicubic, antialiased 1-D resize that
+    ``jax.image.resize`` computes (the same formula, in numpy, once per pair of sizes):
+    resizing is linear and separable, so a 2-D resize is ``A @ x @ B.T``."""
+    inv_scale = size_in / size_out
+    kernel_scale = max(inv_scale, 1.0)  # downscaling widens the kernel: antialiasing
+    sample = (np.arange(size_out) + 0.5) * inv_scale - 0.5
+    weights = _keys_cubic((sample[:, None] - np.arange(size_in)[None, :]) / kernel_scale)
+    total = weights.sum(axis=1, keepdims=True)
+    weights = np.where(
+        np.abs(total) > 1000 * np.finfo(np.float32).eps,
+        weights / np.where(total != 0, total, 1),
+        0.0,
+    )
+    inside = (sample >= -0.5) & (sample <= size_in - 0.5)
+    return np.where(inside[:, None], weights, 0.0).astype(np.float32)
+
+
+def resize(x: Array, shape: Sequence[int]) -> Array:
+    """Bicubic resize with antialiasing of the trailing two axes: the same numbers as
+    ``jax.image.resize(x, ..., "bicubic", antialias=True)``, as two small matrix multiplies with
+    weights computed once per size (a smaller, faster program than the generic resize), at full
+    float32 precision on every backend."""
+    (h, w), (oh, ow) = x.shape[-2:], tuple(shape)
+    if (h, w) == (oh, ow):
+        return x
+    a, b = resize_matrix(h, oh), resize_matrix(w, ow)
+    return jnp.einsum("oh,...hw,pw->...op", a, x, b, precision=jax.lax.Precision.HIGHEST)
+
+
+def cut_tiles(image: Array, level: int, tiles: Sequence[int]) -> Array:
+    """The chosen tiles of ``level`` of an ``(H, W)`` image, shape ``(len(tiles), H/n, W/n)``,
+    ``n = 2**level``, numbered row-major."""
+    n = 2**level
+    h, w = image.shape[0] // n, image.shape[1] // n
+    grid = image.reshape(n, h, n, w).transpose(0, 2, 1, 3).reshape(n * n, h, w)
+    return grid if tuple(tiles) == tuple(range(n * n)) else grid[np.asarray(tiles)]
+
+
+def place_tiles(values: Array, shape: tuple[int, int], level: int, tiles: Sequence[int]) -> Array:
+    """The inverse of ``cut_tiles``: an ``(H, W)`` image holding ``values`` at the chosen tiles
+    and zeros elsewhere."""
+    n = 2**level
+    h, w = shape[0] // n, shape[1] // n
+    if tuple(tiles) != tuple(range(n * n)):  # a static gather (a scatter is slow on CPU)
+        source = np.full(n * n, len(tiles))
+        source[np.asarray(tiles)] = np.arange(len(tiles))
+        values = jnp.concatenate([values, jnp.zeros((1, h, w), values.dtype)])[source]
+    return values.reshape(n, n, h, w).transpose(0, 2, 1, 3).reshape(shape)
+
+
+def tile_mask(shape: tuple[int, int], level: int, tiles: Sequence[int]) -> Array:
+    """1 on the chosen tiles of ``level``, 0 elsewhere."""
+    n = 2**level
+    ones = jnp.ones((len(tiles), shape[0] // n, shape[1] // n), jnp.float32)
+    return place_tiles(ones, shape, level, tiles)
+
+
+def standardize_for_cnn(tiles28: Array) -> tuple[Array, Array, Array]:
+    """Each 28x28 tile standardized as the CNN was trained (``standardize``), with the mean and
+    scale that undo it: ``(z, mean, scale)``, ``tiles28 = z * scale + mean``."""
+    mean = tiles28.mean(axis=(-2, -1), keepdims=True)
+    floor = 1.0 / np.sqrt(tiles28.shape[-2] * tiles28.shape[-1])
+    scale = jnp.maximum(tiles28.std(axis=(-2, -1), keepdims=True), floor)
+    return (tiles28 - mean) / scale, mean, scale
