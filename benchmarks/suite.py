@@ -372,16 +372,26 @@ def _git(*args: str) -> str:
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
+def cpu_model() -> str:
+    """The CPU's name with its family and model numbers: machines of one name ("AMD EPYC")
+    differ by up to 2x between generations, and history lines are compared within one."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            fields = dict(
+                (k.strip(), v.strip()) for k, _, v in (ln.partition(":") for ln in f) if v
+            )
+    except OSError:
+        return platform.processor() or platform.machine()
+    name = fields.get("model name", platform.machine())
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    return name
+
+
 def environment() -> dict:
     import flax
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
+    cpu = cpu_model()
     device = jax.devices()[0]
     commit = _git("rev-parse", "--short", "HEAD")
     dirty = _git("status", "--porcelain", "--untracked-files=no")
