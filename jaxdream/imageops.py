@@ -41,11 +41,6 @@ def standardize(image: Array) -> Array:
     return (image - mean) / jnp.maximum(std, 1.0 / math.sqrt(image.size))
 
 
-def standardize_each(x: Array) -> Array:
-    """``standardize`` over the last two axes of a stack of images."""
-    return jax.vmap(standardize)(x.reshape(-1, *x.shape[-2:])).reshape(x.shape)
-
-
 def _keys_cubic(x: np.ndarray) -> np.ndarray:
     """The Keys cubic kernel with a = -0.5 (as Pillow, TensorFlow, PyTorch and JAX use it)."""
     x = np.abs(x)
