@@ -266,7 +266,7 @@ def _dream_config(args: argparse.Namespace):
     )
 
 
-def _check_distinct(source: str | os.PathLike, outputs: list[str]) -> None:
+def _check_distinct(source: str | os.PathLike, outputs: list[str]) -> None:  # one photo
     """Refuse outputs that would overwrite the input photo or one another (nothing is lost to
     a slip such as ``jaxdream dream cat.jpg -o cat.jpg``)."""
     seen: dict[Path, str] = {}
@@ -281,17 +281,68 @@ def _check_distinct(source: str | os.PathLike, outputs: list[str]) -> None:
             raise ImageError(f"{out} is the input photo: choose another output name")
 
 
-def _cmd_dream(args: argparse.Namespace) -> int:
+def _write_dream(result, photo_rgb, paths: dict[str, str | None], display, color: bool) -> None:
+    """Write a dream's outputs (``output``, and ``gif``/``figure`` where named), atomically."""
     import numpy as np
+
+    from jaxdream.figures import labelled_grid
+    from jaxdream.imageio import save_gif, save_image
+
+    save_image(paths["output"], result.to_uint8(display, color=color))
+    frames = (
+        [] if result.frames is None else [result.render(f, display, color) for f in result.frames]
+    )
+    if paths.get("gif"):
+        save_gif(paths["gif"], [result.render(result.gray, display, color), *frames])
+    if paths.get("figure"):
+        import jax.numpy as jnp
+
+        from jaxdream.imageops import resize
+
+        small = np.asarray(resize(jnp.asarray(result.gray), (28, 28)))
+        pics = [
+            np.round(np.clip(photo_rgb, 0, 1) * 255).astype(np.uint8),
+            result.render(result.gray, display),
+            result.render(small, display),
+            *frames,
+        ]
+        labels = [
+            "original",
+            "gray",
+            "28x28 input",
+            *[f"iteration {i + 1}" for i in range(len(frames))],
+        ]
+        save_image(paths["figure"], labelled_grid(pics, labels, columns=4, cell=256))
+
+
+def _describe(config) -> str:
+    names = list(dict.fromkeys(o.name for o in config.tile_objectives()))
+    return names[0] if len(names) == 1 else f"{len(names)} objectives"
+
+
+def _folder_mode(args: argparse.Namespace) -> bool:
+    """Several photos (or a folder) in, a folder out; one photo to one file otherwise."""
+    inputs = args.input or []
+    out = args.output
+    return (
+        len(inputs) > 1
+        or any(Path(p).is_dir() for p in inputs)
+        or Path(out).is_dir()
+        or out.endswith(("/", os.sep))
+    )
+
+
+def _cmd_dream(args: argparse.Namespace) -> int:
+    if _folder_mode(args):
+        return _cmd_dream_many(args)
     from tqdm.auto import tqdm
 
     from jaxdream.checkpoint import bundled_sample_path
     from jaxdream.display import Display
     from jaxdream.dream import dream
-    from jaxdream.figures import labelled_grid
-    from jaxdream.imageio import check_output, load_photo, save_gif, save_image
+    from jaxdream.imageio import check_output, load_photo
 
-    source = args.input or bundled_sample_path()
+    source = args.input[0] if args.input else bundled_sample_path()
     outputs = [out for out in (args.output, args.gif, args.figure) if out]
     for out in outputs:
         check_output(out)  # a bad output name fails before any work
@@ -315,44 +366,116 @@ def _cmd_dream(args: argparse.Namespace) -> int:
         seconds = time.perf_counter() - t0
         bar.update()
         bar.set_description(stages[1])
-        save_image(args.output, result.to_uint8(display, color=args.color))
-        frames = (
-            []
-            if result.frames is None
-            else [result.render(f, display, args.color) for f in result.frames]
-        )
-        if args.gif:
-            first = result.render(result.gray, display, args.color)
-            save_gif(args.gif, [first, *frames])
-        if args.figure:
-            import jax.numpy as jnp
-
-            from jaxdream.imageops import resize
-
-            small = np.asarray(resize(jnp.asarray(result.gray), (28, 28)))
-            pics = [
-                np.round(np.clip(photo.rgb, 0, 1) * 255).astype(np.uint8),
-                result.render(result.gray, display),
-                result.render(small, display),
-                *frames,
-            ]
-            labels = [
-                "original",
-                "gray",
-                "28x28 input",
-                *[f"iteration {i + 1}" for i in range(len(frames))],
-            ]
-            save_image(args.figure, labelled_grid(pics, labels, columns=4, cell=256))
+        paths = {"output": args.output, "gif": args.gif, "figure": args.figure}
+        _write_dream(result, photo.rgb, paths, display, args.color)
         bar.update()
     h, w = result.image.shape
-    names = list(dict.fromkeys(o.name for o in config.tile_objectives()))
-    what = names[0] if len(names) == 1 else f"{len(names)} objectives"
     print(
-        f"dreamed {source} at {w}x{h}, {what}, {config.tile_count()} tiles, "
+        f"dreamed {source} at {w}x{h}, {_describe(config)}, {config.tile_count()} tiles, "
         f"{config.iterations} iterations x {config.steps} steps in {seconds:.2f} s; "
         f"wrote {args.output}"
     )
     return 0
+
+
+def _output_folder(path: str | None, what: str) -> Path | None:
+    """``path`` as an output folder: made if missing (its parent must exist), refused if it
+    cannot be written, before any work."""
+    if not path:
+        return None
+    from PIL import Image
+
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise ImageError(f"{what} {folder} must be a folder when several photos are dreamt")
+    if not folder.exists() and folder.suffix.lower() in Image.registered_extensions():
+        raise ImageError(
+            f"{what} {folder} names an image file, but several photos (or a folder) are "
+            "dreamt: give a folder to write into"
+        )
+    if not folder.exists():
+        if not folder.parent.is_dir():
+            raise ImageError(f"cannot make {what} folder {folder}: {folder.parent} does not exist")
+        try:
+            folder.mkdir(exist_ok=True)  # several processes may make it at once
+        except OSError as e:
+            raise ImageError(f"cannot make {what} folder {folder}: {e.strerror}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ImageError(f"cannot write into {what} folder {folder}")
+    return folder
+
+
+def _cmd_dream_many(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from jaxdream import distributed
+    from jaxdream.display import Display
+    from jaxdream.many import dream_photos
+    from jaxdream.photos import find_photos, output_names
+
+    out_dir = _output_folder(args.output, "output")
+    gif_dir = _output_folder(args.gif, "--gif")
+    figure_dir = _output_folder(args.figure, "--figure")
+    config = _dream_config(args)
+    display = Display(clip=not args.no_clip, centre_move=args.centre_move, fact=args.fact)
+    model, params = _load_weights(args.weights)
+    config.check(model)
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
+    found, missing = find_photos(args.input, recursive=args.recursive)
+    names = output_names(found)
+    jobs = []
+    for path, stem in zip(found, names, strict=True):
+        paths = {
+            "output": str(out_dir / f"{stem}.png"),
+            "gif": str(gif_dir / f"{stem}.gif") if gif_dir else None,
+            "figure": str(figure_dir / f"{stem}-stages.png") if figure_dir else None,
+        }
+        jobs.append((path, paths))
+    inputs = {Path(p).resolve() for p in found}
+    for _, paths in jobs:
+        clash = [p for p in paths.values() if p and Path(p).resolve() in inputs]
+        if clash:
+            raise ImageError(f"{clash[0]} would overwrite an input photo: choose another folder")
+    jobs = distributed.share(jobs)
+    skipped = 0
+    if args.skip_existing:
+        todo = [j for j in jobs if not all(Path(p).exists() for p in j[1].values() if p)]
+        skipped, jobs = len(jobs) - len(todo), todo
+    for path, why in missing:
+        print(f"jaxdream: skipped {path}: {why}", file=sys.stderr)
+    failed, done = len(missing), 0
+    t0 = time.perf_counter()
+    run = dream_photos(
+        [p for p, _ in jobs],
+        config,
+        model=model,
+        params=params,
+        batch_size=args.batch_size,
+        return_frames=bool(gif_dir or figure_dir),
+        ordered=False,
+    )
+    with tqdm(total=len(jobs), disable=args.quiet, unit="photo", dynamic_ncols=True) as bar:
+        for outcome in run:
+            path, paths = jobs[outcome.index]
+            if outcome.error is None:
+                try:
+                    _write_dream(outcome.result, outcome.result.rgb, paths, display, args.color)
+                    done += 1
+                except JaxdreamError as e:
+                    outcome = outcome._replace(error=e)
+            if outcome.error is not None:
+                failed += 1
+                tqdm.write(f"jaxdream: skipped {path}: {outcome.error}", file=sys.stderr)
+            bar.update()
+    seconds = time.perf_counter() - t0
+    share = distributed.describe()
+    print(
+        f"dreamed {done} photos{share} ({skipped} skipped as done, {failed} failed) in "
+        f"{seconds:.1f} s, {_describe(config)}, {len(run.shapes)} working shapes, "
+        f"{run.compiled} programs compiled; wrote into {out_dir}"
+    )
+    return 1 if failed else 0
 
 
 # --------------------------------------------------------------------------- parser
@@ -436,9 +559,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help=f"checkpoint (default: {DEFAULT_WEIGHTS_NOTE})")
     p.set_defaults(func=_cmd_oip)
 
-    p = sub.add_parser("dream", help="carve a map's patterns into a photo")
-    p.add_argument("input", nargs="?", help="photo (default: a bundled sample photo)")
-    p.add_argument("-o", "--output", default="dream.png", help="image to write")
+    p = sub.add_parser("dream", help="carve a map's patterns into photos")
+    p.add_argument(
+        "input",
+        nargs="*",
+        help="photos or folders of photos (default: a bundled sample photo); with several, "
+        "or a folder, -o names an output folder",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        default="dream.png",
+        help="image to write, or the folder to write into (one PHOTO.png per photo)",
+    )
     p.add_argument("--layer", default="conv3")
     p.add_argument("--map", type=int, default=56, help="map of the layer; -1: the whole layer")
     p.add_argument(
@@ -484,8 +617,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-clip", action="store_true", help="skip the article's contrast clip")
     p.add_argument("--fact", type=float, default=0.2, help="display contrast factor")
     p.add_argument("--centre-move", type=float, default=0.5, help="display centre")
-    p.add_argument("--gif", help="also write the iterations as an animated GIF")
-    p.add_argument("--figure", help="also write a figure of the stages")
+    p.add_argument(
+        "--gif", help="also write the iterations as an animated GIF (a folder for many photos)"
+    )
+    p.add_argument("--figure", help="also write a figure of the stages (a folder for many photos)")
+    p.add_argument("--recursive", action="store_true", help="look for photos in subfolders")
+    p.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="with an output folder: skip photos whose outputs exist (resume a run)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help="photos dreamt at once (default: from the device's memory)",
+    )
+    distributed_flags(p)
     _compute_flags(p)
     p.add_argument("--weights", help=f"checkpoint (default: {DEFAULT_WEIGHTS_NOTE})")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -493,11 +640,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def distributed_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="join a multi-host run, the cluster found by JAX (SLURM, Open MPI, TPU pods)",
+    )
+    p.add_argument("--coordinator-address", metavar="HOST:PORT", help="multi-host: process 0's")
+    p.add_argument("--num-processes", type=int, metavar="N", help="multi-host: processes in all")
+    p.add_argument("--process-id", type=int, metavar="I", help="multi-host: this one, 0..N-1")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = build_parser().parse_args(argv)
     from jaxdream.runtime import configure_cpu_devices
 
+    try:
+        if getattr(args, "distributed", False) or getattr(args, "coordinator_address", None):
+            from jaxdream import distributed
+
+            distributed.initialize(
+                args.coordinator_address, args.num_processes, args.process_id
+            )  # before any JAX computation, also the CPU set-up's check
+    except JaxdreamError as e:
+        print(f"jaxdream: error: {e}", file=sys.stderr)
+        return 2
     configure_cpu_devices()  # before any computation; a no-op where XLA_FLAGS is set
     if os.environ.get("JAXDREAM_NO_CACHE", "") in ("", "0"):
         from jaxdream.cache import enable_compilation_cache

@@ -78,13 +78,14 @@ def dream_call(
     images: jax.Array,
     return_frames: bool = False,
     parallel: par.Execution | str = "auto",
+    indices: Sequence[int] | None = None,
 ) -> DreamCall:
     """The compiled dream's arguments for standardized working images ``(N, H, W)``: image
-    ``i`` uses the key ``fold_in(key(config.seed), i)``; ``parallel`` as in ``dream_many``."""
+    ``k`` uses the key ``fold_in(key(config.seed), indices[k])`` (default ``indices``:
+    ``0..N-1``); ``parallel`` as in ``dream_many``."""
     images = jnp.asarray(images, jnp.float32)
-    keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(config.seed), i))(
-        jnp.arange(images.shape[0])
-    )
+    indices = jnp.arange(images.shape[0]) if indices is None else jnp.asarray(indices)
+    keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(config.seed), i))(indices)
     return DreamCall(
         spec=config.spec(model, images.shape[1:], return_frames),
         params=params,
@@ -111,25 +112,36 @@ def dream_many(
     return_frames: bool = False,
     parallel: par.Execution | str = "auto",
 ) -> list[DreamResult]:
-    """Dream several photos in ONE compiled, batched call. All are resized to the working shape
-    of the first; image ``i`` uses the key ``fold_in(key(seed), i)``. ``parallel``: how the
-    batch is spread over devices (``"auto"``: ``jaxdream.parallel.auto``, from the backend and
-    the device count; ``"vmap"``; or a ``jaxdream.parallel.Execution``)."""
+    """Dream several photos in one compiled, batched call per working shape (photos of other
+    aspect ratios are dreamt in calls of their own, never squeezed to another's shape); image
+    ``i`` uses the key ``fold_in(key(seed), i)``. ``parallel``: how each batch is spread over
+    devices (``"auto"``: ``jaxdream.parallel.auto``, from the backend and the device count;
+    ``"vmap"``; or a ``jaxdream.parallel.Execution``). For folders of photos, with batches
+    sized to memory and errors per photo, see ``jaxdream.dream_photos``."""
     if params is None:
         model, params = load_model()
     model = model or model_from_params(params)
     config.check(model)
     photos = [load_photo(im) for im in images]
-    shape = config.working_shape(photos[0].gray.shape)
-    prepared = [prepare(p, shape) for p in photos]
-    grays = jnp.stack([g for g, _ in prepared])
-    out, frames = dream_call(model, params, config, grays, return_frames, parallel)()
-    out = np.asarray(out)
-    frames = None if frames is None else np.asarray(frames)
-    return [
-        DreamResult(out[i], np.asarray(g), rgb, None if frames is None else frames[i], config)
-        for i, (g, rgb) in enumerate(prepared)
-    ]
+    if not photos:
+        return []
+    shapes = [config.working_shape(p.gray.shape) for p in photos]
+    prepared = [prepare(p, shape) for p, shape in zip(photos, shapes, strict=True)]
+    results: list[DreamResult | None] = [None] * len(photos)
+    for shape in dict.fromkeys(shapes):
+        group = [i for i, s in enumerate(shapes) if s == shape]
+        grays = jnp.stack([prepared[i][0] for i in group])
+        call = dream_call(model, params, config, grays, return_frames, parallel, indices=group)
+        out, frames = call()
+        out = np.asarray(out)
+        frames = None if frames is None else np.asarray(frames)
+        for k, i in enumerate(group):
+            gray, rgb = prepared[i]
+            result = DreamResult(
+                out[k], np.asarray(gray), rgb, None if frames is None else frames[k], config
+            )
+            results[i] = result
+    return results
 
 
 def dream(

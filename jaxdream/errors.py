@@ -23,3 +23,7 @@ class ObjectiveError(JaxdreamError, ValueError):
 
 class ConfigError(JaxdreamError, ValueError):
     """A configuration value is out of its range."""
+
+
+class ResourceError(JaxdreamError):
+    """The work does not fit the device's memory; the message says what to lower."""

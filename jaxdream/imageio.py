@@ -120,6 +120,39 @@ def load_photo(source: str | os.PathLike | Image.Image | np.ndarray) -> Photo:
         Image.MAX_IMAGE_PIXELS = old_limit
 
 
+def photo_shape(source: str | os.PathLike | Image.Image | np.ndarray) -> tuple[int, int]:
+    """``(height, width)`` that ``load_photo(source)`` will have, from a file's header alone
+    (EXIF rotation and the reduction of huge sides included): for planning many photos
+    without decoding them. Raises ``ImageError`` where the header is unreadable."""
+    if isinstance(source, np.ndarray):
+        if source.ndim < 2:
+            raise ImageError(f"an image array must be (H, W) or (H, W, C); got {source.shape}")
+        return int(source.shape[0]), int(source.shape[1])
+    if isinstance(source, Image.Image):
+        w, h = source.size
+        orientation = source.getexif().get(0x0112, 1)
+    else:
+        path = Path(source)
+        if path.is_dir():
+            raise ImageError(f"{path} is a directory, not an image")
+        try:
+            with Image.open(path) as img:
+                w, h = img.size
+                orientation = img.getexif().get(0x0112, 1)
+        except FileNotFoundError:
+            raise ImageError(f"{path} does not exist") from None
+        except UnidentifiedImageError:
+            raise ImageError(f"{path} is not an image that Pillow can read") from None
+        except (OSError, SyntaxError, ValueError) as e:
+            raise ImageError(f"{path} is truncated or corrupt ({e})") from None
+    if orientation in (5, 6, 7, 8):  # rotated by 90 degrees
+        w, h = h, w
+    if max(w, h) > REDUCE_ABOVE:
+        factor = -(-max(w, h) // REDUCE_ABOVE)
+        w, h = -(-w // factor), -(-h // factor)
+    return h, w
+
+
 def format_for(path: Path) -> str:
     if path.is_dir():
         raise ImageError(f"{path} is a directory, not a file name")

@@ -98,8 +98,8 @@ class Chunked:
 
 
 def device_mesh(devices: Sequence[jax.Device] | None = None) -> jax.sharding.Mesh:
-    """A 1-D mesh (axis ``AXIS``) over ``devices`` (default: all of them)."""
-    devices = jax.devices() if devices is None else list(devices)
+    """A 1-D mesh (axis ``AXIS``) over ``devices`` (default: this process's own)."""
+    devices = jax.local_devices() if devices is None else list(devices)
     return jax.sharding.Mesh(np.asarray(devices), (AXIS,), axis_types=(jax.sharding.AxisType.Auto,))
 
 
@@ -171,7 +171,9 @@ CPU_DREAM_TILES_PER_DEVICE = 10
 
 def auto(batch: int, tiles: int = 1, devices: Sequence[jax.Device] | None = None) -> Execution:
     """The execution for ``batch`` examples of ``tiles`` tiles each (``tiles=1``: plain OIP)
-    on ``devices`` (default: all): the one place where devices are looked at.
+    on ``devices`` (default: this process's own, ``jax.local_devices()``; with several
+    processes each spreads its own share of the work): the one place where devices are looked
+    at.
 
     - one CPU device: cache-sized chunks of about 32 tiles;
     - several CPU devices: whole examples split over them, in chunks (one image of several
@@ -179,7 +181,7 @@ def auto(batch: int, tiles: int = 1, devices: Sequence[jax.Device] | None = None
     - accelerators: one vmap on one device, a batch of several sharded over all (one image
       stays on one device: its few tiles gain nothing from a collective per iteration).
     """
-    devices = jax.devices() if devices is None else list(devices)
+    devices = jax.local_devices() if devices is None else list(devices)
     cpu = devices[0].platform == "cpu"
     if len(devices) == 1:
         return Execution(Chunked(max(1, CPU_GROUP_ONE_DEVICE // tiles))) if cpu else Execution()
@@ -190,6 +192,17 @@ def auto(batch: int, tiles: int = 1, devices: Sequence[jax.Device] | None = None
         return Execution(Replicated(mesh), SplitTiles())
     group = CPU_GROUP_PER_DEVICE if tiles == 1 else round(CPU_DREAM_TILES_PER_DEVICE / tiles)
     return Execution(Sharded(mesh, Chunked(max(1, group))))
+
+
+def batch_sharding(execution: Execution, batch: int) -> jax.sharding.Sharding | None:
+    """Where a batch of ``batch`` examples should lie for ``execution``: split evenly over the
+    mesh's devices (a ``NamedSharding``) for ``Sharded`` where ``batch`` divides, else ``None``
+    (wherever they are; ``Sharded`` pads them)."""
+    images = execution.images
+    if isinstance(images, Sharded) and batch % images.mesh.size == 0:
+        spec = jax.sharding.PartitionSpec(AXIS)
+        return jax.sharding.NamedSharding(images.mesh, spec)
+    return None
 
 
 def resolve(execution: Execution | str, batch: int, tiles: int = 1) -> Execution:

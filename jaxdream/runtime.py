@@ -70,7 +70,7 @@ def configure_cpu_devices(n: int | None = None) -> bool:
     if n >= 2 and "jax" in sys.modules:
         import jax
 
-        if len(jax.devices("cpu")) != n:  # the backend had started with other flags
+        if len(jax.local_devices(backend="cpu")) != n:  # it had started with other flags
             del os.environ["XLA_FLAGS"]
             return False
     return True
