@@ -473,7 +473,7 @@ def _cmd_dream_many(args: argparse.Namespace) -> int:
     print(
         f"dreamed {done} photos{share} ({skipped} skipped as done, {failed} failed) in "
         f"{seconds:.1f} s, {_describe(config)}, {len(run.shapes)} working shapes, "
-        f"{run.compiled} programs compiled; wrote into {out_dir}"
+        f"{run.compiled} programs ({run.new_programs} compiled); wrote into {out_dir}"
     )
     return 1 if failed else 0
 

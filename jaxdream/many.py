@@ -90,9 +90,42 @@ class _Program:
     bytes_per_device: int
 
 
+def _struct(tree):
+    """A hashable description of ``tree``'s structure, shapes and dtypes."""
+    leaves, treedef = jax.tree.flatten(tree)
+    return treedef, tuple((np.shape(a), jnp.asarray(a).dtype) for a in leaves)
+
+
+KEEP_PROGRAMS = 32
+_COMPILED: dict = {}
+
+
+def _compile(spec, execution, batch: int, params_struct, knobs_struct):
+    """The compiled dream of ``batch`` images for ``spec``, kept for the process (a later run
+    over photos of the same shape compiles nothing): ``(compiled, newly_compiled)``."""
+    key = (spec, execution, batch, params_struct, knobs_struct)
+    if key in _COMPILED:
+        return _COMPILED[key], False
+    sharding = parallel.batch_sharding(execution, batch)
+    images = jax.ShapeDtypeStruct((batch, *spec.shape), jnp.float32, sharding=sharding)
+    keys = jax.ShapeDtypeStruct((batch,), jax.random.key(0).dtype, sharding=sharding)
+
+    def abstract(struct):
+        treedef, leaves = struct
+        return jax.tree.unflatten(treedef, [jax.ShapeDtypeStruct(s, d) for s, d in leaves])
+
+    params, knobs = abstract(params_struct), abstract(knobs_struct)
+    compiled = carve_batch.lower(spec, params, images, knobs, keys, execution).compile()
+    if len(_COMPILED) >= KEEP_PROGRAMS:
+        _COMPILED.pop(next(iter(_COMPILED)))  # the oldest
+    _COMPILED[key] = compiled
+    return compiled, True
+
+
 class PhotoDreams:
-    """The iterator ``dream_photos`` returns; ``compiled`` counts the programs it compiled,
-    ``shapes`` the working shapes it met."""
+    """The iterator ``dream_photos`` returns; ``compiled`` counts the programs it used,
+    ``new_programs`` those it had to compile (the others were compiled earlier in the
+    process), ``shapes`` the working shapes it met."""
 
     def __init__(
         self,
@@ -110,6 +143,7 @@ class PhotoDreams:
         self.devices = jax.local_devices()
         self._programs: dict[tuple[tuple[int, int], int], _Program] = {}
         self.shapes: set[tuple[int, int]] = set()
+        self.new_programs = 0
         self._knobs = config.knobs()
         self._iterator = self._run()
 
@@ -143,16 +177,15 @@ class PhotoDreams:
             return self._programs[key]
         spec = self.config.spec(self.model, shape, self.return_frames)
         execution = parallel.auto(batch, self.config.tile_count(), self.devices)
-        sharding = parallel.batch_sharding(execution, batch)
-        images = jax.ShapeDtypeStruct((batch, *shape), jnp.float32, sharding=sharding)
-        keys = jax.ShapeDtypeStruct((batch,), jax.random.key(0).dtype, sharding=sharding)
-        lowered = carve_batch.lower(spec, self.params, images, self._knobs, keys, execution)
         try:
-            compiled = lowered.compile()
+            compiled, new = _compile(
+                spec, execution, batch, _struct(self.params), _struct(self._knobs)
+            )
         except Exception as e:  # XLA's own error type; only memory is ours to explain
             if _is_out_of_memory(e):
                 raise self._oom(shape, batch) from None
             raise
+        self.new_programs += new
         memory = compiled.memory_analysis()
         used = 0
         if memory is not None:
