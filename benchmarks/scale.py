@@ -82,89 +82,113 @@ def make_folder(folder: Path, count: int = 64) -> list[Path]:
 
 
 def devices(counts, photos: int, size: int, repeats: int) -> dict:
-    """Dreams per second on ``n`` single-threaded CPU devices for each ``n`` (as the CLI sets
-    them up), and on one device with XLA's own threads (``1-threads``)."""
+    """Dreams per second on ``n`` single-threaded CPU devices for each ``n``, as the CLI sets
+    them up, and on one device pinned to one core (``1-core``, with ``taskset``).
+
+    XLA's CPU runtime runs independent parts of one device's program on a thread pool of its
+    own, so one "single-threaded" device still uses up to every core (measured: 1.75 cores of
+    2); the pinned run is the one-core reference that device counts scale from."""
+    import shutil
+
     from jaxdream.runtime import DEVICE_FLAGS, cpu_flags
 
     out = {}
-    runs = {str(n): f"{DEVICE_FLAGS.format(n=n)} {cpu_flags(1)}" for n in counts}
-    runs["1-threads"] = f"--xla_force_host_platform_device_count=1 {cpu_flags(1)}"
-    for n, flags in runs.items():
+    runs = {str(n): (f"{DEVICE_FLAGS.format(n=n)} {cpu_flags(1)}", []) for n in counts}
+    if shutil.which("taskset"):
+        runs = {
+            "1-core": (
+                runs.get("1", (f"{DEVICE_FLAGS.format(n=1)} {cpu_flags(1)}",))[0],
+                ["taskset", "-c", "0"],
+            ),
+            **runs,
+        }
+    for n, (flags, prefix) in runs.items():
         env = dict(os.environ, XLA_FLAGS=flags)
-        cmd = [sys.executable, "-c", DEVICES_WORKER, str(photos), str(size), str(repeats)]
+        cmd = [*prefix, sys.executable, "-c", DEVICES_WORKER, str(photos), str(size), str(repeats)]
+        start = time.perf_counter()
+        cpu0 = os.times()
         done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=HERE.parent)
+        cpu1, wall = os.times(), time.perf_counter() - start
         if done.returncode:
             out[n] = {"failed": done.stderr.strip().splitlines()[-1]}
         else:
             out[n] = json.loads(done.stdout.strip().splitlines()[-1])
+            used = (cpu1.children_user + cpu1.children_system) - (
+                cpu0.children_user + cpu0.children_system
+            )
+            out[n]["cores_used"] = used / wall
     return out
 
 
 def folder(count: int, size: int, repeats: int) -> dict:
-    """The folder path (``dream_photos`` over files, writing PNGs; and the CLI in a new
-    process) against ``dream_many`` on the same photos loaded and grouped by shape."""
-    import numpy as np
-
+    """The command line's folder path (``jaxdream dream FOLDER -o OUT/``, in this process, its
+    programs compiled by a first run) against what a user would write with ``dream_many``:
+    the same photos loaded, grouped by working shape by hand, one ``dream_many`` call per
+    group, each dream written as a PNG. Timed in turns. Also the CLI in new processes."""
     from jaxdream import DreamConfig, Level, dream_many, load_model, load_photo, save_image
-    from jaxdream.many import dream_photos
+    from jaxdream.cli import main as cli
 
     config = DreamConfig(size=size, levels=(Level(0), Level(1)))
     _, params = load_model()
     tmp = Path(tempfile.mkdtemp(prefix="jaxdream-folder-"))
     (tmp / "photos").mkdir()
     paths = make_folder(tmp / "photos", count)
-    out = tmp / "out"
-    out.mkdir()
+    argv = ["dream", str(tmp / "photos"), "--size", str(size), "--levels", "0", "1", "-q"]
+    os.environ["JAXDREAM_NO_CACHE"] = "1"  # in this process: compiled programs, no disk cache
 
-    def folder_path():
-        run = dream_photos(paths, config, params=params, ordered=False)
-        for o in run:
-            save_image(out / f"{Path(o.source).stem}.png", o.result.to_uint8())
-        return run
+    def folder_path(out: str) -> str:
+        import contextlib
+        import io
+
+        said = io.StringIO()
+        with contextlib.redirect_stdout(said):
+            assert cli([*argv, "-o", out]) == 0
+        return said.getvalue()
+
+    def grouped(out: Path):
+        out.mkdir(exist_ok=True)
+        groups: dict = {}
+        for p in paths:
+            photo = load_photo(p)
+            groups.setdefault(config.working_shape(photo.gray.shape), []).append((p, photo.rgb))
+        for group in groups.values():
+            results = dream_many([rgb for _, rgb in group], config, params=params)
+            for (p, _), r in zip(group, results, strict=True):
+                save_image(out / f"{p.stem}.png", r.to_uint8())
+        return len(groups)
 
     t0 = time.perf_counter()
-    first = folder_path()
+    first_said = folder_path(str(tmp / "first"))
     first_s = time.perf_counter() - t0
-    shapes = {}
-    for p in paths:
-        photo = load_photo(p)
-        shapes.setdefault(config.working_shape(photo.gray.shape), []).append(photo.rgb)
-
-    def grouped():
-        for group in shapes.values():
-            for r in dream_many(group, config, params=params):
-                np.asarray(r.image)
-
-    grouped()  # compiles
+    shapes = grouped(tmp / "grouped")  # compiles dream_many's programs
     folder_times, grouped_times = [], []
-    for _ in range(repeats):  # in turns
+    for i in range(repeats):  # in turns
         t0 = time.perf_counter()
-        folder_path()
+        folder_path(str(tmp / f"folder{i}"))
         folder_times.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        grouped()
+        grouped(tmp / f"grouped{i}")
         grouped_times.append(time.perf_counter() - t0)
-    cli_out = tmp / "cli"
-    cmd = [sys.executable, "-m", "jaxdream", "dream", str(tmp / "photos"), "-o", f"{cli_out}/"]
-    cmd += ["--size", str(size), "--levels", "0", "1", "-q"]
-    cli = []
-    for _ in range(2):  # the second run finds the persistent compilation cache warm
+    del os.environ["JAXDREAM_NO_CACHE"]
+    cli_runs = []
+    for i in range(2):  # the second run finds the persistent compilation cache warm
         env = dict(os.environ, JAXDREAM_CACHE_DIR=str(tmp / "cache"))
+        cmd = [sys.executable, "-m", "jaxdream", *argv, "-o", str(tmp / f"cli{i}")]
         t0 = time.perf_counter()
         done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=HERE.parent)
-        cli.append({"wall_s": time.perf_counter() - t0, "said": done.stdout.strip()})
+        cli_runs.append({"wall_s": time.perf_counter() - t0, "said": done.stdout.strip()})
     f, g = statistics.median(folder_times), statistics.median(grouped_times)
+    compiled = first_said.split("programs (")[1].split(" compiled")[0]
     return {
         "photos": count,
-        "working_shapes": len(shapes),
-        "programs_compiled": first.new_programs,
-        "programs_used": first.compiled,
+        "working_shapes": shapes,
+        "programs_compiled": int(compiled),
         "folder_first_run_s": first_s,
         "folder_median_s": f,
         "grouped_dream_many_median_s": g,
         "folder_overhead": f / g - 1,
-        "cli_new_process_s": [c["wall_s"] for c in cli],
-        "cli_said": cli[-1]["said"],
+        "cli_new_process_s": [c["wall_s"] for c in cli_runs],
+        "cli_said": cli_runs[-1]["said"],
     }
 
 
@@ -184,9 +208,9 @@ def table(record: dict) -> str:
     if "folder" in record:
         f = record["folder"]
         lines.append(
-            f"| folder of {f['photos']} mixed photos | {f['folder_median_s']:.2f} s through "
-            f"`dream_photos` + PNGs, {f['grouped_dream_many_median_s']:.2f} s as `dream_many` on "
-            f"pre-grouped arrays: overhead {f['folder_overhead']:+.1%} |"
+            f"| folder of {f['photos']} mixed photos | {f['folder_median_s']:.2f} s as "
+            f"`jaxdream dream FOLDER -o OUT/`, {f['grouped_dream_many_median_s']:.2f} s by "
+            f"`dream_many` on groups made by hand: {f['folder_overhead']:+.1%} |"
         )
         lines.append(
             f"| its working shapes / programs compiled | {f['working_shapes']} / "

@@ -134,7 +134,7 @@ def oip_strategy(batch: int, chunked: bool = True) -> parallel.Strategy:
 
 def working_image(size: int) -> jax.Array:
     """The bundled sample photo, gray, standardized, at ``size x size``."""
-    gray, _ = prepare(load_photo(bundled_sample_path()), (size, size))
+    gray = jnp.asarray(prepare(load_photo(bundled_sample_path()), (size, size)))
     return gray
 
 

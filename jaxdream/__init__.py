@@ -7,7 +7,7 @@
 ...                        jaxdream.noise_image(jax.random.key(0)))      # doctest: +SKIP
 """
 
-from jaxdream import compute, layouts, parallel
+from jaxdream import compute, distributed, layouts, parallel
 from jaxdream.cache import enable_compilation_cache
 from jaxdream.carve import DreamSpec, Knobs, carve, carve_batch
 from jaxdream.checkpoint import load_checkpoint, load_model, save_checkpoint
@@ -21,10 +21,12 @@ from jaxdream.errors import (
     ImageError,
     JaxdreamError,
     ObjectiveError,
+    ResourceError,
 )
 from jaxdream.imageio import load_photo, save_gif, save_image
 from jaxdream.imageops import resize, standardize
 from jaxdream.layouts import Grid, Overlap
+from jaxdream.many import Outcome, dream_photos
 from jaxdream.model import CNN, activation_shapes, activations, init_params
 from jaxdream.objectives import (
     Objective,
@@ -62,7 +64,9 @@ __all__ = [
     "OIPResult",
     "Objective",
     "ObjectiveError",
+    "Outcome",
     "Overlap",
+    "ResourceError",
     "activation_shapes",
     "activations",
     "carve",
@@ -72,9 +76,11 @@ __all__ = [
     "compute",
     "configure_cpu_devices",
     "contrast_clip",
+    "distributed",
     "dream",
     "dream_call",
     "dream_many",
+    "dream_photos",
     "enable_compilation_cache",
     "init_params",
     "layer",

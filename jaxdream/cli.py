@@ -406,6 +406,8 @@ def _output_folder(path: str | None, what: str) -> Path | None:
 
 
 def _cmd_dream_many(args: argparse.Namespace) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
     from tqdm.auto import tqdm
 
     from jaxdream import distributed
@@ -455,19 +457,40 @@ def _cmd_dream_many(args: argparse.Namespace) -> int:
         return_frames=bool(gif_dir or figure_dir),
         ordered=False,
     )
-    with tqdm(total=len(jobs), disable=args.quiet, unit="photo", dynamic_ncols=True) as bar:
+
+    def report(path, error) -> None:
+        nonlocal failed, done
+        if error is None:
+            done += 1
+        else:
+            failed += 1
+            tqdm.write(f"jaxdream: skipped {path}: {error}", file=sys.stderr)
+        bar.update()
+
+    def write(result, path, paths):
+        try:
+            _write_dream(result, result.photo, paths, display, args.color)
+        except JaxdreamError as e:
+            return path, e
+        return path, None
+
+    # Outputs are encoded and written by a thread while the next batch dreams (the compiled
+    # program and zlib both release the GIL).
+    with (
+        tqdm(total=len(jobs), disable=args.quiet, unit="photo", dynamic_ncols=True) as bar,
+        ThreadPoolExecutor(max_workers=1) as writer,
+    ):
+        pending = []
         for outcome in run:
             path, paths = jobs[outcome.index]
-            if outcome.error is None:
-                try:
-                    _write_dream(outcome.result, outcome.result.rgb, paths, display, args.color)
-                    done += 1
-                except JaxdreamError as e:
-                    outcome = outcome._replace(error=e)
             if outcome.error is not None:
-                failed += 1
-                tqdm.write(f"jaxdream: skipped {path}: {outcome.error}", file=sys.stderr)
-            bar.update()
+                report(path, outcome.error)
+            else:
+                pending.append(writer.submit(write, outcome.result, path, paths))
+            while pending and pending[0].done():
+                report(*pending.pop(0).result())
+        for future in pending:
+            report(*future.result())
     seconds = time.perf_counter() - t0
     share = distributed.describe()
     print(

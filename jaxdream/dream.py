@@ -29,7 +29,7 @@ from jaxdream.checkpoint import load_model
 from jaxdream.config import DreamConfig
 from jaxdream.display import Display, colorize, render
 from jaxdream.imageio import Photo, load_photo
-from jaxdream.imageops import resize, standardize
+from jaxdream.imageops import resize_host, standardize_host
 from jaxdream.model import CNN
 from jaxdream.oip import model_from_params
 
@@ -38,14 +38,19 @@ ImageLike = str | os.PathLike | Image.Image | np.ndarray
 
 class DreamResult(NamedTuple):
     """A finished dream. ``image`` and ``gray`` are standardized ``(H, W)`` float arrays at the
-    working size; ``frames`` ``(iterations, H, W)`` when asked for; ``rgb`` the photo resized to
-    the working size (for colour output)."""
+    working size; ``frames`` ``(iterations, H, W)`` when asked for; ``photo`` the photo's RGB
+    ``(H0, W0, 3)`` in [0, 1] as loaded, and ``rgb`` it resized to the working size (for colour
+    output; made when asked for)."""
 
     image: np.ndarray
     gray: np.ndarray
-    rgb: np.ndarray
+    photo: np.ndarray
     frames: np.ndarray | None
     config: DreamConfig
+
+    @property
+    def rgb(self) -> np.ndarray:
+        return np.clip(resize_host(self.photo, self.image.shape), 0.0, 1.0)
 
     def to_uint8(self, display: Display = Display(), color: bool = False) -> np.ndarray:
         """The dream as pixels: gray ``(H, W)``, or ``(H, W, 3)`` keeping the photo's chroma."""
@@ -96,11 +101,10 @@ def dream_call(
     )
 
 
-def prepare(photo: Photo, shape: tuple[int, int]) -> tuple[jax.Array, np.ndarray]:
-    """The standardized gray working image and the RGB photo, both resized to ``shape``."""
-    gray = standardize(resize(jnp.asarray(photo.gray), shape))
-    rgb = np.asarray(jax.image.resize(jnp.asarray(photo.rgb), (*shape, 3), "bicubic"))
-    return gray, rgb
+def prepare(photo: Photo, shape: tuple[int, int]) -> np.ndarray:
+    """The standardized gray working image of ``shape`` (on the host: no program to compile
+    for each photo's size)."""
+    return standardize_host(resize_host(photo.gray, shape))
 
 
 def dream_many(
@@ -130,17 +134,14 @@ def dream_many(
     results: list[DreamResult | None] = [None] * len(photos)
     for shape in dict.fromkeys(shapes):
         group = [i for i, s in enumerate(shapes) if s == shape]
-        grays = jnp.stack([prepared[i][0] for i in group])
+        grays = jnp.stack([prepared[i] for i in group])
         call = dream_call(model, params, config, grays, return_frames, parallel, indices=group)
         out, frames = call()
         out = np.asarray(out)
         frames = None if frames is None else np.asarray(frames)
         for k, i in enumerate(group):
-            gray, rgb = prepared[i]
-            result = DreamResult(
-                out[k], np.asarray(gray), rgb, None if frames is None else frames[k], config
-            )
-            results[i] = result
+            frame = None if frames is None else frames[k]
+            results[i] = DreamResult(out[k], prepared[i], photos[i].rgb, frame, config)
     return results
 
 

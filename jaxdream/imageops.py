@@ -80,6 +80,26 @@ def resize(x: Array, shape: Sequence[int]) -> Array:
     return jnp.einsum("oh,...hw,pw->...op", a, x, b, precision=jax.lax.Precision.HIGHEST)
 
 
+def resize_host(x: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """``resize`` of a host array ``(H, W)`` or ``(H, W, C)`` in numpy (the same matrices):
+    preparing a photo needs no device program, and no compile for each photo's size."""
+    x = np.asarray(x, np.float32)
+    (h, w), (oh, ow) = x.shape[:2], tuple(shape)
+    if (h, w) == (oh, ow):
+        return x
+    a, b = resize_matrix(h, oh), resize_matrix(w, ow)
+    if x.ndim == 2:
+        return (a @ x @ b.T).astype(np.float32)
+    return np.einsum("oh,hwc,pw->opc", a, x, b, optimize=True).astype(np.float32)
+
+
+def standardize_host(image: np.ndarray) -> np.ndarray:
+    """``standardize`` of a host array in numpy (statistics in float64)."""
+    x = np.asarray(image, np.float64)
+    scale = max(float(x.std()), 1.0 / math.sqrt(x.size))
+    return ((x - x.mean()) / scale).astype(np.float32)
+
+
 def cut_tiles(image: Array, level: int, tiles: Sequence[int]) -> Array:
     """The chosen tiles of ``level`` of an ``(H, W)`` image, shape ``(len(tiles), H/n, W/n)``,
     ``n = 2**level``, numbered row-major."""

@@ -250,7 +250,7 @@ class PhotoDreams:
                 if real != shape:  # the header told another shape (rare): dream it alone
                     yield from self._dream(real, [i])
                     continue
-                loaded.append((i, prepare(photo, shape)))
+                loaded.append((i, (prepare(photo, shape), photo.rgb)))
             yield from outcomes
             if loaded:
                 yield from self._run_batch(program, shape, loaded)
@@ -258,7 +258,7 @@ class PhotoDreams:
     def _run_batch(self, program: _Program, shape, loaded) -> Iterator[Outcome]:
         grays = [g for _, (g, _) in loaded]
         grays += [grays[-1]] * (program.batch - len(grays))  # padding, dropped below
-        images = jnp.stack(grays)
+        images = np.stack(grays)
         keys = lone_keys(self.config.seed, program.batch)
         sharding = parallel.batch_sharding(program.execution, program.batch)
         if sharding is not None:
@@ -272,10 +272,10 @@ class PhotoDreams:
             raise
         frames = None if frames is None else np.asarray(frames)
         for k, (i, (gray, rgb)) in enumerate(loaded):
-            result = DreamResult(
-                out[k], np.asarray(gray), rgb, None if frames is None else frames[k], self.config
+            frame = None if frames is None else frames[k]
+            yield Outcome(
+                i, self.photos[i], DreamResult(out[k], gray, rgb, frame, self.config), None
             )
-            yield Outcome(i, self.photos[i], result, None)
 
     def _run(self) -> Iterator[Outcome]:
         groups, failed = self._shapes()

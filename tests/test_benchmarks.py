@@ -91,3 +91,34 @@ def test_timed_reports_median_and_spread():
     t = suite.timed(lambda: calls.append(1), repeats=5, warmup=2)
     assert len(calls) == 7 and t["repeats"] == 5
     assert t["min_s"] <= t["median_s"] <= t["max_s"]
+
+
+@pytest.mark.slow
+def test_scale_benchmarks_run(tmp_path, capsys):
+    from benchmarks import scale
+
+    out = tmp_path / "scale.json"
+    assert (
+        scale.main(
+            [
+                "--devices",
+                "2",
+                "--photos",
+                "3",
+                "--size",
+                "32",
+                "--repeats",
+                "1",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    record = json.loads(out.read_text())
+    assert record["devices"]["2"]["devices"] == 2 and record["devices"]["2"]["photos"] == 3
+    assert all(row["cores_used"] > 0 for row in record["devices"].values())
+    folder = record["folder"]
+    assert folder["photos"] == 3 and folder["programs_compiled"] == folder["working_shapes"] == 3
+    assert "dreamed 3 photos" in folder["cli_said"]
+    assert "photos on 2 CPU devices" in capsys.readouterr().out
