@@ -194,16 +194,18 @@ def folder(count: int, size: int, repeats: int) -> dict:
 
 def table(record: dict) -> str:
     lines = ["| figure | value |", "| --- | --- |"]
-    base = record["devices"].get("1", {}).get("dreams_per_s")
-    for n, row in record["devices"].items():
+    rows = record["devices"]
+    base = (rows.get("1-core") or rows.get("1") or {}).get("dreams_per_s")
+    for n, row in rows.items():
         if "failed" in row:
             lines.append(f"| {n} devices | failed: {row['failed']} |")
             continue
-        ratio = f" = {row['dreams_per_s'] / base:.2f}x one device" if base else ""
-        where = "1 CPU device with XLA's threads" if n == "1-threads" else f"{n} CPU devices"
+        ratio = f" = {row['dreams_per_s'] / base:.2f}x" if base else ""
+        where = "1 CPU device pinned to one core" if n == "1-core" else f"{n} CPU devices"
         lines.append(
-            f"| {row['photos']} photos on {where} | {row['dreams_per_s']:.1f} dreams/s"
-            f"{ratio} (batch {row['batch']}, first run {row['first_run_s']:.1f} s) |"
+            f"| {row['photos']} photos on {where} | {row['dreams_per_s']:.1f} dreams/s{ratio} "
+            f"(batch {row['batch']}, {row.get('cores_used', 0):.2f} cores busy, first run "
+            f"{row['first_run_s']:.1f} s) |"
         )
     if "folder" in record:
         f = record["folder"]

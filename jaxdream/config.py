@@ -75,8 +75,16 @@ class Level:
         return tuple(self.tiles)
 
     def check(self) -> None:
-        if self.level < 0 or self.level > 6:
-            raise ConfigError(f"level must be in 0..6, got {self.level}")
+        whole_number("level", self.level, 0, 6)
+        if self.tiles is not None and not (
+            isinstance(self.tiles, tuple | list)
+            and all(isinstance(t, int | np.integer) and not isinstance(t, bool) for t in self.tiles)
+        ):
+            raise ConfigError(f"level {self.level}: tiles must be a tuple of whole numbers")
+        if self.maps is not None:
+            maps = self.maps if isinstance(self.maps, tuple | list) else (self.maps,)
+            for m in maps:
+                whole_number(f"level {self.level}'s map", m, -1, 2**31 - 1)
         n = 4**self.level
         idx = self.tile_indices()
         if not idx:
@@ -97,6 +105,15 @@ class Level:
 
 ARTICLE_LEVELS = (Level(0), Level(1, tiles=(3,)))
 MAX_SIDE = 8192
+MAX_ITERATIONS = 1000
+MAX_STEPS = 100_000
+# Iterations x steps x tiles of one dream: 100 million is hours on a CPU (16,000 tile steps/s
+# here), a few minutes on a GPU; the article's dream is 600.
+MAX_TILE_STEPS = 100_000_000
+# Finite values far beyond any useful setting overflow float32 inside the dream (a step of
+# 1e30, a weight of 1e40): refused. The article's epsilon is 0.01, its weights 1.
+MAX_EPSILON = 1000.0
+MAX_WEIGHT = 1e6
 COMMON_ASPECTS = (1.0, 5 / 4, 4 / 3, 3 / 2, 16 / 10, 16 / 9, 2.0, 21 / 9, 3.0)
 ASPECT_STEP = 0.02  # other aspect ratios lie on a log grid of 2% steps
 
@@ -137,17 +154,23 @@ class DreamConfig:
         return dataclasses.replace(self, **changes)
 
     def check(self, model: CNN) -> None:
-        """Raise ``ConfigError`` (or ``ObjectiveError``) for any value out of its range."""
+        """Raise ``ConfigError`` (or ``ObjectiveError``) for any value of the wrong type or out
+        of its range, and for work too large to finish (``MAX_TILE_STEPS``)."""
         if self.schedule not in ("batched", "faithful"):
             raise ConfigError(f"schedule must be 'batched' or 'faithful', got {self.schedule!r}")
-        if self.iterations < 1:
-            raise ConfigError(f"iterations must be >= 1, got {self.iterations}")
-        if self.steps < 0:
-            raise ConfigError(f"steps must be >= 0, got {self.steps}")
-        if not np.isfinite(self.epsilon):
-            raise ConfigError(f"epsilon must be a finite number, got {self.epsilon}")
-        if any(not np.isfinite(lv.weight) for lv in self.levels):
-            raise ConfigError("level weights must be finite numbers")
+        _size(self.size)
+        whole_number("iterations", self.iterations, 1, MAX_ITERATIONS)
+        whole_number("steps", self.steps, 0, MAX_STEPS)
+        whole_number("seed", self.seed, -(2**63), 2**63 - 1)
+        number("epsilon", self.epsilon, -MAX_EPSILON, MAX_EPSILON)
+        if self.conv_criterion is not None:
+            number("conv_criterion", self.conv_criterion, 0, math.inf)
+        if not isinstance(self.levels, tuple | list) or not all(
+            isinstance(lv, Level) for lv in self.levels
+        ):
+            raise ConfigError(f"levels must be a tuple of Level, got {self.levels!r}")
+        for lv in self.levels:
+            number(f"level weights (level {lv.level})", lv.weight, -MAX_WEIGHT, MAX_WEIGHT)
         if not self.levels:
             raise ConfigError("at least one level is needed")
         for lv in self.levels:
@@ -174,6 +197,13 @@ class DreamConfig:
         shapes = activation_shapes(model)
         for objective in self.tile_objectives():
             objective.validate(shapes)
+        work = self.iterations * self.steps * self.tile_count()
+        if work > MAX_TILE_STEPS:
+            raise ConfigError(
+                f"{self.iterations} iterations x {self.steps} steps x {self.tile_count()} tiles "
+                f"= {work:,} tile steps is more than one dream may take ({MAX_TILE_STEPS:,}; "
+                "the article's is 600): lower iterations, steps or the tiles"
+            )
 
     def default_objective(self) -> Objective:
         """Every tile's objective unless its level says otherwise."""
@@ -252,8 +282,9 @@ class DreamConfig:
         """
         grid = 2 ** max(lv.level for lv in self.levels)
         sides = self.size if isinstance(self.size, tuple | list) else (self.size,)
-        if max(int(s) for s in sides) > MAX_SIDE:
+        if any(isinstance(s, int | np.integer) and s > MAX_SIDE for s in sides):
             raise ConfigError(f"size {self.size} is too large: at most {MAX_SIDE} pixels a side")
+        _size(self.size)
         if isinstance(self.size, tuple | list):
             h, w = (int(s) for s in self.size)
             if h % grid or w % grid or h < grid or w < grid:
@@ -269,6 +300,38 @@ class DreamConfig:
             return max(grid, round(v / grid) * grid)
 
         return snap(h), snap(w)
+
+
+def whole_number(name: str, value, low: int, high: int) -> int:
+    """``value`` if it is an integer in ``low..high``, else ``ConfigError`` saying so."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ConfigError(f"{name} must be a whole number, got {value!r}")
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be in {low}..{high:,}, got {value:,}")
+    return int(value)
+
+
+def number(name: str, value, low: float, high: float) -> float:
+    """``value`` if it is a finite real number in ``[low, high]``, else ``ConfigError``."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value}")
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be in [{low:g}, {high:g}], got {value:g}")
+    return float(value)
+
+
+def _size(size) -> None:
+    if isinstance(size, tuple | list):
+        if len(size) != 2:
+            raise ConfigError(
+                f"size is one number (the longer side) or (height, width), not {size!r}"
+            )
+        for side in size:
+            whole_number("size", side, 1, MAX_SIDE)
+    else:
+        whole_number("size", size, 1, MAX_SIDE)
 
 
 def snap_aspect(ratio: float) -> float:
