@@ -4,12 +4,51 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from jaxdream.errors import ImageError, JaxdreamError
+
+# Temporary files being written now: removed by ``remove_partial_files`` when the process is
+# stopped by a signal (an interrupted write must leave nothing behind).
+_PARTIAL: set[str] = set()
+_PARTIAL_LOCK = threading.Lock()
+
+
+def remove_partial_files() -> None:
+    """Remove every temporary file an ``atomic_open`` is still writing."""
+    with _PARTIAL_LOCK:
+        for tmp in list(_PARTIAL):
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        _PARTIAL.clear()
+
+
+def check_regular_file(
+    path: str | os.PathLike, max_bytes: int, what: str = "an image", error=ImageError
+) -> int:
+    """Fail before reading where ``path`` is not a regular file of at most ``max_bytes``: a
+    FIFO or a device (which would block or never end), a folder, a symlink loop, a name the
+    file system refuses. Returns the size."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise error(f"{path} does not exist") from None
+    except OSError as e:
+        raise error(f"cannot read {path}: {e.strerror}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise error(f"{path} is a directory, not {what}")
+    if not stat.S_ISREG(st.st_mode):
+        raise error(f"{path} is not a regular file (a pipe, device or socket), not {what}")
+    if st.st_size > max_bytes:
+        raise error(
+            f"{path} is {st.st_size:,} bytes: more than {what} may be ({max_bytes:,} bytes)"
+        )
+    return st.st_size
 
 
 def check_writable(path: str | os.PathLike, error: type[JaxdreamError] = ImageError) -> Path:
@@ -17,10 +56,13 @@ def check_writable(path: str | os.PathLike, error: type[JaxdreamError] = ImageEr
     folder is missing or not writable (``error`` names which)."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise error(f"{path} is a directory, not a file name")
-    if not folder.is_dir():
-        raise error(f"cannot write {path}: folder {folder} does not exist")
+    try:
+        if path.is_dir():
+            raise error(f"{path} is a directory, not a file name")
+        if not folder.is_dir():
+            raise error(f"cannot write {path}: folder {folder} does not exist")
+    except OSError as e:  # a name too long, a loop of links
+        raise error(f"cannot write {path}: {e.strerror}") from None
     if not os.access(folder, os.W_OK):
         raise error(f"cannot write {path}: folder {folder} is not writable")
     return path
@@ -41,6 +83,8 @@ def atomic_open(
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except OSError as e:
         raise error(f"cannot write {path}: {e.strerror}") from e
+    with _PARTIAL_LOCK:
+        _PARTIAL.add(tmp)
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
@@ -48,10 +92,17 @@ def atomic_open(
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+    except OSError as e:  # a full disk, a file-size limit: one line, nothing left
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise error(f"cannot write {path}: {e.strerror or e}") from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    finally:
+        with _PARTIAL_LOCK:
+            _PARTIAL.discard(tmp)
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object], **kw) -> None:

@@ -24,7 +24,7 @@ import jax
 import numpy as np
 from flax import serialization, traverse_util
 
-from jaxdream._files import atomic_write
+from jaxdream._files import atomic_write, check_regular_file
 from jaxdream.errors import CheckpointError
 from jaxdream.model import CNN, init_params
 
@@ -52,7 +52,11 @@ def save_checkpoint(
     atomic_write(path, lambda f: f.write(data), error=CheckpointError)
 
 
+MAX_CHECKPOINT_BYTES = 256 << 20  # the bundled one is 388 KB
+
+
 def _read_state(path: Path) -> dict:
+    check_regular_file(path, MAX_CHECKPOINT_BYTES, "a checkpoint", error=CheckpointError)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -77,13 +81,23 @@ def _read_state(path: Path) -> dict:
 
 def _model_from_state(path: Path, spec: Any) -> CNN:
     try:
+        widths = tuple(spec["widths"])
+        numbers = (*widths, spec["hidden"], spec["num_classes"])
+        if len(widths) != 3 or not all(
+            isinstance(n, int | np.integer) and not isinstance(n, bool) and 1 <= n <= 65536
+            for n in numbers
+        ):
+            raise ValueError(
+                f"widths {widths}, hidden {spec['hidden']}, "
+                f"classes {spec['num_classes']}: not 3 widths and sizes in 1..65536"
+            )
         return CNN(
-            widths=tuple(int(w) for w in spec["widths"]),
+            widths=tuple(int(w) for w in widths),
             hidden=int(spec["hidden"]),
             num_classes=int(spec["num_classes"]),
         )
     except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"checkpoint {path} has no valid model description: {e!r}") from e
+        raise CheckpointError(f"checkpoint {path} has no valid model description: {e}") from e
 
 
 def validate_params(params: Any, model: CNN, source: str = "parameters") -> dict:
@@ -100,7 +114,12 @@ def validate_params(params: Any, model: CNN, source: str = "parameters") -> dict
     problems += [f"unexpected {k}" for k in sorted(have.keys() - want.keys())]
     for k in sorted(want.keys() & have.keys()):
         shape = tuple(np.shape(have[k]))
-        if shape != tuple(want[k].shape):
+        dtype = np.asarray(have[k]).dtype
+        if dtype.kind == "b" or not (
+            np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)
+        ):
+            problems.append(f"{k} holds {dtype} values, not real numbers")
+        elif shape != tuple(want[k].shape):
             problems.append(f"{k} has shape {shape}, the model needs {tuple(want[k].shape)}")
         elif not np.all(np.isfinite(have[k])):
             problems.append(f"{k} holds NaN or infinite values")

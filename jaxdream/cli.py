@@ -6,11 +6,14 @@ Errors the user can fix (files, names, settings) print one line and exit with co
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
 import platform
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -157,6 +160,7 @@ def _cmd_oip(args: argparse.Namespace) -> int:
     import jax.numpy as jnp
     import numpy as np
 
+    from jaxdream.checks import number, whole_number
     from jaxdream.display import to_uint8
     from jaxdream.figures import labelled_grid
     from jaxdream.imageio import check_output, load_photo, save_image
@@ -166,6 +170,10 @@ def _cmd_oip(args: argparse.Namespace) -> int:
     from jaxdream.oip import noise_images, oip
 
     check_output(args.output)
+    whole_number("--seed", args.seed, -(2**63), 2**63 - 1)
+    number("--amplitude", args.amplitude, 0, 1e6)
+    whole_number("--scale", args.scale, 1, 64)
+    whole_number("--columns", args.columns, 1, 1024)
     model, params = _load_weights(args.weights)
     conv = {} if args.conv == "auto" else {"conv": args.conv}
     model = dataclasses.replace(model, precision=args.precision, **conv)
@@ -326,8 +334,8 @@ def _folder_mode(args: argparse.Namespace) -> bool:
     out = args.output
     return (
         len(inputs) > 1
-        or any(Path(p).is_dir() for p in inputs)
-        or Path(out).is_dir()
+        or any(os.path.isdir(p) for p in inputs)
+        or os.path.isdir(out)
         or out.endswith(("/", os.sep))
     )
 
@@ -337,15 +345,23 @@ def _cmd_dream(args: argparse.Namespace) -> int:
         return _cmd_dream_many(args)
     from tqdm.auto import tqdm
 
+    from jaxdream._files import check_regular_file
     from jaxdream.checkpoint import bundled_sample_path
     from jaxdream.display import Display
     from jaxdream.dream import dream
-    from jaxdream.imageio import check_output, load_photo
+    from jaxdream.imageio import MAX_FILE_BYTES, check_output, load_photo
 
     source = args.input[0] if args.input else bundled_sample_path()
+    check_regular_file(source, MAX_FILE_BYTES)  # a FIFO, a device, a loop: before anything
     outputs = [out for out in (args.output, args.gif, args.figure) if out]
-    for out in outputs:
-        check_output(out)  # a bad output name fails before any work
+    # Every output name is checked before any work (a bad --gif must not cost the dream).
+    check_output(args.output, "RGB" if args.color else "L")
+    if args.gif:
+        if Path(args.gif).suffix.lower() != ".gif":
+            raise ImageError(f"an animation must be written as .gif, not {Path(args.gif).name}")
+        check_output(args.gif, "L")
+    if args.figure:
+        check_output(args.figure, "RGB")
     _check_distinct(source, outputs)
     config = _dream_config(args)
     display = Display(clip=not args.no_clip, centre_move=args.centre_move, fact=args.fact)
@@ -524,11 +540,13 @@ def _compute_flags(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="jaxdream",
         description="Carve the patterns of an MNIST CNN's feature maps into photos.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
 
     p = sub.add_parser("train", help="train the MNIST CNN (needs MNIST via TFDS)")
     p.add_argument("-o", "--output", default="mnist_cnn.msgpack", help="checkpoint to write")
@@ -674,11 +692,43 @@ def distributed_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--process-id", type=int, metavar="I", help="multi-host: this one, 0..N-1")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Argument errors in the promised form: one line, ``jaxdream: error: ...``, code 2."""
+
+    def error(self, message: str):
+        print(f"jaxdream: error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        sys.exit(2)
+
+
+def _stop(code: int, message: str):
+    """Leave at once (a compiled program may still be running): no partial file stays."""
+    from jaxdream._files import remove_partial_files
+
+    remove_partial_files()
+    with contextlib.suppress(Exception):
+        print(f"jaxdream: {message}", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised where the program is, so that ``finally`` blocks clean up."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = build_parser().parse_args(argv)
     from jaxdream.runtime import configure_cpu_devices
 
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
+        if hasattr(signal, "SIGXFSZ"):  # a file-size limit: let the write fail, not the process
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         if getattr(args, "distributed", False) or getattr(args, "coordinator_address", None):
             from jaxdream import distributed
@@ -686,22 +736,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             distributed.initialize(
                 args.coordinator_address, args.num_processes, args.process_id
             )  # before any JAX computation, also the CPU set-up's check
+        configure_cpu_devices()  # before any computation; a no-op where XLA_FLAGS is set
+        if os.environ.get("JAXDREAM_NO_CACHE", "") in ("", "0"):
+            from jaxdream.cache import enable_compilation_cache
+
+            enable_compilation_cache()
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, where it is handled
+        return code
     except JaxdreamError as e:
         print(f"jaxdream: error: {e}", file=sys.stderr)
         return 2
-    configure_cpu_devices()  # before any computation; a no-op where XLA_FLAGS is set
-    if os.environ.get("JAXDREAM_NO_CACHE", "") in ("", "0"):
-        from jaxdream.cache import enable_compilation_cache
-
-        enable_compilation_cache()
-    try:
-        return args.func(args)
-    except JaxdreamError as e:
-        print(f"jaxdream: error: {e}", file=sys.stderr)
+    except BrokenPipeError:  # the reader of standard output went away (``| head``)
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as e:  # a file problem no check foresaw: still one line
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"jaxdream: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("jaxdream: interrupted", file=sys.stderr)
-        return 130
+        _stop(130, "interrupted")
+    except _Terminated:
+        _stop(143, "terminated")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdream.carve import DreamSpec, Knobs
+from jaxdream.checks import number, whole_number
 from jaxdream.compute import PRECISIONS
 from jaxdream.errors import ConfigError, ObjectiveError
 from jaxdream.layouts import Grid, Overlap
@@ -300,26 +301,6 @@ class DreamConfig:
             return max(grid, round(v / grid) * grid)
 
         return snap(h), snap(w)
-
-
-def whole_number(name: str, value, low: int, high: int) -> int:
-    """``value`` if it is an integer in ``low..high``, else ``ConfigError`` saying so."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise ConfigError(f"{name} must be a whole number, got {value!r}")
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be in {low}..{high:,}, got {value:,}")
-    return int(value)
-
-
-def number(name: str, value, low: float, high: float) -> float:
-    """``value`` if it is a finite real number in ``[low, high]``, else ``ConfigError``."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise ConfigError(f"{name} must be a number, got {value!r}")
-    if not math.isfinite(value):
-        raise ConfigError(f"{name} must be a finite number, got {value}")
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be in [{low:g}, {high:g}], got {value:g}")
-    return float(value)
 
 
 def _size(size) -> None:

@@ -13,6 +13,9 @@ import dataclasses
 import numpy as np
 from PIL import Image
 
+from jaxdream.checks import number
+from jaxdream.errors import ConfigError, NumericalError
+
 
 @dataclasses.dataclass(frozen=True)
 class Display:
@@ -30,6 +33,12 @@ class Display:
     centre_move: float = 0.5
     fact: float = 0.2
 
+    def __post_init__(self):
+        for name in ("height_fact", "spect_fact", "centre_move", "fact"):
+            number(name, getattr(self, name), -1e6, 1e6)
+        if self.fact <= 0:
+            raise ConfigError(f"fact must be > 0 (the contrast), got {self.fact}")
+
 
 def contrast_clip(
     x: np.ndarray, reference: np.ndarray, height_fact: float = 1.1, spect_fact: float = 0.85
@@ -44,8 +53,11 @@ def contrast_clip(
 
 
 def to_uint8(x: np.ndarray, centre_move: float = 0.5, fact: float = 0.2) -> np.ndarray:
-    """Map by mean and standard deviation to [0, 255]; a flat image gives mid-gray."""
+    """Map by mean and standard deviation to [0, 255]; a flat image gives mid-gray. An image
+    holding NaN or infinite values raises ``NumericalError``: none reaches a written image."""
     x = np.asarray(x, np.float32)
+    if not np.all(np.isfinite(x)):
+        raise NumericalError("the dream holds NaN or infinite values; nothing is written")
     std = float(x.std())
     z = (x - x.mean()) / std if std > 0 else np.zeros_like(x)
     return np.round(np.clip(centre_move + fact * z, 0.0, 1.0) * 255.0).astype(np.uint8)

@@ -28,6 +28,7 @@ from jaxdream.carve import DreamSpec, Knobs, carve_batch
 from jaxdream.checkpoint import load_model
 from jaxdream.config import DreamConfig
 from jaxdream.display import Display, colorize, render
+from jaxdream.errors import ConfigError, ImageError, NumericalError
 from jaxdream.imageio import Photo, load_photo
 from jaxdream.imageops import resize_host, standardize_host
 from jaxdream.model import CNN
@@ -101,6 +102,15 @@ def dream_call(
     )
 
 
+def check_finite(images: np.ndarray, config: DreamConfig) -> None:
+    """Raise ``NumericalError`` where a dream holds NaN or infinite values."""
+    if not np.all(np.isfinite(images)):
+        raise NumericalError(
+            f"the dream diverged to NaN or infinite values (epsilon {config.epsilon}, level "
+            f"weights {sorted({lv.weight for lv in config.levels})}): lower them"
+        )
+
+
 def prepare(photo: Photo, shape: tuple[int, int]) -> np.ndarray:
     """The standardized gray working image of ``shape`` (on the host: no program to compile
     for each photo's size)."""
@@ -122,6 +132,13 @@ def dream_many(
     devices (``"auto"``: ``jaxdream.parallel.auto``, from the backend and the device count;
     ``"vmap"``; or a ``jaxdream.parallel.Execution``). For folders of photos, with batches
     sized to memory and errors per photo, see ``jaxdream.dream_photos``."""
+    if isinstance(images, str | os.PathLike | bytes | np.ndarray | Image.Image):
+        raise ImageError(
+            "dream_many takes a list of photos (file names, PIL images or arrays); for one "
+            "photo use dream()"
+        )
+    if not isinstance(config, DreamConfig):
+        raise ConfigError(f"config must be a DreamConfig, not {type(config).__name__}")
     if params is None:
         model, params = load_model()
     model = model or model_from_params(params)
@@ -136,9 +153,10 @@ def dream_many(
         group = [i for i, s in enumerate(shapes) if s == shape]
         grays = jnp.stack([prepared[i] for i in group])
         call = dream_call(model, params, config, grays, return_frames, parallel, indices=group)
-        out, frames = call()
+        out, frames = par.wait(call())
         out = np.asarray(out)
         frames = None if frames is None else np.asarray(frames)
+        check_finite(out, config)
         for k, i in enumerate(group):
             frame = None if frames is None else frames[k]
             results[i] = DreamResult(out[k], prepared[i], photos[i].rgb, frame, config)

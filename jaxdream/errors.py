@@ -27,3 +27,7 @@ class ConfigError(JaxdreamError, ValueError):
 
 class ResourceError(JaxdreamError):
     """The work does not fit the device's memory; the message says what to lower."""
+
+
+class NumericalError(JaxdreamError):
+    """A computation gave NaN or infinite values (settings or inputs at their limits)."""

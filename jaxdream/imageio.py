@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import io
 import os
-import warnings
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from jaxdream._files import atomic_write, check_writable
+from jaxdream._files import atomic_write, check_regular_file, check_writable
 from jaxdream.errors import ImageError
 
 MAX_PIXELS = 100_000_000  # beyond this an image is refused as a likely decompression bomb
+MAX_FILE_BYTES = 2 << 30  # a file larger than this is not read
 REDUCE_ABOVE = 4096  # longer sides above this are box-reduced by an integer factor first
 GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
 
@@ -51,8 +51,9 @@ def _from_array(a: np.ndarray) -> Photo:
         if not np.all(np.isfinite(a)):
             raise ImageError("the image holds NaN or infinite values")
         lo, hi = float(a.min()), float(a.max())
-        if lo < 0 or hi > 1:  # arbitrary range: map onto [0, 1]
-            a = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
+        if lo < 0 or hi > 1:  # arbitrary range: map onto [0, 1] (in float64: +-3e38 fits)
+            wide = a.astype(np.float64)
+            a = ((wide - lo) / (hi - lo)).astype(np.float32) if hi > lo else np.zeros_like(a)
     else:
         raise ImageError(f"an image array must hold numbers, not {a.dtype}")
     if a.ndim == 2:
@@ -81,6 +82,26 @@ def _from_pil(img: Image.Image) -> Photo:
     return _from_array(np.asarray(img))
 
 
+def _check_pixels(path, img: Image.Image) -> None:
+    if img.width * img.height > MAX_PIXELS:
+        raise Image.DecompressionBombError(f"{img.width}x{img.height}")
+
+
+def _as_path(source) -> Path:
+    """A photo's path, or ``ImageError`` saying what a photo may be."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        raise ImageError(
+            "a photo is a file name, a PIL image or an array, not bytes; for encoded image "
+            "data use PIL.Image.open(io.BytesIO(data))"
+        )
+    if not isinstance(source, str | os.PathLike):
+        raise ImageError(
+            "a photo is a file name, a PIL image or a numpy array (H, W), (H, W, 3) or "
+            f"(H, W, 4), not {type(source).__name__}"
+        )
+    return Path(source)
+
+
 def load_photo(source: str | os.PathLike | Image.Image | np.ndarray) -> Photo:
     """A photo from a file, a PIL image or an array, in any common mode (gray, RGB, RGBA,
     palette, CMYK, 16-bit): transparent parts are composited over white, EXIF rotation is
@@ -89,9 +110,8 @@ def load_photo(source: str | os.PathLike | Image.Image | np.ndarray) -> Photo:
         return _from_array(source)
     if isinstance(source, Image.Image):
         return _from_pil(source)
-    path = Path(source)
-    if path.is_dir():
-        raise ImageError(f"{path} is a directory, not an image")
+    path = _as_path(source)
+    check_regular_file(path, MAX_FILE_BYTES)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -100,15 +120,12 @@ def load_photo(source: str | os.PathLike | Image.Image | np.ndarray) -> Photo:
         raise ImageError(f"cannot read {path}: {e.strerror}") from e
     old_limit = Image.MAX_IMAGE_PIXELS
     try:
-        Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2  # Pillow refuses at twice this
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
-                if img.width * img.height > MAX_PIXELS:
-                    raise Image.DecompressionBombError(f"{img.width}x{img.height}")
-                img.load()
-                return _from_pil(img)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        Image.MAX_IMAGE_PIXELS = None  # the limit is ours, checked from the header below
+        with Image.open(io.BytesIO(data)) as img:
+            _check_pixels(path, img)
+            img.load()
+            return _from_pil(img)
+    except Image.DecompressionBombError as e:
         raise ImageError(
             f"{path} is too large to dream ({e}); the limit is {MAX_PIXELS:,} pixels"
         ) from None
@@ -132,19 +149,27 @@ def photo_shape(source: str | os.PathLike | Image.Image | np.ndarray) -> tuple[i
         w, h = source.size
         orientation = source.getexif().get(0x0112, 1)
     else:
-        path = Path(source)
-        if path.is_dir():
-            raise ImageError(f"{path} is a directory, not an image")
+        path = _as_path(source)
+        check_regular_file(path, MAX_FILE_BYTES)
+        old_limit = Image.MAX_IMAGE_PIXELS
         try:
+            Image.MAX_IMAGE_PIXELS = None
             with Image.open(path) as img:
+                _check_pixels(path, img)
                 w, h = img.size
                 orientation = img.getexif().get(0x0112, 1)
+        except Image.DecompressionBombError as e:
+            raise ImageError(
+                f"{path} is too large to dream ({e}); the limit is {MAX_PIXELS:,} pixels"
+            ) from None
         except FileNotFoundError:
             raise ImageError(f"{path} does not exist") from None
         except UnidentifiedImageError:
             raise ImageError(f"{path} is not an image that Pillow can read") from None
         except (OSError, SyntaxError, ValueError) as e:
             raise ImageError(f"{path} is truncated or corrupt ({e})") from None
+        finally:
+            Image.MAX_IMAGE_PIXELS = old_limit
     if orientation in (5, 6, 7, 8):  # rotated by 90 degrees
         w, h = h, w
     if max(w, h) > REDUCE_ABOVE:
@@ -154,28 +179,54 @@ def photo_shape(source: str | os.PathLike | Image.Image | np.ndarray) -> tuple[i
 
 
 def format_for(path: Path) -> str:
+    """The Pillow format that ``path``'s extension names, if Pillow can write it."""
     if path.is_dir():
         raise ImageError(f"{path} is a directory, not a file name")
     ext = path.suffix.lower()
     formats = Image.registered_extensions()
     if ext not in formats:
         raise ImageError(f"cannot tell the image format of {path}: use .png, .jpg, .webp, ...")
+    if formats[ext] not in Image.SAVE:
+        raise ImageError(f"Pillow can read {ext} images but not write them: use .png, .jpg, ...")
     return formats[ext]
 
 
-def check_output(path: str | os.PathLike) -> str:
-    """Fail early, before any work, if ``path`` cannot take an image: a directory, an unknown
-    extension or a missing folder. Returns the Pillow format name."""
-    fmt = format_for(Path(path))
+def check_output(path: str | os.PathLike, mode: str = "L") -> str:
+    """Fail early, before any work, if ``path`` cannot take an image of ``mode`` (``"L"``
+    gray, ``"RGB"`` colour): a directory, an unknown or read-only extension, a format that
+    cannot hold the mode (tried on a tiny image), or a missing folder. Returns the format."""
+    path = Path(path)
+    try:
+        fmt = format_for(path)
+    except OSError as e:  # a name too long, a loop of links
+        raise ImageError(f"cannot write {path}: {e.strerror}") from None
+    try:
+        Image.new(mode, (2, 2)).save(io.BytesIO(), format=fmt)
+    except Exception as e:  # Pillow's writers raise many types for modes they cannot hold
+        raise ImageError(f"cannot write a {mode} image as {path.suffix}: {e}") from None
     check_writable(path)
     return fmt
+
+
+def _as_image(image: np.ndarray | Image.Image) -> Image.Image:
+    if isinstance(image, Image.Image):
+        return image
+    a = np.asarray(image)
+    if a.dtype != np.uint8 or a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] not in (3, 4)):
+        raise ImageError(
+            "an image to write is a uint8 array (H, W), (H, W, 3) or (H, W, 4) (for a dream, "
+            f"DreamResult.to_uint8()), got {a.dtype} {a.shape}"
+        )
+    if a.size == 0:
+        raise ImageError(f"an image to write must have pixels, got shape {a.shape}")
+    return Image.fromarray(a)
 
 
 def save_image(path: str | os.PathLike, image: np.ndarray | Image.Image) -> None:
     """Write an image (uint8 array or PIL image) atomically, format from the file name."""
     path = Path(path)
     fmt = format_for(path)
-    img = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
+    img = _as_image(image)
     atomic_write(path, lambda f: img.save(f, format=fmt))
 
 
@@ -184,7 +235,7 @@ def save_gif(path: str | os.PathLike, frames: list[np.ndarray], duration_ms: int
     path = Path(path)
     if format_for(path) != "GIF":
         raise ImageError(f"an animation must be written as .gif, not {path.name}")
-    images = [Image.fromarray(np.asarray(f)) for f in frames]
+    images = [_as_image(f) for f in frames]
     atomic_write(
         path,
         lambda f: images[0].save(

@@ -34,8 +34,8 @@ from jaxdream import parallel
 from jaxdream.carve import carve_batch
 from jaxdream.checkpoint import load_model
 from jaxdream.config import DreamConfig
-from jaxdream.dream import DreamResult, ImageLike, prepare
-from jaxdream.errors import ConfigError, JaxdreamError, ResourceError
+from jaxdream.dream import DreamResult, ImageLike, check_finite, prepare
+from jaxdream.errors import ConfigError, JaxdreamError, NumericalError, ResourceError
 from jaxdream.imageio import load_photo, photo_shape
 from jaxdream.model import CNN
 from jaxdream.oip import model_from_params
@@ -264,7 +264,7 @@ class PhotoDreams:
         if sharding is not None:
             images, keys = jax.device_put((images, keys), sharding)
         try:
-            out, frames = program.compiled(self.params, images, self._knobs, keys)
+            out, frames = parallel.wait(program.compiled(self.params, images, self._knobs, keys))
             out = np.asarray(out)
         except Exception as e:
             if _is_out_of_memory(e):
@@ -273,9 +273,13 @@ class PhotoDreams:
         frames = None if frames is None else np.asarray(frames)
         for k, (i, (gray, rgb)) in enumerate(loaded):
             frame = None if frames is None else frames[k]
-            yield Outcome(
-                i, self.photos[i], DreamResult(out[k], gray, rgb, frame, self.config), None
-            )
+            try:
+                check_finite(out[k], self.config)
+            except NumericalError as e:
+                yield Outcome(i, self.photos[i], None, e)
+                continue
+            result = DreamResult(out[k], gray, rgb, frame, self.config)
+            yield Outcome(i, self.photos[i], result, None)
 
     def _run(self) -> Iterator[Outcome]:
         groups, failed = self._shapes()

@@ -59,6 +59,8 @@ def _check_index(what: str, value, size: int, allow_minus_one: bool = False) -> 
         a = np.asarray(value)
     except (jax.errors.TracerArrayConversionError, TypeError):
         return  # traced: checked where it was concrete
+    if a.dtype.kind == "b" or not np.issubdtype(a.dtype, np.integer):
+        raise ObjectiveError(f"{what} must be a whole number, got {value!r}")
     low = -1 if allow_minus_one else 0
     bad = a[(a < low) | (a >= size)]
     if bad.size:
@@ -265,7 +267,13 @@ class Sum(Objective):
         return " + ".join(parts)
 
     def validate(self, shapes: Shapes) -> None:
-        for _, t in self.terms:
+        for w, t in self.terms:
+            try:
+                finite = bool(np.all(np.isfinite(np.asarray(w, np.float64))))
+            except (jax.errors.TracerArrayConversionError, TypeError, ValueError):
+                finite = True  # traced: checked where it was concrete
+            if not finite:
+                raise ObjectiveError(f"the weights of {self.name} must be finite numbers")
             t.validate(shapes)
 
 

@@ -21,23 +21,26 @@ vmapped over a batch, each image with its own objective values (e.g. its own map
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from jaxdream.errors import ConfigError
+from jaxdream.checks import number, whole_number
+from jaxdream.errors import ConfigError, NumericalError
 from jaxdream.imageops import standardize
 from jaxdream.model import CNN, Features, activation_shapes, needed_side
 from jaxdream.objectives import Objective, broadcast_objective
-from jaxdream.parallel import Execution, Strategy, VMap
+from jaxdream.parallel import Execution, Strategy, VMap, wait
 from jaxdream.parallel import resolve as resolve_parallel
 
 Array = jax.Array
 
 GRAD_EPS = 1e-5  # the article's guard in the RMS normalisation
+MAX_STEPS = 100_000
+MAX_EPSILON = 1000.0  # beyond, a step overflows float32 within a few steps
 
 
 class OIPResult(NamedTuple):
@@ -163,10 +166,14 @@ def oip(
         images = images[None]
     if images.ndim != 3 or images.shape[1:] != (28, 28):
         raise ConfigError(f"OIP needs 28x28 images, got shape {images.shape}")
-    if steps < 0:
-        raise ConfigError(f"steps must be >= 0, got {steps}")
-    if not np.isfinite(epsilon):
-        raise ConfigError(f"epsilon must be a finite number, got {epsilon}")
+    if images.shape[0] == 0:
+        raise ConfigError("OIP needs at least one image")
+    if not bool(jnp.all(jnp.isfinite(images))):
+        raise ConfigError("the start images hold NaN or infinite values")
+    whole_number("steps", steps, 0, MAX_STEPS)
+    number("epsilon", epsilon, -MAX_EPSILON, MAX_EPSILON)
+    if conv_criterion is not None:
+        number("conv_criterion", conv_criterion, 0, math.inf)
     out = oip_batch(
         model,
         params,
@@ -177,6 +184,12 @@ def oip(
         steps,
         resolve_parallel(parallel, images.shape[0]).images,
     )
+    wait(out)
+    if not bool(jnp.all(jnp.isfinite(out.images))):
+        raise NumericalError(
+            f"OIP gave NaN or infinite values ({objective.name}, epsilon {epsilon}): lower "
+            "epsilon or the objective's weights"
+        )
     if single:
         out = OIPResult(out.images[0], out.losses[0], out.steps_run[0])
     return out

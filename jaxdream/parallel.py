@@ -30,6 +30,7 @@ the batch; every entry point takes an explicit choice instead.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -203,6 +204,28 @@ def batch_sharding(execution: Execution, batch: int) -> jax.sharding.Sharding | 
         spec = jax.sharding.PartitionSpec(AXIS)
         return jax.sharding.NamedSharding(images.mesh, spec)
     return None
+
+
+def wait(tree: Tree) -> Tree:
+    """Block until ``tree``'s arrays are computed, while staying interruptible: a compiled
+    program runs on after dispatch, and a plain ``block_until_ready`` would hold Ctrl-C (and
+    SIGTERM) until it ends. The wait is done by a helper thread; this one wakes at least every
+    0.1 s to let signals in."""
+    leaves = [x for x in jax.tree.leaves(tree) if isinstance(x, jax.Array)]
+    if all(x.is_ready() for x in leaves):
+        return tree
+    done = threading.Event()
+
+    def block():
+        try:
+            jax.block_until_ready(leaves)
+        finally:
+            done.set()
+
+    threading.Thread(target=block, daemon=True).start()
+    while not done.wait(0.1):
+        pass
+    return tree
 
 
 def resolve(execution: Execution | str, batch: int, tiles: int = 1) -> Execution:

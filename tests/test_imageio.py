@@ -122,8 +122,10 @@ def test_failed_write_leaves_nothing_behind(tmp_path):
     path = tmp_path / "keep.png"
     save_image(path, np.full((4, 4), 7, np.uint8))
     before = path.read_bytes()
-    with pytest.raises(TypeError):
-        save_image(path, np.zeros((4, 4), np.complex64))  # Pillow cannot encode this
+    with pytest.raises(ImageError, match="uint8"):
+        save_image(path, np.zeros((4, 4), np.complex64))  # refused before writing
+    with pytest.raises(ImageError, match="cannot write"):
+        save_image(path, Image.new("CMYK", (4, 4)))  # PNG cannot hold CMYK: fails mid-write
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["keep.png"]
 
 
