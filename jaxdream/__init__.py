@@ -5,103 +5,84 @@
 >>> result = jaxdream.dream("photo.jpg", jaxdream.DreamConfig(map=56))    # doctest: +SKIP
 >>> pattern = jaxdream.oip(params, jaxdream.channel("conv3", 56),
 ...                        jaxdream.noise_image(jax.random.key(0)))      # doctest: +SKIP
+
+The public names are imported when first used (PEP 562), so that ``import jaxdream`` and the
+command line's ``--help`` do not start JAX.
 """
 
-from jaxdream import compute, distributed, layouts, parallel
-from jaxdream.cache import enable_compilation_cache
-from jaxdream.carve import DreamSpec, Knobs, carve, carve_batch
-from jaxdream.checkpoint import load_checkpoint, load_model, save_checkpoint
-from jaxdream.config import ARTICLE_LEVELS, DreamConfig, Level, parse_level
-from jaxdream.display import Display, colorize, contrast_clip, to_uint8
-from jaxdream.dream import DreamCall, DreamResult, dream, dream_call, dream_many
-from jaxdream.errors import (
-    CheckpointError,
-    ConfigError,
-    DataError,
-    ImageError,
-    JaxdreamError,
-    ObjectiveError,
-    ResourceError,
-)
-from jaxdream.imageio import load_photo, save_gif, save_image
-from jaxdream.imageops import resize, standardize
-from jaxdream.layouts import Grid, Overlap
-from jaxdream.many import Outcome, dream_photos
-from jaxdream.model import CNN, activation_shapes, activations, init_params
-from jaxdream.objectives import (
-    Objective,
-    channel,
-    layer,
-    logit,
-    mean_square,
-    neuron,
-    parse_objective,
-    stack_objectives,
-)
-from jaxdream.oip import OIPResult, noise_image, noise_images, oip
-from jaxdream.parallel import Execution
-from jaxdream.runtime import configure_cpu_devices
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ARTICLE_LEVELS",
-    "CNN",
-    "CheckpointError",
-    "ConfigError",
-    "DataError",
-    "Display",
-    "DreamCall",
-    "DreamConfig",
-    "DreamResult",
-    "DreamSpec",
-    "Execution",
-    "Grid",
-    "ImageError",
-    "JaxdreamError",
-    "Knobs",
-    "Level",
-    "OIPResult",
-    "Objective",
-    "ObjectiveError",
-    "Outcome",
-    "Overlap",
-    "ResourceError",
-    "activation_shapes",
-    "activations",
-    "carve",
-    "carve_batch",
-    "channel",
-    "colorize",
-    "compute",
-    "configure_cpu_devices",
-    "contrast_clip",
-    "distributed",
-    "dream",
-    "dream_call",
-    "dream_many",
-    "dream_photos",
-    "enable_compilation_cache",
-    "init_params",
-    "layer",
-    "layouts",
-    "load_checkpoint",
-    "load_model",
-    "load_photo",
-    "logit",
-    "mean_square",
-    "neuron",
-    "noise_image",
-    "noise_images",
-    "oip",
-    "parallel",
-    "parse_level",
-    "parse_objective",
-    "resize",
-    "save_checkpoint",
-    "save_gif",
-    "save_image",
-    "stack_objectives",
-    "standardize",
-    "to_uint8",
-]
+# Where each public name lives: one table, read by __getattr__, __dir__ and __all__.
+_EXPORTS = {
+    "jaxdream.cache": ["enable_compilation_cache"],
+    "jaxdream.carve": ["DreamSpec", "Knobs", "carve", "carve_batch"],
+    "jaxdream.checkpoint": ["load_checkpoint", "load_model", "save_checkpoint"],
+    "jaxdream.config": ["ARTICLE_LEVELS", "DreamConfig", "Level", "parse_level"],
+    "jaxdream.display": ["Display", "colorize", "contrast_clip", "to_uint8"],
+    "jaxdream.dream": ["DreamCall", "DreamResult", "dream", "dream_call", "dream_many"],
+    "jaxdream.errors": [
+        "CheckpointError",
+        "ConfigError",
+        "DataError",
+        "ImageError",
+        "JaxdreamError",
+        "NumericalError",
+        "ObjectiveError",
+        "ResourceError",
+    ],
+    "jaxdream.imageio": ["load_photo", "save_gif", "save_image"],
+    "jaxdream.imageops": ["resize", "standardize"],
+    "jaxdream.layouts": ["Grid", "Overlap"],
+    "jaxdream.many": ["Outcome", "dream_photos"],
+    "jaxdream.model": ["CNN", "activation_shapes", "activations", "init_params"],
+    "jaxdream.objectives": [
+        "Objective",
+        "channel",
+        "layer",
+        "logit",
+        "mean_square",
+        "neuron",
+        "parse_objective",
+        "stack_objectives",
+    ],
+    "jaxdream.oip": ["OIPResult", "noise_image", "noise_images", "oip"],
+    "jaxdream.parallel": ["Execution"],
+    "jaxdream.runtime": ["configure_cpu_devices"],
+}
+_MODULES = ["compute", "distributed", "layouts", "parallel"]  # public submodules
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted([*_WHERE, *_MODULES])
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name]), name)
+    elif name in _MODULES:
+        value = importlib.import_module(f"jaxdream.{name}")
+    else:
+        raise AttributeError(f"module 'jaxdream' has no attribute {name!r}")
+    globals()[name] = value  # looked up once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
+
+
+if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
+    from jaxdream import compute, distributed, layouts, parallel  # noqa: F401
+    from jaxdream.cache import enable_compilation_cache  # noqa: F401
+    from jaxdream.carve import DreamSpec, Knobs, carve, carve_batch  # noqa: F401
+    from jaxdream.checkpoint import load_checkpoint, load_model, save_checkpoint  # noqa: F401
+    from jaxdream.config import ARTICLE_LEVELS, DreamConfig, Level, parse_level  # noqa: F401
+    from jaxdream.dream import DreamResult, dream, dream_call, dream_many  # noqa: F401
+    from jaxdream.many import Outcome, dream_photos  # noqa: F401
+    from jaxdream.model import CNN  # noqa: F401
+    from jaxdream.objectives import Objective, channel, parse_objective  # noqa: F401
+    from jaxdream.oip import noise_image, noise_images, oip  # noqa: F401

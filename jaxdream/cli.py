@@ -520,21 +520,24 @@ def _cmd_dream_many(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- parser
 
 
-def _compute_flags(p: argparse.ArgumentParser) -> None:
-    from jaxdream.compute import PRECISIONS
-    from jaxdream.model import CONV_IMPLS
+# The choices of ``jaxdream.compute`` and ``jaxdream.model``, written here so that ``--help``
+# needs no JAX (tests/test_cli.py checks them against the library's).
+CONV_CHOICES = ("auto", "fast", "im2col", "xla")
+PRECISION_CHOICES = ("highest", "high", "default")
 
+
+def _compute_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--conv",
         default="auto",
-        choices=["auto", *sorted(CONV_IMPLS)],
-        help="convolution (default auto: im2col on CPUs, XLA's own on GPUs and TPUs)",
+        choices=CONV_CHOICES,
+        help="convolution (auto: im2col on CPUs, XLA's own on GPUs and TPUs)",
     )
     p.add_argument(
         "--precision",
         default="highest",
-        choices=list(PRECISIONS),
-        help="matrix-product precision (default highest: full float32 on every backend; "
+        choices=PRECISION_CHOICES,
+        help="matrix-product precision (highest: full float32 on every backend; "
         "'default' lets GPUs use TF32 and TPUs bf16 passes)",
     )
 
@@ -550,23 +553,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train the MNIST CNN (needs MNIST via TFDS)")
     p.add_argument("-o", "--output", default="mnist_cnn.msgpack", help="checkpoint to write")
-    p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
-    p.add_argument("--warmup-epochs", type=float, default=0.5)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--widths", type=int, nargs=3, default=[32, 64, 64], metavar="N")
-    p.add_argument("--hidden", type=int, default=70)
+    p.add_argument("--epochs", type=int, default=12, help="passes over the training split")
+    p.add_argument("--batch-size", type=int, default=128, help="images per training step")
+    p.add_argument("--learning-rate", type=float, default=1e-3, help="AdamW's peak rate")
+    p.add_argument(
+        "--warmup-epochs", type=float, default=0.5, help="linear warm-up before cosine decay"
+    )
+    p.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW's weight decay")
+    p.add_argument("--seed", type=int, default=0, help="initialisation and shuffling")
+    p.add_argument(
+        "--widths", type=int, nargs=3, default=[32, 64, 64], metavar="N", help="conv widths"
+    )
+    p.add_argument("--hidden", type=int, default=70, help="width of the dense layer")
     p.add_argument(
         "--conv",
         default="im2col",
         choices=["im2col", "fast", "xla"],
-        help="convolution implementation used in training (default: im2col)",
+        help="convolution implementation used in training",
     )
     p.add_argument("--train-split", default="train", help="TFDS split, e.g. 'train[:5000]'")
-    p.add_argument("--test-split", default="test")
-    p.add_argument("--data-dir", help="TFDS data folder (default: $TFDS_DATA_DIR)")
+    p.add_argument("--test-split", default="test", help="TFDS split to evaluate on")
+    p.add_argument("--data-dir", help="TFDS data folder (unset: $TFDS_DATA_DIR)")
     p.add_argument(
         "--download",
         action="store_true",
@@ -576,28 +583,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("info", help="describe the model, its layers and the devices")
-    p.add_argument("--weights", help=f"checkpoint (default: {DEFAULT_WEIGHTS_NOTE})")
+    p.add_argument("--weights", help=f"checkpoint (unset: {DEFAULT_WEIGHTS_NOTE})")
     p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser("oip", help="the optimal input pattern of a map, from noise")
     p.add_argument("-o", "--output", default="pattern.png", help="image to write")
-    p.add_argument("--layer", default="conv3")
+    p.add_argument("--layer", default="conv3", help="the layer whose map is maximised")
     p.add_argument("--map", default="56", help="a map index, or 'all' for a labelled grid")
     p.add_argument(
         "--objective",
         help="instead of --layer/--map: e.g. '0.7*conv3:56+0.3*conv3:12'"
         ", 'logit:7', 'conv2' (whole layer), 'mean_square:conv3', 'conv3:56:1:1'",
     )
-    p.add_argument("--steps", type=int, default=30)
-    p.add_argument("--epsilon", type=float, default=0.01)
+    p.add_argument("--steps", type=int, default=30, help="ascent steps")
+    p.add_argument("--epsilon", type=float, default=0.01, help="step size")
     p.add_argument("--conv-criterion", type=float, help="stop early (the article: 2e-4)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="of the start noise")
     p.add_argument("--amplitude", type=float, default=0.1, help="std of the start noise")
     p.add_argument("--start", help="start from this image instead of noise")
     p.add_argument("--scale", type=int, default=8, help="pixels per pattern pixel in the output")
-    p.add_argument("--columns", type=int, default=8)
+    p.add_argument("--columns", type=int, default=8, help="patterns per row of the grid")
     _compute_flags(p)
-    p.add_argument("--weights", help=f"checkpoint (default: {DEFAULT_WEIGHTS_NOTE})")
+    p.add_argument("--weights", help=f"checkpoint (unset: {DEFAULT_WEIGHTS_NOTE})")
     p.set_defaults(func=_cmd_oip)
 
     p = sub.add_parser("dream", help="carve a map's patterns into photos")
@@ -613,7 +620,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="dream.png",
         help="image to write, or the folder to write into (one PHOTO.png per photo)",
     )
-    p.add_argument("--layer", default="conv3")
+    p.add_argument("--layer", default="conv3", help="the layer whose map is carved")
     p.add_argument("--map", type=int, default=56, help="map of the layer; -1: the whole layer")
     p.add_argument(
         "--objective",
@@ -627,7 +634,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SPEC",
         help="tile levels, LEVEL[:TILE,...][/MAP,...][*WEIGHT]: 0 = whole image, "
         "1 = quadrants (tiles 0..3 row-major), 2 = 4x4 grid; e.g. '0 1' or "
-        "'0 1/56,12,3,7 2*0.5' (default: '0 1:3', the article). Objectives per level or "
+        "'0 1/56,12,3,7 2*0.5' ('0 1:3' is the article's). Objectives per level or "
         "tile: LEVEL[:TILE,...][*WEIGHT]=OBJECTIVE[;OBJECTIVE...], e.g. '1=logit:3' or "
         "'1:0,3=conv2:5;logit:7'",
     )
@@ -637,11 +644,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         metavar="FRACTION",
         help="tiles of levels >= 1 overlap their neighbours by this fraction of a tile, "
-        "their changes feathered together (hides seams; default 0: the article's grid)",
+        "their changes feathered together (hides seams; 0: the article's grid)",
     )
-    p.add_argument("--iterations", type=int, default=4)
-    p.add_argument("--steps", type=int, default=30)
-    p.add_argument("--epsilon", type=float, default=0.01)
+    p.add_argument("--iterations", type=int, default=4, help="carving rounds")
+    p.add_argument("--steps", type=int, default=30, help="OIP steps per round and tile")
+    p.add_argument("--epsilon", type=float, default=0.01, help="OIP step size")
     p.add_argument("--conv-criterion", type=float, help="stop OIP early (the article: 2e-4)")
     p.add_argument(
         "--size",
@@ -651,10 +658,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="working size: longer side, or HEIGHT WIDTH",
     )
-    p.add_argument("--schedule", choices=["batched", "faithful"], default="batched")
+    p.add_argument(
+        "--schedule",
+        choices=["batched", "faithful"],
+        default="batched",
+        help="batched: all tiles in one call; faithful: the article's steps exactly",
+    )
     p.add_argument("--shift-tiles", action="store_true", help="random tile offsets (seams)")
     p.add_argument("--color", action="store_true", help="keep the photo's colours")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="of the tile shifts")
     p.add_argument("--no-clip", action="store_true", help="skip the article's contrast clip")
     p.add_argument("--fact", type=float, default=0.2, help="display contrast factor")
     p.add_argument("--centre-move", type=float, default=0.5, help="display centre")
@@ -675,7 +687,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     distributed_flags(p)
     _compute_flags(p)
-    p.add_argument("--weights", help=f"checkpoint (default: {DEFAULT_WEIGHTS_NOTE})")
+    p.add_argument("--weights", help=f"checkpoint (unset: {DEFAULT_WEIGHTS_NOTE})")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_dream)
     return parser
@@ -693,7 +705,12 @@ def distributed_flags(p: argparse.ArgumentParser) -> None:
 
 
 class _Parser(argparse.ArgumentParser):
-    """Argument errors in the promised form: one line, ``jaxdream: error: ...``, code 2."""
+    """Argument errors in the promised form: one line, ``jaxdream: error: ...``, code 2; every
+    option's help shows its default."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         print(f"jaxdream: error: {message} (see '{self.prog} --help')", file=sys.stderr)

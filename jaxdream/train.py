@@ -22,6 +22,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
+from jaxdream.checks import whole_number
 from jaxdream.data import Split
 from jaxdream.errors import ConfigError
 from jaxdream.model import CNN, CONV_IMPLS, init_params, logits, standardize
@@ -58,10 +59,12 @@ class TrainConfig:
         ...
         jaxdream.errors.ConfigError: warmup_epochs must be in [0, epochs) = [0, 2), got 2
         """
-        if self.epochs < 1:
-            raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+        whole_number("epochs", self.epochs, 1, 10_000)
+        whole_number("batch_size", self.batch_size, 1, 60_000)
+        whole_number("seed", self.seed, 0, 2**32 - 1)
+        whole_number("hidden", self.hidden, 1, 65_536)
+        for w in self.widths:
+            whole_number("widths", w, 1, 4096)
         if not (np.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise ConfigError(f"learning_rate must be a positive number, got {self.learning_rate}")
         if not 0 <= self.warmup_epochs < self.epochs:  # also refuses NaN

@@ -341,3 +341,39 @@ def test_cli_fills_the_persistent_compilation_cache(tmp_path, photo):
     ]
     assert main(argv) == 0
     assert set(cache.rglob("*")) - before
+
+
+def test_help_needs_no_jax_and_shows_defaults():
+    script = (
+        "import sys, time; t = time.perf_counter(); from jaxdream.cli import build_parser; "
+        "build_parser(); print('jax' in sys.modules, time.perf_counter() - t)"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    loaded, seconds = done.stdout.split()
+    assert loaded == "False" and float(seconds) < 1.0
+    helped = subprocess.run(
+        [sys.executable, "-m", "jaxdream", "dream", "--help"], capture_output=True, text=True
+    )
+    assert helped.returncode == 0 and "(default: 30)" in " ".join(helped.stdout.split())
+
+
+def test_flags_agree_with_the_library():
+    """The command line's defaults and choices are the configuration's (no default twice)."""
+    from jaxdream import cli
+    from jaxdream.compute import PRECISIONS
+    from jaxdream.config import DreamConfig
+    from jaxdream.model import CONV_IMPLS
+
+    assert set(cli.CONV_CHOICES) == {"auto", *CONV_IMPLS}
+    assert set(cli.PRECISION_CHOICES) == set(PRECISIONS)
+    parser = cli.build_parser()
+    args = parser.parse_args(["dream"])
+    config = cli._dream_config(args)
+    assert config == DreamConfig()  # the command line's dream is the library's default
+    oip_args = parser.parse_args(["oip"])
+    import inspect
+
+    from jaxdream.oip import oip
+
+    defaults = {k: v.default for k, v in inspect.signature(oip).parameters.items()}
+    assert oip_args.steps == defaults["steps"] and oip_args.epsilon == defaults["epsilon"]

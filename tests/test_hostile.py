@@ -85,6 +85,13 @@ def test_oip_numbers_at_their_limits(tmp_path, capsys, flags, says):
     assert says in _one_line_code_2(capsys, argv, tmp_path)
 
 
+@pytest.mark.parametrize(
+    "flags", [["--epochs", "99999999999999999999"], ["--batch-size", "1000000000"], ["--seed", "-1"]]
+)
+def test_train_numbers_at_their_limits(tmp_path, capsys, flags):
+    _one_line_code_2(capsys, ["train", "-o", str(tmp_path / "w.msgpack"), *flags], tmp_path)
+
+
 # --------------------------------------------------------------------------- 2. not numbers
 
 
