@@ -13,6 +13,8 @@ command line's ``--help`` do not start JAX.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
@@ -52,12 +54,30 @@ _EXPORTS = {
     ],
     "jaxdream.oip": ["OIPResult", "noise_image", "noise_images", "oip"],
     "jaxdream.parallel": ["Execution"],
+    "jaxdream.presets": ["PRESETS", "preset_config"],
     "jaxdream.runtime": ["configure_cpu_devices"],
 }
-_MODULES = ["compute", "distributed", "layouts", "parallel"]  # public submodules
+_MODULES = ["compute", "distributed", "layouts", "parallel", "presets"]  # public submodules
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = sorted([*_WHERE, *_MODULES])
+
+
+# Functions named like the module they live in (``jaxdream.dream.dream``): importing the
+# module would set the package's attribute to the module, hiding the function, so the package
+# keeps the function (``jaxdream.dream`` is the function; the module is
+# ``sys.modules["jaxdream.dream"]``, and ``from jaxdream.dream import ...`` works as ever).
+_SHADOWED = frozenset(name for name, module in _WHERE.items() if module == f"jaxdream.{name}")
+
+
+class _Package(types.ModuleType):
+    def __setattr__(self, name, value):
+        if name in _SHADOWED and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str):

@@ -246,32 +246,9 @@ def _cmd_oip(args: argparse.Namespace) -> int:
 
 
 def _dream_config(args: argparse.Namespace):
-    from jaxdream.config import DreamConfig, parse_level
+    from jaxdream.presets import ARTICLE_FLAGS, config_from_flags
 
-    size = args.size
-    if len(size) == 1:
-        size = size[0]
-    elif len(size) == 2:
-        size = (size[0], size[1])
-    else:
-        raise ConfigError("--size takes one number (longer side) or two (height width)")
-    return DreamConfig(
-        size=size,
-        layer=args.layer,
-        map=args.map,
-        levels=tuple(parse_level(t) for t in args.levels),
-        iterations=args.iterations,
-        steps=args.steps,
-        epsilon=args.epsilon,
-        conv_criterion=args.conv_criterion,
-        schedule=args.schedule,
-        shift_tiles=args.shift_tiles,
-        seed=args.seed,
-        objective=args.objective,
-        overlap=args.overlap,
-        conv=args.conv,
-        precision=args.precision,
-    )
+    return config_from_flags({k: getattr(args, k) for k in ARTICLE_FLAGS})
 
 
 def _check_distinct(source: str | os.PathLike, outputs: list[str]) -> None:  # one photo
@@ -542,7 +519,12 @@ def _compute_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(preset: str | None = None) -> argparse.ArgumentParser:
+    """The parser; ``dream``'s defaults are those of ``preset`` (default: ``vivid``)."""
+    from jaxdream.presets import DEFAULT_PRESET, PRESETS
+
+    preset = preset if preset in PRESETS else DEFAULT_PRESET
+    d = PRESETS[preset].flag_values()
     parser = _Parser(
         prog="jaxdream",
         description="Carve the patterns of an MNIST CNN's feature maps into photos.",
@@ -607,7 +589,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help=f"checkpoint (unset: {DEFAULT_WEIGHTS_NOTE})")
     p.set_defaults(func=_cmd_oip)
 
-    p = sub.add_parser("dream", help="carve a map's patterns into photos")
+    p = sub.add_parser(
+        "dream",
+        help="carve a map's patterns into photos",
+        description=f"Dream photos. Defaults shown are preset {preset!r}'s: "
+        + "; ".join(f"{k}: {v.description}" for k, v in PRESETS.items()),
+    )
+    p.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        default=preset,
+        help="named settings; flags given beside it override them",
+    )
     p.add_argument(
         "input",
         nargs="*",
@@ -620,17 +613,20 @@ def build_parser() -> argparse.ArgumentParser:
         default="dream.png",
         help="image to write, or the folder to write into (one PHOTO.png per photo)",
     )
-    p.add_argument("--layer", default="conv3", help="the layer whose map is carved")
-    p.add_argument("--map", type=int, default=56, help="map of the layer; -1: the whole layer")
+    p.add_argument("--layer", default=d["layer"], help="the layer whose map is carved")
+    p.add_argument(
+        "--map", type=int, default=d["map"], help="map of the layer; -1: the whole layer"
+    )
     p.add_argument(
         "--objective",
+        default=d["objective"],
         help="every tile's objective instead of --layer/--map, as for 'jaxdream oip': e.g. "
         "'0.7*conv3:56 + 0.3*conv2:12', 'logit:9', 'conv3:56 - 0.1*logit:3'",
     )
     p.add_argument(
         "--levels",
         nargs="+",
-        default=["0", "1:3"],
+        default=d["levels"],
         metavar="SPEC",
         help="tile levels, LEVEL[:TILE,...][/MAP,...][*WEIGHT]: 0 = whole image, "
         "1 = quadrants (tiles 0..3 row-major), 2 = 4x4 grid; e.g. '0 1' or "
@@ -641,32 +637,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--overlap",
         type=float,
-        default=0.0,
+        default=d["overlap"],
         metavar="FRACTION",
         help="tiles of levels >= 1 overlap their neighbours by this fraction of a tile, "
         "their changes feathered together (hides seams; 0: the article's grid)",
     )
-    p.add_argument("--iterations", type=int, default=4, help="carving rounds")
-    p.add_argument("--steps", type=int, default=30, help="OIP steps per round and tile")
-    p.add_argument("--epsilon", type=float, default=0.01, help="OIP step size")
-    p.add_argument("--conv-criterion", type=float, help="stop OIP early (the article: 2e-4)")
+    p.add_argument("--iterations", type=int, default=d["iterations"], help="carving rounds")
+    p.add_argument("--steps", type=int, default=d["steps"], help="OIP steps per round and tile")
+    p.add_argument("--epsilon", type=float, default=d["epsilon"], help="OIP step size")
+    p.add_argument(
+        "--conv-criterion",
+        type=float,
+        default=d["conv_criterion"],
+        help="stop OIP early (the article: 2e-4)",
+    )
     p.add_argument(
         "--size",
         type=int,
         nargs="+",
-        default=[560],
+        default=d["size"],
         metavar="N",
         help="working size: longer side, or HEIGHT WIDTH",
     )
     p.add_argument(
         "--schedule",
         choices=["batched", "faithful"],
-        default="batched",
+        default=d["schedule"],
         help="batched: all tiles in one call; faithful: the article's steps exactly",
     )
-    p.add_argument("--shift-tiles", action="store_true", help="random tile offsets (seams)")
-    p.add_argument("--color", action="store_true", help="keep the photo's colours")
-    p.add_argument("--seed", type=int, default=0, help="of the tile shifts")
+    p.add_argument(
+        "--shift-tiles",
+        action=argparse.BooleanOptionalAction,
+        default=d["shift_tiles"],
+        help="random tile offsets (seams)",
+    )
+    p.add_argument(
+        "--color",
+        action=argparse.BooleanOptionalAction,
+        default=PRESETS[preset].color,
+        help="keep the photo's colours",
+    )
+    p.add_argument("--seed", type=int, default=d["seed"], help="of the tile shifts")
     p.add_argument("--no-clip", action="store_true", help="skip the article's contrast clip")
     p.add_argument("--fact", type=float, default=0.2, help="display contrast factor")
     p.add_argument("--centre-move", type=float, default=0.5, help="display centre")
@@ -737,9 +748,20 @@ class _Terminated(BaseException):
     """SIGTERM, raised where the program is, so that ``finally`` blocks clean up."""
 
 
+def _preset_named(argv: Sequence[str]) -> str | None:
+    """The ``--preset`` value in ``argv``, if any (it sets the other flags' defaults)."""
+    for i, arg in enumerate(argv):
+        if arg == "--preset" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--preset="):
+            return arg.split("=", 1)[1]
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(_preset_named(argv)).parse_args(argv)
     from jaxdream.runtime import configure_cpu_devices
 
     if threading.current_thread() is threading.main_thread():

@@ -55,7 +55,10 @@ def test_dream_with_no_input_uses_the_sample(tmp_path):
     out = tmp_path / "sample.png"
     assert main(["dream", "-o", str(out), *FAST]) == 0
     with Image.open(out) as img:
-        assert img.size == (48, 48) and img.mode == "L"
+        assert img.size == (48, 48) and img.mode == "RGB"  # the vivid preset: in colour
+    assert main(["dream", "-o", str(out), "--preset", "article", *FAST]) == 0
+    with Image.open(out) as img:
+        assert img.mode == "L"
 
 
 def test_same_seed_same_file(tmp_path, photo):
@@ -222,7 +225,19 @@ def test_mismatched_checkpoint(tmp_path, photo, capsys, tiny):
     save_checkpoint(weights, model, params)
     # A tiny CNN's conv3 has 8 maps: map 56 is refused with the valid range.
     assert (
-        main(["dream", str(photo), "-o", str(tmp_path / "o.png"), "--weights", str(weights), "-q"])
+        main(
+            [
+                "dream",
+                str(photo),
+                "-o",
+                str(tmp_path / "o.png"),
+                "--weights",
+                str(weights),
+                "--map",
+                "56",
+                "-q",
+            ]
+        )
         == 2
     )
     assert "valid 0..7" in capsys.readouterr().err
@@ -366,10 +381,17 @@ def test_flags_agree_with_the_library():
 
     assert set(cli.CONV_CHOICES) == {"auto", *CONV_IMPLS}
     assert set(cli.PRECISION_CHOICES) == set(PRECISIONS)
+    from jaxdream.presets import ARTICLE_FLAGS, PRESETS, config_from_flags, preset_config
+
+    assert config_from_flags(ARTICLE_FLAGS) == DreamConfig()  # the article's, written once
     parser = cli.build_parser()
-    args = parser.parse_args(["dream"])
-    config = cli._dream_config(args)
-    assert config == DreamConfig()  # the command line's dream is the library's default
+    assert cli._dream_config(parser.parse_args(["dream"])) == preset_config("vivid")
+    for name in PRESETS:
+        args = cli.build_parser(name).parse_args(["dream", "--preset", name])
+        assert cli._dream_config(args) == preset_config(name)
+        assert args.color == PRESETS[name].color
+    args = cli.build_parser("article").parse_args(["dream", "--preset", "article", "--steps", "5"])
+    assert cli._dream_config(args) == DreamConfig(steps=5)  # flags beside a preset win
     oip_args = parser.parse_args(["oip"])
     import inspect
 

@@ -305,3 +305,15 @@ def test_no_module_imports_jax_private_modules():
             elif isinstance(node, ast.ImportFrom):
                 names = [node.module or ""]
             assert not any(n.startswith("jax._src") for n in names), path.name
+
+
+def test_public_functions_named_like_their_modules_stay_functions():
+    """``jaxdream.dream`` is the function however the modules were imported first."""
+    script = (
+        "from jaxdream.many import dream_photos; import jaxdream, inspect; "
+        "from jaxdream import oip; "
+        "print(all(inspect.isfunction(f) for f in (jaxdream.dream, jaxdream.oip, jaxdream.carve,"
+        " oip)), sorted(set(dir(jaxdream)) >= set(jaxdream.__all__) for _ in [0]))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.stdout.split()[0] == "True", done.stderr

@@ -86,7 +86,8 @@ def test_oip_numbers_at_their_limits(tmp_path, capsys, flags, says):
 
 
 @pytest.mark.parametrize(
-    "flags", [["--epochs", "99999999999999999999"], ["--batch-size", "1000000000"], ["--seed", "-1"]]
+    "flags",
+    [["--epochs", "99999999999999999999"], ["--batch-size", "1000000000"], ["--seed", "-1"]],
 )
 def test_train_numbers_at_their_limits(tmp_path, capsys, flags):
     _one_line_code_2(capsys, ["train", "-o", str(tmp_path / "w.msgpack"), *flags], tmp_path)
