@@ -1,8 +1,9 @@
-"""The README's pictures of this round, from the bundled photos: ``python docs/make_pictures.py``.
+"""Every picture in the README, from the bundled photos: ``python docs/make_pictures.py``.
 
-- ``docs/images/lead_vivid.jpg``: both bundled photos dreamt with the command line's default
-  preset (``vivid``);
-- ``docs/images/presets.jpg``: the cat photo under every preset, labelled.
+- ``lead_vivid.jpg``: both bundled photos dreamt with the command line's default (``vivid``);
+- ``presets.jpg``: the cat photo under every preset, labelled;
+- ``article_figure.jpg``, ``chelsea_levels012_color.jpg``, ``astronaut_quadrant_maps.jpg``,
+  ``oip_conv3_all_maps.jpg``: the commands the README shows beside them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 import jaxdream
+from jaxdream.cli import main as cli
 from jaxdream.figures import labelled_grid
 from jaxdream.presets import PRESETS, preset_config
 
@@ -44,6 +46,45 @@ def main() -> None:
     labelled_grid(pics, labels, columns=5, cell=300).convert("RGB").save(
         HERE / "images" / "presets.jpg", quality=90
     )
+    commands = {  # the README's commands, each writing one picture
+        "article_figure.jpg": ["dream", "--preset", "article", "-o", "{tmp}", "--figure", "{out}"],
+        "chelsea_levels012_color.jpg": [
+            "dream",
+            str(cat),
+            "--preset",
+            "article",
+            "--levels",
+            "0",
+            "1",
+            "2*0.5",
+            "--iterations",
+            "6",
+            "--color",
+            "-o",
+            "{out}",
+        ],
+        "astronaut_quadrant_maps.jpg": [
+            "dream",
+            "--preset",
+            "article",
+            "--levels",
+            "0",
+            "1/56,12,30,44",
+            "--iterations",
+            "6",
+            "-o",
+            "{out}",
+        ],
+        "oip_conv3_all_maps.jpg": ["oip", "--layer", "conv3", "--map", "all", "-o", "{out}"],
+    }
+    tmp = HERE / "images" / "_scratch.png"
+    for name, argv in commands.items():
+        out = str(HERE / "images" / name)
+        assert (
+            cli([a.format(out=out, tmp=tmp) for a in argv] + (["-q"] if argv[0] == "dream" else []))
+            == 0
+        )
+    tmp.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":
