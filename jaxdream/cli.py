@@ -266,14 +266,17 @@ def _check_distinct(source: str | os.PathLike, outputs: list[str]) -> None:  # o
             raise ImageError(f"{out} is the input photo: choose another output name")
 
 
-def _write_dream(result, photo_rgb, paths: dict[str, str | None], display, color: bool) -> None:
-    """Write a dream's outputs (``output``, and ``gif``/``figure`` where named), atomically."""
+def _write_dream(
+    result, photo_rgb, paths: dict[str, str | None], display, color: bool, photo_size: bool
+) -> list[str]:
+    """Write a dream's outputs (``output``, and ``gif``/``figure`` where named), atomically;
+    returns the files written."""
     import numpy as np
 
     from jaxdream.figures import labelled_grid
     from jaxdream.imageio import save_gif, save_image
 
-    save_image(paths["output"], result.to_uint8(display, color=color))
+    save_image(paths["output"], result.to_uint8(display, color=color, photo_size=photo_size))
     frames = (
         [] if result.frames is None else [result.render(f, display, color) for f in result.frames]
     )
@@ -298,6 +301,11 @@ def _write_dream(result, photo_rgb, paths: dict[str, str | None], display, color
             *[f"iteration {i + 1}" for i in range(len(frames))],
         ]
         save_image(paths["figure"], labelled_grid(pics, labels, columns=4, cell=256))
+    return [p for p in (paths["output"], paths.get("gif"), paths.get("figure")) if p]
+
+
+def _photo_size(args: argparse.Namespace) -> bool:
+    return args.output_size == "photo"
 
 
 def _describe(config) -> str:
@@ -360,13 +368,14 @@ def _cmd_dream(args: argparse.Namespace) -> int:
         bar.update()
         bar.set_description(stages[1])
         paths = {"output": args.output, "gif": args.gif, "figure": args.figure}
-        _write_dream(result, photo.rgb, paths, display, args.color)
+        written = _write_dream(result, photo.rgb, paths, display, args.color, _photo_size(args))
         bar.update()
     h, w = result.image.shape
+    oh, ow = result.photo.shape[:2] if _photo_size(args) else (h, w)
     print(
-        f"dreamed {source} at {w}x{h}, {_describe(config)}, {config.tile_count()} tiles, "
-        f"{config.iterations} iterations x {config.steps} steps in {seconds:.2f} s; "
-        f"wrote {args.output}"
+        f"dreamed {source} at {w}x{h} (written at {ow}x{oh}), {_describe(config)}, "
+        f"{config.tile_count()} tiles, {config.iterations} iterations x {config.steps} steps in "
+        f"{seconds:.2f} s; wrote {', '.join(written)}"
     )
     return 0
 
@@ -462,7 +471,7 @@ def _cmd_dream_many(args: argparse.Namespace) -> int:
 
     def write(result, path, paths):
         try:
-            _write_dream(result, result.photo, paths, display, args.color)
+            _write_dream(result, result.photo, paths, display, args.color, _photo_size(args))
         except JaxdreamError as e:
             return path, e
         return path, None
@@ -685,6 +694,12 @@ def build_parser(preset: str | None = None) -> argparse.ArgumentParser:
         "--gif", help="also write the iterations as an animated GIF (a folder for many photos)"
     )
     p.add_argument("--figure", help="also write a figure of the stages (a folder for many photos)")
+    p.add_argument(
+        "--output-size",
+        choices=["photo", "working"],
+        default="photo",
+        help="write the dream at the photo's size, or at the working size (--size)",
+    )
     p.add_argument("--recursive", action="store_true", help="look for photos in subfolders")
     p.add_argument(
         "--skip-existing",

@@ -53,12 +53,28 @@ class DreamResult(NamedTuple):
     def rgb(self) -> np.ndarray:
         return np.clip(resize_host(self.photo, self.image.shape), 0.0, 1.0)
 
-    def to_uint8(self, display: Display = Display(), color: bool = False) -> np.ndarray:
-        """The dream as pixels: gray ``(H, W)``, or ``(H, W, 3)`` keeping the photo's chroma."""
-        return self.render(self.image, display, color)
+    def to_uint8(
+        self, display: Display = Display(), color: bool = False, photo_size: bool = False
+    ) -> np.ndarray:
+        """The dream as pixels: gray ``(H, W)``, or ``(H, W, 3)`` keeping the photo's chroma;
+        at the working size, or with ``photo_size`` at the photo's (bicubic; the colours then
+        come from the photo at its own resolution)."""
+        return self.render(self.image, display, color, photo_size)
 
-    def render(self, x: np.ndarray, display: Display = Display(), color: bool = False):
+    def render(
+        self,
+        x: np.ndarray,
+        display: Display = Display(),
+        color: bool = False,
+        photo_size: bool = False,
+    ) -> np.ndarray:
+        """``x`` (a standardized image of the working size, e.g. a frame) as pixels."""
         gray = render(x, self.gray, display)
+        if photo_size and gray.shape != self.photo.shape[:2]:
+            h, w = self.photo.shape[:2]
+            filt = Image.BICUBIC if h * w >= gray.size else Image.LANCZOS
+            gray = np.asarray(Image.fromarray(gray).resize((w, h), filt))
+            return colorize(gray, self.photo) if color else gray
         return colorize(gray, self.rgb) if color else gray
 
 

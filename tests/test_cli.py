@@ -43,7 +43,7 @@ def test_dream_end_to_end(tmp_path, photo, capsys):
     )
     assert code == 0
     with Image.open(out) as img:
-        assert img.mode == "RGB" and img.size == (48, 32)
+        assert img.mode == "RGB" and img.size == (60, 40)  # the photo's size
     with Image.open(gif) as img:
         assert img.n_frames == 2  # the input and one iteration
     with Image.open(fig) as img:
@@ -55,7 +55,10 @@ def test_dream_with_no_input_uses_the_sample(tmp_path):
     out = tmp_path / "sample.png"
     assert main(["dream", "-o", str(out), *FAST]) == 0
     with Image.open(out) as img:
-        assert img.size == (48, 48) and img.mode == "RGB"  # the vivid preset: in colour
+        assert img.size == (512, 512) and img.mode == "RGB"  # the vivid preset: in colour
+    assert main(["dream", "-o", str(out), "--output-size", "working", *FAST]) == 0
+    with Image.open(out) as img:
+        assert img.size == (48, 48)
     assert main(["dream", "-o", str(out), "--preset", "article", *FAST]) == 0
     with Image.open(out) as img:
         assert img.mode == "L"
