@@ -238,3 +238,22 @@ def carve_batch(
         return carve(spec, params, image, knobs, key, execution.tiles)
 
     return execution.images.map(one, (images, keys))
+
+
+@functools.partial(jax.jit, static_argnames=("spec", "execution"))
+def carve_batch_each(
+    spec: DreamSpec,
+    params: Mapping,
+    images: Array,
+    knobs: Knobs,
+    keys: Array,
+    execution: Execution = Execution(),
+) -> tuple[Array, Array | None]:
+    """``carve_batch`` with one ``Knobs`` per image (every leaf with a leading batch axis): one
+    photo dreamt with many maps or objectives of one structure in ONE compiled call."""
+
+    def one(args):
+        image, key, own = args
+        return carve(spec, params, image, own, key, execution.tiles)
+
+    return execution.images.map(one, (images, keys, knobs))

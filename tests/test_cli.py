@@ -402,3 +402,33 @@ def test_flags_agree_with_the_library():
 
     defaults = {k: v.default for k, v in inspect.signature(oip).parameters.items()}
     assert oip_args.steps == defaults["steps"] and oip_args.epsilon == defaults["epsilon"]
+
+
+def test_explore_writes_a_sheet_strongest_first(tmp_path, photo, capsys):
+    out = tmp_path / "sheet.png"
+    argv = ["explore", str(photo), "-o", str(out), "--layer", "conv2", "--maps", "0-5"]
+    assert main([*argv, "--size", "48", "--iterations", "1", "--steps", "2", "-q"]) == 0
+    said = capsys.readouterr().out
+    assert "6 maps of conv2" in said and "in one call" in said
+    with Image.open(out) as sheet:
+        assert sheet.width > sheet.height > 0
+
+
+def test_explore_ranks_by_strength_and_marks_dead_maps(bundled, smooth_image):
+    from jaxdream.config import DreamConfig
+    from jaxdream.explore import DEAD_BELOW, explore, parse_maps
+
+    _, params = bundled
+    cfg = DreamConfig(size=48, iterations=1, steps=3)
+    ranked = explore(smooth_image, "conv3", [56, 3, 12, 40], cfg, params=params)
+    assert sorted(e.map for e in ranked) == [3, 12, 40, 56]
+    strengths = [e.strength for e in ranked]
+    assert strengths == sorted(strengths, reverse=True)
+    assert all(e.dead == (e.strength < DEAD_BELOW) for e in ranked)
+    for e in ranked:  # each is the dream of that map alone
+        from jaxdream.dream import dream
+
+        alone = dream(smooth_image, cfg.replace(map=e.map), params=params)
+        np.testing.assert_allclose(e.result.image, alone.image, atol=1e-4)
+    with pytest.raises(Exception, match="maps must be in"):
+        parse_maps("70", 64)
