@@ -167,7 +167,8 @@ def _cmd_oip(args: argparse.Namespace) -> int:
     from jaxdream.imageops import standardize
     from jaxdream.model import activation_shapes
     from jaxdream.objectives import channel, parse_objective
-    from jaxdream.oip import noise_images, oip
+    from jaxdream.oip import dead as dead_starts
+    from jaxdream.oip import oip, oip_from_noise
 
     check_output(args.output)
     whole_number("--seed", args.seed, -(2**63), 2**63 - 1)
@@ -194,43 +195,49 @@ def _cmd_oip(args: argparse.Namespace) -> int:
         except ValueError:
             raise ConfigError(f"--map takes a number or 'all', not {args.map!r}") from None
         objective, labels, n = channel(args.layer, k), None, 1
+    t0 = time.perf_counter()
+    options = dict(
+        steps=args.steps, epsilon=args.epsilon, conv_criterion=args.conv_criterion, model=model
+    )
+    restarted = 0
     if args.start:
         from jaxdream.imageops import resize
 
         photo = load_photo(args.start)
         start = standardize(resize(jnp.asarray(photo.gray), (28, 28)))
-        starts = jnp.broadcast_to(start, (n, 28, 28))
+        out = oip(params, objective, jnp.broadcast_to(start, (n, 28, 28)), **options)
+        dead_mask = dead_starts(out)
     else:
-        starts = noise_images(jax.random.key(args.seed), n, amplitude=args.amplitude)
-    t0 = time.perf_counter()
-    out = oip(
-        params,
-        objective,
-        starts,
-        steps=args.steps,
-        epsilon=args.epsilon,
-        conv_criterion=args.conv_criterion,
-        model=model,
-    )
+        key = jax.random.key(args.seed)
+        out, starts = oip_from_noise(params, objective, key, n, amplitude=args.amplitude, **options)
+        dead_mask = dead_starts(out)
+        restarted = int(np.sum((starts > 1) & ~dead_mask))
     out.images.block_until_ready()
     seconds = time.perf_counter() - t0
     losses = np.asarray(out.losses)
     final = losses[np.arange(n), np.maximum(np.asarray(out.steps_run) - 1, 0)]
-    dead = [i for i in range(n) if args.steps > 0 and np.all(losses[i, : out.steps_run[i]] == 0)]
+    dead = [int(i) for i in np.flatnonzero(dead_mask)]
     pictures = [to_uint8(np.asarray(x)) for x in out.images]
+    again = f"; {restarted} restarted from new noise after a dead start" if restarted else ""
     if labels is None:
         name = objective.name
         img = np.kron(pictures[0], np.ones((args.scale, args.scale), np.uint8))
         save_image(args.output, img)
         print(
             f"{name}: loss {losses[0, 0]:.4f} -> {final[0]:.4f} in {int(out.steps_run[0])} "
-            f"steps ({seconds:.2f} s); wrote {args.output}"
+            f"steps ({seconds:.2f} s{again}); wrote {args.output}"
         )
     else:
-        labels = [lab + (" dead" if i in dead else "") for i, lab in enumerate(labels)]
+        # Strongest first (the final objective value), as 'jaxdream explore' orders; dead last.
+        order = sorted(range(n), key=lambda i: (i in dead, -final[i]))
+        labels = [labels[i] + (" dead" if i in dead else "") for i in order]
+        pictures = [pictures[i] for i in order]
         sheet = labelled_grid(pictures, labels, columns=args.columns, cell=28 * args.scale // 4)
         save_image(args.output, sheet)
-        print(f"{n} maps of {args.layer} in one call ({seconds:.2f} s); wrote {args.output}")
+        print(
+            f"{n} maps of {args.layer} in one call ({seconds:.2f} s{again}), strongest first; "
+            f"wrote {args.output}"
+        )
     if dead:
         which = objective.name if labels is None else f"{len(dead)} of {n} maps ({dead})"
         print(

@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxdream.checks import number, whole_number
 from jaxdream.errors import ConfigError, NumericalError
@@ -193,6 +194,49 @@ def oip(
     if single:
         out = OIPResult(out.images[0], out.losses[0], out.steps_run[0])
     return out
+
+
+def dead(out: OIPResult) -> np.ndarray:
+    """Which images of a batched ``OIPResult`` had a dead start: their loss stayed exactly 0
+    (the objective's activations are zero everywhere there, so no gradient)."""
+    losses = np.asarray(out.losses)
+    steps_run = np.asarray(out.steps_run)
+    taken = np.arange(losses.shape[1])[None, :] < steps_run[:, None]
+    return (steps_run > 0) & np.all(np.where(taken, losses == 0, True), axis=1)
+
+
+def oip_from_noise(
+    params: Mapping,
+    objective: Objective,
+    key: Array,
+    n: int,
+    *,
+    restarts: int = 8,
+    amplitude: float = 0.1,
+    **kwargs,
+) -> tuple[OIPResult, np.ndarray]:
+    """``oip`` of ``n`` noise starts (``objective`` leaves scalars or length ``n``); images
+    with a dead start (``dead``) start again from new noise, up to ``restarts`` times, so a
+    map is only reported dead when ``restarts + 1`` starts gave it no gradient. Returns the
+    result and how many starts each image took (``restarts + 2`` where all were dead)."""
+    objective = broadcast_objective(objective, n)
+    keys = jax.random.split(key, restarts + 1)
+    start = noise_images(keys[0], n, amplitude=amplitude)
+    out = oip(params, objective, start, **kwargs)
+    images, losses, steps_run = (np.array(a) for a in out)
+    starts = np.ones(n, int)
+    for attempt in range(1, restarts + 1):
+        todo = dead(OIPResult(images, losses, steps_run))
+        if not todo.any():
+            break
+        # The whole batch again (the same compiled program), new noise where the start was dead.
+        fresh = noise_images(keys[attempt], n, amplitude=amplitude)
+        start = jnp.where(jnp.asarray(todo)[:, None, None], fresh, start)
+        again = [np.asarray(a) for a in oip(params, objective, start, **kwargs)]
+        images[todo], losses[todo], steps_run[todo] = (a[todo] for a in again)
+        starts[todo] += 1
+    starts[dead(OIPResult(images, losses, steps_run))] = restarts + 2
+    return OIPResult(jnp.asarray(images), jnp.asarray(losses), jnp.asarray(steps_run)), starts
 
 
 def noise_image(

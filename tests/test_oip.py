@@ -159,3 +159,19 @@ def test_conv_implementations_agree(tiny):
 
 def _fields(model):
     return {"widths": model.widths, "hidden": model.hidden, "num_classes": model.num_classes}
+
+
+def test_dead_starts_start_again_from_new_noise(bundled):
+    from jaxdream.oip import dead, oip_from_noise
+
+    _, params = bundled
+    objective = channel("conv3", jnp.arange(64))
+    key = jax.random.key(0)
+    first = oip(params, objective, noise_images(jax.random.split(key, 9)[0], 64), steps=5)
+    out, starts = oip_from_noise(params, objective, key, 64, steps=5)
+    was_dead, still_dead = dead(first), dead(out)
+    assert was_dead.sum() > still_dead.sum()  # some came alive (9 of 64 were dead at seed 0)
+    assert np.all(starts[~was_dead] == 1) and np.all(starts[was_dead] > 1)
+    assert np.all(starts[still_dead] == 10)  # 1 + 8 restarts, + 1 marks "always dead"
+    alive = ~was_dead  # never restarted: the first run's results
+    np.testing.assert_allclose(np.asarray(out.images)[alive], np.asarray(first.images)[alive])
