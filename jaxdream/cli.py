@@ -311,6 +311,27 @@ def _write_dream(
     return [p for p in (paths["output"], paths.get("gif"), paths.get("figure")) if p]
 
 
+def _warn_if_unchanged(result, config, model, params) -> None:
+    """One line where the dream left the photo as it was (no gradient), naming maps that
+    respond to it."""
+    import numpy as np
+
+    from jaxdream.explore import DEAD_BELOW, responding_maps
+
+    if config.steps == 0 or np.abs(result.image - result.gray).mean() >= DEAD_BELOW:
+        return
+    layer = config.layer if config.objective is None else None
+    hint = ""
+    if layer is not None:
+        maps = responding_maps(result.gray, layer, model=model, params=params)
+        hint = f"; maps of {layer} that respond to this photo: {maps}" if maps else ""
+    print(
+        f"warning: {_describe(config)} gave no gradient on this photo: the dream is the photo "
+        f"unchanged{hint}",
+        file=sys.stderr,
+    )
+
+
 def _photo_size(args: argparse.Namespace) -> bool:
     return args.output_size == "photo"
 
@@ -377,6 +398,7 @@ def _cmd_dream(args: argparse.Namespace) -> int:
         paths = {"output": args.output, "gif": args.gif, "figure": args.figure}
         written = _write_dream(result, photo.rgb, paths, display, args.color, _photo_size(args))
         bar.update()
+    _warn_if_unchanged(result, config, model, params)
     h, w = result.image.shape
     oh, ow = result.photo.shape[:2] if _photo_size(args) else (h, w)
     print(

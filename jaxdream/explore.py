@@ -111,3 +111,27 @@ def explore(
         result = DreamResult(image, gray, loaded.rgb, None, config.replace(map=int(m)))
         found.append(Explored(int(m), result, strength, strength < DEAD_BELOW))
     return sorted(found, key=lambda e: -e.strength)
+
+
+def responding_maps(
+    gray: np.ndarray, layer: str, *, model: CNN, params: Mapping, count: int = 5
+) -> list[int]:
+    """The ``count`` maps of ``layer`` that respond most to a standardized photo: one OIP step
+    on the photo at 28x28 for every map in one call, ranked by how far it moved the image (a
+    cheap stand-in for a full ``explore``); maps that do not move it are left out."""
+    from jaxdream.imageops import OIP_SIZE, resize, standardize
+    from jaxdream.objectives import channel
+    from jaxdream.oip import oip
+
+    n = activation_shapes(model)[layer][-1]
+    z = standardize(resize(jnp.asarray(gray), OIP_SIZE))
+    out = oip(
+        params,
+        channel(layer, jnp.arange(n)),
+        jnp.broadcast_to(z, (n, *OIP_SIZE)),
+        steps=1,
+        model=model,
+    )
+    moved = np.abs(np.asarray(out.images) - np.asarray(z)).mean(axis=(1, 2))
+    order = [int(m) for m in np.argsort(-moved) if moved[m] > 0]
+    return order[:count]

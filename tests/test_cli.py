@@ -2,6 +2,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -432,3 +433,16 @@ def test_explore_ranks_by_strength_and_marks_dead_maps(bundled, smooth_image):
         np.testing.assert_allclose(e.result.image, alone.image, atol=1e-4)
     with pytest.raises(Exception, match="maps must be in"):
         parse_maps("70", 64)
+
+
+def test_a_dream_that_changes_nothing_says_so_and_names_maps_that_respond(tmp_path, capsys):
+    cat = Path(__file__).parents[1] / "jaxdream" / "assets" / "chelsea.jpg"
+    out = tmp_path / "d.png"
+    argv = ["dream", str(cat), "-o", str(out), "--preset", "article", "--map", "18"]
+    assert main([*argv, "--size", "112", "-q"]) == 0  # map 18 of conv3 is dead on this photo
+    err = capsys.readouterr().err
+    assert "channel(conv3, 18) gave no gradient on this photo" in err
+    maps = json.loads(err.split("respond to this photo: ")[1].strip())
+    assert len(maps) == 5 and 18 not in maps
+    assert main([*argv[:-1], "47", "--size", "112", "-q"]) == 0  # one it named: no warning
+    assert "gave no gradient" not in capsys.readouterr().err
