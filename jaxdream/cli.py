@@ -43,7 +43,7 @@ def _versions() -> dict[str, str]:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from jaxdream._files import atomic_write, check_writable
-    from jaxdream.checkpoint import save_checkpoint
+    from jaxdream.checkpoint import model_card, save_checkpoint
     from jaxdream.data import load_split
     from jaxdream.errors import CheckpointError
     from jaxdream.model import param_count
@@ -85,41 +85,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     }
     save_checkpoint(out, result.model, result.params, metadata)
     card = out.with_suffix(".md")
-    text = _model_card(result, metadata, param_count(result.params)).encode()
+    text = model_card(result, metadata, param_count(result.params)).encode()
     atomic_write(card, lambda f: f.write(text), error=CheckpointError)
     print(
         f"test accuracy {result.test_accuracy:.2%} after {config.epochs} epochs, "
         f"{seconds:.0f} s in all; wrote {out} and {card}"
     )
     return 0
-
-
-def _model_card(result, metadata: dict, n_params: int) -> str:
-    m = result.model
-    rows = "\n".join(
-        f"| {r.epoch} | {r.train_loss:.4f} | {r.test_loss:.4f} | {r.test_accuracy:.2%} |"
-        for r in result.history
-    )
-    versions = ", ".join(f"{k} {v}" for k, v in metadata["versions"].items())
-    return f"""# Model card: jaxdream MNIST CNN
-
-- **Architecture**: 28x28x1 -> conv 3x3 ({m.widths[0]}) -> ReLU -> max-pool 2 -> conv 3x3
-  ({m.widths[1]}) -> ReLU -> max-pool 2 -> conv 3x3 ({m.widths[2]}) -> ReLU -> flatten -> dense
-  ({m.hidden}) -> ReLU -> dense ({m.num_classes}); "valid" convolutions; {n_params:,} parameters.
-- **Input**: per-image standardized gray image (`jaxdream.standardize`).
-- **Data**: MNIST (TFDS `mnist` 3.0.1), 60,000 training images; evaluated on the 10,000 test images.
-- **Test accuracy**: {metadata["test_accuracy"]:.2%} (test loss {metadata["test_loss"]:.4f}).
-- **Training command** (reproducible: the same command gives the same weights with the same
-  jaxdream and library versions): `{metadata["command"]}`
-- **Seed**: {metadata["train_config"]["seed"]}
-- **Library versions**: {versions}
-- **Intended use**: the feature maps that jaxdream's dreams carve into photos; a teaching model,
-  not a production digit classifier.
-
-| epoch | train loss | test loss | test accuracy |
-| --- | --- | --- | --- |
-{rows}
-"""
 
 
 # --------------------------------------------------------------------------- info
@@ -142,7 +114,29 @@ def _cmd_info(args: argparse.Namespace) -> int:
         "devices": [str(d) for d in jax.devices()],
         "versions": _versions(),
     }
-    print(json.dumps(info, indent=2))
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    accuracy = info["test_accuracy"]
+    layers = ", ".join(
+        f"{k} {'x'.join(map(str, v))}" for k, v in info["layers"].items() if not k.endswith("_pre")
+    )
+    devices = jax.devices()
+    print(
+        "\n".join(
+            [
+                f"weights  {path}",
+                f"model    conv widths {list(model.widths)}, dense {model.hidden}, "
+                f"{info['parameters']:,} parameters"
+                + (f", {accuracy:.2%} MNIST test accuracy" if accuracy is not None else ""),
+                f"layers   {layers} (and *_pre before each ReLU)",
+                f"devices  {len(devices)} x {devices[0].platform} ({jax.default_backend()} "
+                f"backend)",
+                "versions " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()),
+                "(--json for all of it, as JSON)",
+            ]
+        )
+    )
     return 0
 
 
@@ -278,9 +272,8 @@ def _write_dream(
 ) -> list[str]:
     """Write a dream's outputs (``output``, and ``gif``/``figure`` where named), atomically;
     returns the files written."""
-    import numpy as np
 
-    from jaxdream.figures import labelled_grid
+    from jaxdream.figures import stage_figure
     from jaxdream.imageio import save_gif, save_image
 
     save_image(paths["output"], result.to_uint8(display, color=color, photo_size=photo_size))
@@ -290,24 +283,7 @@ def _write_dream(
     if paths.get("gif"):
         save_gif(paths["gif"], [result.render(result.gray, display, color), *frames])
     if paths.get("figure"):
-        import jax.numpy as jnp
-
-        from jaxdream.imageops import resize
-
-        small = np.asarray(resize(jnp.asarray(result.gray), (28, 28)))
-        pics = [
-            np.round(np.clip(photo_rgb, 0, 1) * 255).astype(np.uint8),
-            result.render(result.gray, display),
-            result.render(small, display),
-            *frames,
-        ]
-        labels = [
-            "original",
-            "gray",
-            "28x28 input",
-            *[f"iteration {i + 1}" for i in range(len(frames))],
-        ]
-        save_image(paths["figure"], labelled_grid(pics, labels, columns=4, cell=256))
+        save_image(paths["figure"], stage_figure(result, photo_rgb, display))
     return [p for p in (paths["output"], paths.get("gif"), paths.get("figure")) if p]
 
 
@@ -644,6 +620,7 @@ def build_parser(preset: str | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="describe the model, its layers and the devices")
     p.add_argument("--weights", help=f"checkpoint (unset: {DEFAULT_WEIGHTS_NOTE})")
+    p.add_argument("--json", action="store_true", help="everything, as JSON")
     p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser("oip", help="the optimal input pattern of a map, from noise")

@@ -52,3 +52,29 @@ def labelled_grid(
         draw.text((x, y), label, fill="black")
         sheet.paste(_as_rgb(img, (width, height)), (x, y + LABEL_HEIGHT))
     return sheet
+
+
+def stage_figure(result, photo_rgb: np.ndarray, display=None) -> Image.Image:
+    """The stages of a dream (a ``DreamResult`` with frames): the photo, its gray working
+    image, the 28x28 the CNN sees of it, and every iteration, labelled."""
+    import jax.numpy as jnp
+
+    from jaxdream.display import Display
+    from jaxdream.imageops import resize
+
+    display = display or Display()
+    frames = [] if result.frames is None else [result.render(f, display) for f in result.frames]
+    small = np.asarray(resize(jnp.asarray(result.gray), (28, 28)))
+    pics = [
+        np.round(np.clip(photo_rgb, 0, 1) * 255).astype(np.uint8),
+        result.render(result.gray, display),
+        result.render(small, display),
+        *frames,
+    ]
+    labels = [
+        "original",
+        "gray",
+        "28x28 input",
+        *[f"iteration {i + 1}" for i in range(len(frames))],
+    ]
+    return labelled_grid(pics, labels, columns=4, cell=256)

@@ -291,9 +291,13 @@ def test_oip_reports_dead_maps(tmp_path, capsys):
 
 
 def test_info(capsys):
-    assert main(["info"]) == 0
+    assert main(["info", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["layers"]["conv3"] == [3, 3, 64] and info["test_accuracy"] >= 0.992
+    assert main(["info"]) == 0
+    summary = capsys.readouterr().out.splitlines()
+    assert len(summary) <= 8 and "99.43% MNIST test accuracy" in summary[1]
+    assert "conv3 3x3x64" in summary[2]
 
 
 def test_train_without_data_says_what_to_do(tmp_path, capsys):
