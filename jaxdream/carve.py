@@ -52,6 +52,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxdream import progress
 from jaxdream.imageops import (
     OIP_SIZE,
     cut_tiles,
@@ -89,6 +90,7 @@ class DreamSpec:
     schedule: str = "batched"
     shift_tiles: bool = False
     return_frames: bool = False
+    progress: bool = False  # a host callback after every iteration (jaxdream.progress)
 
     @property
     def tile_count(self) -> int:
@@ -202,22 +204,30 @@ def carve(
     ``map_tiles`` maps the OIP over the tiles (``jaxdream.parallel``; default: one vmap)."""
     image = jnp.asarray(image, jnp.float32)
     keys = jax.random.split(key, spec.iterations)
+    steps = (keys, jnp.arange(spec.iterations))
+
+    def done(i):
+        if spec.progress:
+            progress.report(i)
+
     if spec.schedule == "batched":
 
-        def step(x, k):
-            x = _batched_iteration(spec, params, knobs, map_tiles, x, k)
+        def step(x, ki):
+            x = _batched_iteration(spec, params, knobs, map_tiles, x, ki[0])
+            done(ki[1])
             return x, (x if spec.return_frames else None)
 
-        out, frames = jax.lax.scan(step, image, keys)
+        out, frames = jax.lax.scan(step, image, steps)
     else:
         corrections = faithful_corrections(spec, image)
         img28 = standardize(resize(image, OIP_SIZE))
 
-        def step(carry, _):
+        def step(carry, ki):
             carry = _faithful_iteration(spec, params, knobs, map_tiles, corrections, *carry)
+            done(ki[1])
             return carry, (carry[0] if spec.return_frames else None)
 
-        (out, _), frames = jax.lax.scan(step, (image, img28), keys)
+        (out, _), frames = jax.lax.scan(step, (image, img28), steps)
     return out, frames
 
 

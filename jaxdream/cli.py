@@ -189,6 +189,10 @@ def _cmd_oip(args: argparse.Namespace) -> int:
         except ValueError:
             raise ConfigError(f"--map takes a number or 'all', not {args.map!r}") from None
         objective, labels, n = channel(args.layer, k), None, 1
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=1, disable=None, bar_format="{l_bar}{bar}| {elapsed}")
+    bar.set_description(f"OIP of {n} image{'s' if n > 1 else ''} (compiles on first use)")
     t0 = time.perf_counter()
     options = dict(
         steps=args.steps, epsilon=args.epsilon, conv_criterion=args.conv_criterion, model=model
@@ -208,6 +212,8 @@ def _cmd_oip(args: argparse.Namespace) -> int:
         restarted = int(np.sum((starts > 1) & ~dead_mask))
     out.images.block_until_ready()
     seconds = time.perf_counter() - t0
+    bar.update()
+    bar.close()
     losses = np.asarray(out.losses)
     final = losses[np.arange(n), np.maximum(np.asarray(out.steps_run) - 1, 0)]
     dead = [int(i) for i in np.flatnonzero(dead_mask)]
@@ -357,23 +363,41 @@ def _cmd_dream(args: argparse.Namespace) -> int:
     photo = load_photo(source)  # bad input fails here, before any progress output
     model, params = _load_weights(args.weights)
     config.check(model)
-    stages = ["dreaming (the first call compiles)", "writing"]
-    with tqdm(total=len(stages), disable=args.quiet, bar_format="{l_bar}{bar}| {elapsed}") as bar:
-        bar.set_description(stages[0])
+    from jaxdream import progress
+
+    hits = progress.cache_hits()
+    # One bar of iterations, fed from inside the compiled dream; no bar with -q or when
+    # standard error is not a terminal (tqdm's disable=None).
+    with tqdm(
+        total=config.iterations, unit="iteration", disable=True if args.quiet else None
+    ) as bar:
+        bar.set_description("compiling")
         t0 = time.perf_counter()
+
+        def iterations_done(n: int) -> None:
+            if bar.n == 0:
+                loaded = progress.cache_hits() > hits
+                took = time.perf_counter() - t0
+                bar.set_description(
+                    "dreaming (program from the cache)"
+                    if loaded
+                    else f"dreaming (compiled in {took:.1f} s)"
+                )
+            if n > bar.n:
+                bar.update(n - bar.n)
+
         result = dream(
             photo.rgb,
             config,
             model=model,
             params=params,
             return_frames=bool(args.gif or args.figure),
+            progress=iterations_done,
         )
         seconds = time.perf_counter() - t0
-        bar.update()
-        bar.set_description(stages[1])
+        bar.set_description("writing")
         paths = {"output": args.output, "gif": args.gif, "figure": args.figure}
         written = _write_dream(result, photo.rgb, paths, display, args.color, _photo_size(args))
-        bar.update()
     _warn_if_unchanged(result, config, model, params)
     h, w = result.image.shape
     oh, ow = result.photo.shape[:2] if _photo_size(args) else (h, w)
@@ -407,12 +431,20 @@ def _cmd_explore(args: argparse.Namespace) -> int:
         channel(args.layer, 0).validate(shapes)  # the error listing the layers
     maps = parse_maps(args.maps, shapes[args.layer][-1])
     color = args.color if args.color is not None else PRESETS[args.preset].color
-    with tqdm(total=1, disable=args.quiet, bar_format="{l_bar}{bar}| {elapsed}") as bar:
-        bar.set_description(f"dreaming {len(maps)} maps at once")
+    quiet = True if args.quiet else None  # no bar when not a terminal
+    with tqdm(total=config.iterations, unit="iteration", disable=quiet) as bar:
+        bar.set_description(f"compiling {len(maps)} dreams as one program")
         t0 = time.perf_counter()
-        ranked = explore(source, args.layer, maps, config, model=model, params=params)
+
+        def iterations_done(n: int) -> None:
+            bar.set_description(f"dreaming {len(maps)} maps at once")
+            if n > bar.n:
+                bar.update(n - bar.n)
+
+        ranked = explore(
+            source, args.layer, maps, config, model=model, params=params, progress=iterations_done
+        )
         seconds = time.perf_counter() - t0
-        bar.update()
     pictures = [e.result.to_uint8(color=color) for e in ranked]
     labels = [f"map {e.map} {e.strength:.2f}" + (" dead" if e.dead else "") for e in ranked]
     save_image(args.output, labelled_grid(pictures, labels, columns=args.columns, cell=args.cell))
@@ -524,7 +556,9 @@ def _cmd_dream_many(args: argparse.Namespace) -> int:
     # Outputs are encoded and written by a thread while the next batch dreams (the compiled
     # program and zlib both release the GIL).
     with (
-        tqdm(total=len(jobs), disable=args.quiet, unit="photo", dynamic_ncols=True) as bar,
+        tqdm(
+            total=len(jobs), disable=True if args.quiet else None, unit="photo", dynamic_ncols=True
+        ) as bar,
         ThreadPoolExecutor(max_workers=1) as writer,
     ):
         pending = []
@@ -833,11 +867,13 @@ def _stop(code: int, message: str):
 
 
 def _on_sigterm(signum, frame):
-    raise _Terminated
+    """SIGTERM: stop here and now (no unwinding through a running dream)."""
+    _stop(143, "terminated")
 
 
-class _Terminated(BaseException):
-    """SIGTERM, raised where the program is, so that ``finally`` blocks clean up."""
+def _on_sigint(signum, frame):
+    """Ctrl-C: the same, with the shell's code for it."""
+    _stop(130, "interrupted")
 
 
 def _preset_named(argv: Sequence[str]) -> str | None:
@@ -858,6 +894,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_sigterm)
+        signal.signal(signal.SIGINT, _on_sigint)
         if hasattr(signal, "SIGXFSZ"):  # a file-size limit: let the write fail, not the process
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
@@ -886,10 +923,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{e.filename}: " if e.filename else ""
         print(f"jaxdream: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # where the handler could not be installed (not the main thread)
         _stop(130, "interrupted")
-    except _Terminated:
-        _stop(143, "terminated")
 
 
 if __name__ == "__main__":

@@ -246,9 +246,14 @@ class DreamConfig:
         return dataclasses.replace(model, **changes).resolved()
 
     def spec(
-        self, model: CNN, image_shape: tuple[int, int], return_frames: bool = False
+        self,
+        model: CNN,
+        image_shape: tuple[int, int],
+        return_frames: bool = False,
+        progress: bool = False,
     ) -> DreamSpec:
-        """The static half of the dream of working images of ``image_shape``."""
+        """The static half of the dream of working images of ``image_shape`` (``progress``:
+        report each iteration to ``jaxdream.progress``)."""
         return DreamSpec(
             model=self.model_for(model),
             shape=(int(image_shape[0]), int(image_shape[1])),
@@ -259,6 +264,7 @@ class DreamConfig:
             schedule=self.schedule,
             shift_tiles=self.shift_tiles,
             return_frames=return_frames,
+            progress=progress,
         )
 
     def knobs(self) -> Knobs:

@@ -14,8 +14,9 @@ devices (``jaxdream.parallel.auto``, or the caller's ``parallel``). The core it 
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 import jax
@@ -33,6 +34,7 @@ from jaxdream.imageio import Photo, load_photo
 from jaxdream.imageops import resize_host, standardize_host
 from jaxdream.model import CNN
 from jaxdream.oip import model_from_params
+from jaxdream.progress import listening
 
 ImageLike = str | os.PathLike | Image.Image | np.ndarray
 
@@ -101,6 +103,7 @@ def dream_call(
     return_frames: bool = False,
     parallel: par.Execution | str = "auto",
     indices: Sequence[int] | None = None,
+    progress: bool = False,
 ) -> DreamCall:
     """The compiled dream's arguments for standardized working images ``(N, H, W)``: image
     ``k`` uses the key ``fold_in(key(config.seed), indices[k])`` (default ``indices``:
@@ -109,7 +112,7 @@ def dream_call(
     indices = jnp.arange(images.shape[0]) if indices is None else jnp.asarray(indices)
     keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(config.seed), i))(indices)
     return DreamCall(
-        spec=config.spec(model, images.shape[1:], return_frames),
+        spec=config.spec(model, images.shape[1:], return_frames, progress),
         params=params,
         images=images,
         knobs=config.knobs(),
@@ -141,12 +144,14 @@ def dream_many(
     params: Mapping | None = None,
     return_frames: bool = False,
     parallel: par.Execution | str = "auto",
+    progress: Callable[[int], object] | None = None,
 ) -> list[DreamResult]:
     """Dream several photos in one compiled, batched call per working shape (photos of other
     aspect ratios are dreamt in calls of their own, never squeezed to another's shape); image
     ``i`` uses the key ``fold_in(key(seed), i)``. ``parallel``: how each batch is spread over
     devices (``"auto"``: ``jaxdream.parallel.auto``, from the backend and the device count;
-    ``"vmap"``; or a ``jaxdream.parallel.Execution``). For folders of photos, with batches
+    ``"vmap"``; or a ``jaxdream.parallel.Execution``). ``progress(iterations_done)`` is called
+    from inside the compiled dream after each iteration. For folders of photos, with batches
     sized to memory and errors per photo, see ``jaxdream.dream_photos``."""
     if isinstance(images, str | os.PathLike | bytes | np.ndarray | Image.Image):
         raise ImageError(
@@ -168,8 +173,11 @@ def dream_many(
     for shape in dict.fromkeys(shapes):
         group = [i for i, s in enumerate(shapes) if s == shape]
         grays = jnp.stack([prepared[i] for i in group])
-        call = dream_call(model, params, config, grays, return_frames, parallel, indices=group)
-        out, frames = par.wait(call())
+        call = dream_call(
+            model, params, config, grays, return_frames, parallel, group, progress is not None
+        )
+        with listening(progress) if progress else contextlib.nullcontext():
+            out, frames = par.wait(call())
         out = np.asarray(out)
         frames = None if frames is None else np.asarray(frames)
         check_finite(out, config)
@@ -187,8 +195,16 @@ def dream(
     params: Mapping | None = None,
     return_frames: bool = False,
     parallel: par.Execution | str = "auto",
+    progress: Callable[[int], object] | None = None,
 ) -> DreamResult:
-    """Carve ``config``'s objectives into one photo. With no ``params``, the bundled weights."""
+    """Carve ``config``'s objectives into one photo. With no ``params``, the bundled weights;
+    ``parallel`` and ``progress`` as for ``dream_many``."""
     return dream_many(
-        [image], config, model=model, params=params, return_frames=return_frames, parallel=parallel
+        [image],
+        config,
+        model=model,
+        params=params,
+        return_frames=return_frames,
+        parallel=parallel,
+        progress=progress,
     )[0]

@@ -15,8 +15,9 @@ was: strength below ``DEAD_BELOW``, marked dead.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 import jax
@@ -32,6 +33,7 @@ from jaxdream.errors import ConfigError
 from jaxdream.imageio import load_photo
 from jaxdream.model import CNN, activation_shapes
 from jaxdream.oip import model_from_params
+from jaxdream.progress import listening
 
 DEAD_BELOW = 1e-4
 
@@ -77,9 +79,11 @@ def explore(
     *,
     model: CNN | None = None,
     params: Mapping | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> list[Explored]:
     """Dream ``photo`` once per map of ``layer`` (every tile carving that map; ``config``'s
-    other settings) in one compiled call; strongest first."""
+    other settings) in one compiled call; strongest first. ``progress(iterations_done)`` as
+    for ``dream``."""
     if params is None:
         model, params = load_model()
     model = model or model_from_params(params)
@@ -100,9 +104,9 @@ def explore(
     )
     execution = parallel.auto(n, config.tile_count())
     images = jnp.broadcast_to(jnp.asarray(gray), (n, *shape))
-    out, _ = parallel.wait(
-        carve_batch_each(config.spec(model, shape), params, images, stacked, keys, execution)
-    )
+    spec = config.spec(model, shape, progress=progress is not None)
+    with listening(progress) if progress else contextlib.nullcontext():
+        out, _ = parallel.wait(carve_batch_each(spec, params, images, stacked, keys, execution))
     out = np.asarray(out)
     check_finite(out, config)
     found = []
