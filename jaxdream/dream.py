@@ -177,7 +177,7 @@ def dream_many(
             model, params, config, grays, return_frames, parallel, group, progress is not None
         )
         with listening(progress) if progress else contextlib.nullcontext():
-            out, frames = par.wait(call())
+            out, frames = par.run(call)
         out = np.asarray(out)
         frames = None if frames is None else np.asarray(frames)
         check_finite(out, config)

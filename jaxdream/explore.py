@@ -106,7 +106,9 @@ def explore(
     images = jnp.broadcast_to(jnp.asarray(gray), (n, *shape))
     spec = config.spec(model, shape, progress=progress is not None)
     with listening(progress) if progress else contextlib.nullcontext():
-        out, _ = parallel.wait(carve_batch_each(spec, params, images, stacked, keys, execution))
+        out, _ = parallel.run(
+            lambda: carve_batch_each(spec, params, images, stacked, keys, execution)
+        )
     out = np.asarray(out)
     check_finite(out, config)
     found = []

@@ -264,7 +264,9 @@ class PhotoDreams:
         if sharding is not None:
             images, keys = jax.device_put((images, keys), sharding)
         try:
-            out, frames = parallel.wait(program.compiled(self.params, images, self._knobs, keys))
+            out, frames = parallel.run(
+                lambda: program.compiled(self.params, images, self._knobs, keys)
+            )
             out = np.asarray(out)
         except Exception as e:
             if _is_out_of_memory(e):

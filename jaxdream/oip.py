@@ -34,7 +34,7 @@ from jaxdream.errors import ConfigError, NumericalError
 from jaxdream.imageops import standardize
 from jaxdream.model import CNN, Features, activation_shapes, needed_side
 from jaxdream.objectives import Objective, broadcast_objective
-from jaxdream.parallel import Execution, Strategy, VMap, wait
+from jaxdream.parallel import Execution, Strategy, VMap, run
 from jaxdream.parallel import resolve as resolve_parallel
 
 Array = jax.Array
@@ -175,17 +175,10 @@ def oip(
     number("epsilon", epsilon, -MAX_EPSILON, MAX_EPSILON)
     if conv_criterion is not None:
         number("conv_criterion", conv_criterion, 0, math.inf)
-    out = oip_batch(
-        model,
-        params,
-        broadcast_objective(objective, images.shape[0]),
-        images,
-        jnp.float32(epsilon),
-        jnp.float32(conv_criterion or 0.0),
-        steps,
-        resolve_parallel(parallel, images.shape[0]).images,
-    )
-    wait(out)
+    strategy = resolve_parallel(parallel, images.shape[0]).images
+    per_image = broadcast_objective(objective, images.shape[0])
+    eps, crit = jnp.float32(epsilon), jnp.float32(conv_criterion or 0.0)
+    out = run(lambda: oip_batch(model, params, per_image, images, eps, crit, steps, strategy))
     if not bool(jnp.all(jnp.isfinite(out.images))):
         raise NumericalError(
             f"OIP gave NaN or infinite values ({objective.name}, epsilon {epsilon}): lower "

@@ -206,26 +206,29 @@ def batch_sharding(execution: Execution, batch: int) -> jax.sharding.Sharding | 
     return None
 
 
-def wait(tree: Tree) -> Tree:
-    """Block until ``tree``'s arrays are computed, while staying interruptible: a compiled
-    program runs on after dispatch, and a plain ``block_until_ready`` would hold Ctrl-C (and
-    SIGTERM) until it ends. The wait is done by a helper thread; this one wakes at least every
-    0.1 s to let signals in."""
-    leaves = [x for x in jax.tree.leaves(tree) if isinstance(x, jax.Array)]
-    if all(x.is_ready() for x in leaves):
-        return tree
+def run(fn: Callable[[], Tree]) -> Tree:
+    """``fn()`` (a compiled call) with its results computed, while this thread stays
+    interruptible: a compiled program runs for as long as it takes, and neither its dispatch
+    (synchronous for programs with host callbacks) nor a ``block_until_ready`` would let
+    Ctrl-C or SIGTERM in before it ends. So a helper thread calls and waits; this one wakes at
+    least every 0.1 s to let signals in."""
     done = threading.Event()
+    box: dict[str, object] = {}
 
-    def block():
+    def call():
         try:
-            jax.block_until_ready(leaves)
+            box["out"] = jax.block_until_ready(fn())
+        except BaseException as e:  # handed to the caller
+            box["error"] = e
         finally:
             done.set()
 
-    threading.Thread(target=block, daemon=True).start()
+    threading.Thread(target=call, daemon=True).start()
     while not done.wait(0.1):
         pass
-    return tree
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["out"]
 
 
 def resolve(execution: Execution | str, batch: int, tiles: int = 1) -> Execution:

@@ -257,17 +257,22 @@ def test_a_signal_stops_a_long_dream_within_a_second(tmp_path, photo, sig, code)
         text=True,
         env=dict(os.environ, JAXDREAM_NO_CACHE="1", PYTHONFAULTHANDLER="1"),
     )
-    time.sleep(8)  # imports and compile take 2-4 s here: well inside the compiled program
-    early = proc.poll()
-    if early is not None:  # (it runs for minutes)
-        pytest.fail(f"ended early with {early}: {proc.communicate()}")
-    sent = time.perf_counter()
-    proc.send_signal(sig)
     try:
-        _, err = proc.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGABRT)  # PYTHONFAULTHANDLER: where it hangs
-        pytest.fail(f"no exit 60 s after the signal: {proc.communicate()[1][-3000:]}")
+        time.sleep(8)  # imports and compile take 2-4 s here: well inside the compiled program
+        early = proc.poll()
+        if early is not None:  # (it runs for minutes)
+            pytest.fail(f"ended early with {early}: {proc.communicate()}")
+        sent = time.perf_counter()
+        proc.send_signal(sig)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)  # PYTHONFAULTHANDLER: where it hangs
+            pytest.fail(f"no exit 60 s after the signal: {proc.communicate()[1][-3000:]}")
+    finally:
+        if proc.poll() is None:  # never leave a dream running behind a failed test
+            proc.kill()
+            proc.communicate()
     took = time.perf_counter() - sent
     assert proc.returncode == code, err
     assert took < 1.5, took
