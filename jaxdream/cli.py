@@ -392,7 +392,8 @@ def _cmd_dream(args: argparse.Namespace) -> int:
             model=model,
             params=params,
             return_frames=bool(args.gif or args.figure),
-            progress=iterations_done,
+            # The callbacks cost 1 ms an iteration (+6.5% on the article dream): only for a bar.
+            progress=None if bar.disable else iterations_done,
         )
         seconds = time.perf_counter() - t0
         bar.set_description("writing")
@@ -442,7 +443,13 @@ def _cmd_explore(args: argparse.Namespace) -> int:
                 bar.update(n - bar.n)
 
         ranked = explore(
-            source, args.layer, maps, config, model=model, params=params, progress=iterations_done
+            source,
+            args.layer,
+            maps,
+            config,
+            model=model,
+            params=params,
+            progress=None if bar.disable else iterations_done,
         )
         seconds = time.perf_counter() - t0
     pictures = [e.result.to_uint8(color=color) for e in ranked]
