@@ -242,12 +242,7 @@ def carve_batch(
 ) -> tuple[Array, Array | None]:
     """``carve`` over a batch of images ``(N, H, W)`` (one key each), laid out by
     ``execution`` (``jaxdream.parallel``), compiled once for each spec and execution."""
-
-    def one(args):
-        image, key = args
-        return carve(spec, params, image, knobs, key, execution.tiles)
-
-    return execution.images.map(one, (images, keys))
+    return _carve_each(spec, params, images, keys, execution, knobs, None)
 
 
 @functools.partial(jax.jit, static_argnames=("spec", "execution"))
@@ -261,9 +256,14 @@ def carve_batch_each(
 ) -> tuple[Array, Array | None]:
     """``carve_batch`` with one ``Knobs`` per image (every leaf with a leading batch axis): one
     photo dreamt with many maps or objectives of one structure in ONE compiled call."""
+    return _carve_each(spec, params, images, keys, execution, None, knobs)
+
+
+def _carve_each(spec, params, images, keys, execution, shared, own):
+    """``carve`` mapped over images and keys, with ``shared`` knobs or each image's ``own``."""
 
     def one(args):
-        image, key, own = args
-        return carve(spec, params, image, own, key, execution.tiles)
+        image, key, knobs = args
+        return carve(spec, params, image, shared if own is None else knobs, key, execution.tiles)
 
-    return execution.images.map(one, (images, keys, knobs))
+    return execution.images.map(one, (images, keys, own))

@@ -5,8 +5,10 @@ Everything that touches files lives here, at the edge; the dream core only sees 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -82,9 +84,28 @@ def _from_pil(img: Image.Image) -> Photo:
     return _from_array(np.asarray(img))
 
 
-def _check_pixels(path, img: Image.Image) -> None:
-    if img.width * img.height > MAX_PIXELS:
-        raise Image.DecompressionBombError(f"{img.width}x{img.height}")
+@contextlib.contextmanager
+def _opened(path: Path, source) -> Iterator[Image.Image]:
+    """``Image.open(source)`` (a path or a file object of ``path``'s bytes) with the pixel limit
+    checked from the header, and every failure an ``ImageError`` naming ``path``."""
+    old_limit = Image.MAX_IMAGE_PIXELS
+    try:
+        Image.MAX_IMAGE_PIXELS = None  # the limit is ours, checked from the header below
+        with Image.open(source) as img:
+            if img.width * img.height > MAX_PIXELS:
+                raise ImageError(
+                    f"{path} is too large to dream ({img.width}x{img.height}); the limit is "
+                    f"{MAX_PIXELS:,} pixels"
+                )
+            yield img
+    except FileNotFoundError:
+        raise ImageError(f"{path} does not exist") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{path} is not an image that Pillow can read") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise ImageError(f"{path} is truncated or corrupt ({e})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = old_limit
 
 
 def _as_path(source) -> Path:
@@ -118,23 +139,9 @@ def load_photo(source: str | os.PathLike | Image.Image | np.ndarray) -> Photo:
         raise ImageError(f"{path} does not exist") from None
     except OSError as e:
         raise ImageError(f"cannot read {path}: {e.strerror}") from e
-    old_limit = Image.MAX_IMAGE_PIXELS
-    try:
-        Image.MAX_IMAGE_PIXELS = None  # the limit is ours, checked from the header below
-        with Image.open(io.BytesIO(data)) as img:
-            _check_pixels(path, img)
-            img.load()
-            return _from_pil(img)
-    except Image.DecompressionBombError as e:
-        raise ImageError(
-            f"{path} is too large to dream ({e}); the limit is {MAX_PIXELS:,} pixels"
-        ) from None
-    except UnidentifiedImageError:
-        raise ImageError(f"{path} is not an image that Pillow can read") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"{path} is truncated or corrupt ({e})") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = old_limit
+    with _opened(path, io.BytesIO(data)) as img:
+        img.load()
+        return _from_pil(img)
 
 
 def photo_shape(source: str | os.PathLike | Image.Image | np.ndarray) -> tuple[int, int]:
@@ -151,25 +158,9 @@ def photo_shape(source: str | os.PathLike | Image.Image | np.ndarray) -> tuple[i
     else:
         path = _as_path(source)
         check_regular_file(path, MAX_FILE_BYTES)
-        old_limit = Image.MAX_IMAGE_PIXELS
-        try:
-            Image.MAX_IMAGE_PIXELS = None
-            with Image.open(path) as img:
-                _check_pixels(path, img)
-                w, h = img.size
-                orientation = img.getexif().get(0x0112, 1)
-        except Image.DecompressionBombError as e:
-            raise ImageError(
-                f"{path} is too large to dream ({e}); the limit is {MAX_PIXELS:,} pixels"
-            ) from None
-        except FileNotFoundError:
-            raise ImageError(f"{path} does not exist") from None
-        except UnidentifiedImageError:
-            raise ImageError(f"{path} is not an image that Pillow can read") from None
-        except (OSError, SyntaxError, ValueError) as e:
-            raise ImageError(f"{path} is truncated or corrupt ({e})") from None
-        finally:
-            Image.MAX_IMAGE_PIXELS = old_limit
+        with _opened(path, path) as img:
+            w, h = img.size
+            orientation = img.getexif().get(0x0112, 1)
     if orientation in (5, 6, 7, 8):  # rotated by 90 degrees
         w, h = h, w
     if max(w, h) > REDUCE_ABOVE:
