@@ -78,7 +78,7 @@ class DreamSpec:
     ``model`` (with its compute choices made), the working ``shape``, the taking-part tiles of
     each level ``((level, tiles), ...)`` in the order of the tile batch, the tile ``layout``,
     ``iterations`` and OIP ``steps``, the ``schedule`` (``"batched"`` or ``"faithful"``),
-    ``shift_tiles`` and whether the frames of every iteration are returned.
+    ``shift_tiles`` and whether the frames (or the ``Stages``) of every iteration are returned.
     """
 
     model: CNN
@@ -90,6 +90,7 @@ class DreamSpec:
     schedule: str = "batched"
     shift_tiles: bool = False
     return_frames: bool = False
+    return_stages: bool = False  # every iteration's Stages (implies the frames)
     progress: bool = False  # a host callback after every iteration (jaxdream.progress)
 
     @property
@@ -113,6 +114,24 @@ class Knobs(NamedTuple):
     weights: Array
     epsilon: Array
     conv_criterion: Array
+
+
+class Stages(NamedTuple):
+    """What one iteration did, for the stage figure (``carve`` stacks them over iterations).
+
+    ``before`` and ``after`` ``(T, 28, 28)``: every taking-part tile as the CNN saw it before
+    and after its OIP steps (tiles in the order of the spec's levels); ``change`` ``(L, H, W)``:
+    each level's OIP change, upscaled and placed on the image in the image's units; ``result``
+    ``(L, H, W)``: the image once each level's change is in (the last one is the iteration's
+    frame). In the batched schedule every level's change is added to the same image, so a
+    level's ``result`` is the image plus the changes of the levels up to it (standardized only
+    at the last); in the faithful schedule it is the image after that level's step.
+    """
+
+    before: Array
+    after: Array
+    change: Array
+    result: Array
 
 
 def _select(objective: Objective, start: int, stop: int) -> Objective:
@@ -148,14 +167,21 @@ def _batched_iteration(spec, params, knobs, map_tiles, image, key):
     z, _, scale = standardize_for_cnn(jnp.concatenate(cut))
     carved = _oip_tiles(spec, params, knobs, knobs.objective, z, map_tiles)
     change28 = (carved - z) * scale * knobs.weights[:, None, None]
-    start = 0
+    start, changes, results = 0, [], []
     for (level, tiles), off in zip(spec.levels, offsets, strict=True):
         part = change28[start : start + len(tiles)]
         start += len(tiles)
         up = resize(part, layout.tile_shape(spec.shape, level))
         change = layout.place(up, spec.shape, level, tiles)
-        image = image + (jnp.roll(change, off, axis=(0, 1)) if shift else change)
-    return standardize(image)
+        change = jnp.roll(change, off, axis=(0, 1)) if shift else change
+        image = image + change
+        changes.append(change)
+        results.append(image)
+    image = standardize(image)
+    if not spec.return_stages:
+        return image, None
+    results[-1] = image
+    return image, Stages(z, carved, jnp.stack(changes), jnp.stack(results))
 
 
 def faithful_corrections(spec: DreamSpec, image: Array) -> list[Array]:
@@ -175,20 +201,33 @@ def faithful_corrections(spec: DreamSpec, image: Array) -> list[Array]:
 
 
 def _faithful_iteration(spec, params, knobs, map_tiles, corrections, full, cur28):
-    start = 0
+    start, record = 0, ([], [], [], [])
     for (level, tiles), corr in zip(spec.levels, corrections, strict=True):
         objective = _select(knobs.objective, start, start + len(tiles))
         start += len(tiles)
         if level == 0:
-            x = _oip_tiles(spec, params, knobs, objective, cur28[None], map_tiles)[0]
-            full = standardize(resize(x, spec.shape) + corr)
+            x28 = cur28[None]
+            x = _oip_tiles(spec, params, knobs, objective, x28, map_tiles)
+            full = standardize(resize(x[0], spec.shape) + corr)
         else:
-            q28 = resize(cut_tiles(full, level, tiles), OIP_SIZE)
-            x = _oip_tiles(spec, params, knobs, objective, q28, map_tiles)
+            x28 = resize(cut_tiles(full, level, tiles), OIP_SIZE)
+            x = _oip_tiles(spec, params, knobs, objective, x28, map_tiles)
             new = resize(x, spec.cell_shape(level)) + corr
             mask = tile_mask(spec.shape, level, tiles)
             full = standardize(full * (1 - mask) + place_tiles(new, spec.shape, level, tiles))
-    return full, resize(full, OIP_SIZE)
+        if spec.return_stages:
+            change = resize(x - x28, spec.cell_shape(level))
+            for part, value in zip(
+                record, (x28, x, place_tiles(change, spec.shape, level, tiles), full), strict=True
+            ):
+                part.append(value)
+    if not spec.return_stages:
+        return (full, resize(full, OIP_SIZE)), None
+    before, after, change, result = record
+    stages = Stages(
+        jnp.concatenate(before), jnp.concatenate(after), jnp.stack(change), jnp.stack(result)
+    )
+    return (full, resize(full, OIP_SIZE)), stages
 
 
 def carve(
@@ -200,22 +239,23 @@ def carve(
     map_tiles: Strategy = VMap(),
 ) -> tuple[Array, Array | None]:
     """The whole dream of ONE standardized working image ``(H, W)``: a ``lax.scan`` over
-    iterations. Returns ``(dream, frames)``, frames ``(iterations, H, W)`` when the spec asks.
+    iterations. Returns ``(dream, frames)``, frames ``(iterations, H, W)`` when the spec asks,
+    or, with ``return_stages``, ``Stages`` whose leaves have a leading iterations axis.
     ``map_tiles`` maps the OIP over the tiles (``jaxdream.parallel``; default: one vmap)."""
     image = jnp.asarray(image, jnp.float32)
     keys = jax.random.split(key, spec.iterations)
     steps = (keys, jnp.arange(spec.iterations))
 
-    def done(i):
+    def done(i, frame, stages):
         if spec.progress:
             progress.report(i)
+        return stages if spec.return_stages else (frame if spec.return_frames else None)
 
     if spec.schedule == "batched":
 
         def step(x, ki):
-            x = _batched_iteration(spec, params, knobs, map_tiles, x, ki[0])
-            done(ki[1])
-            return x, (x if spec.return_frames else None)
+            x, stages = _batched_iteration(spec, params, knobs, map_tiles, x, ki[0])
+            return x, done(ki[1], x, stages)
 
         out, frames = jax.lax.scan(step, image, steps)
     else:
@@ -223,9 +263,8 @@ def carve(
         img28 = standardize(resize(image, OIP_SIZE))
 
         def step(carry, ki):
-            carry = _faithful_iteration(spec, params, knobs, map_tiles, corrections, *carry)
-            done(ki[1])
-            return carry, (carry[0] if spec.return_frames else None)
+            carry, stages = _faithful_iteration(spec, params, knobs, map_tiles, corrections, *carry)
+            return carry, done(ki[1], carry[0], stages)
 
         (out, _), frames = jax.lax.scan(step, (image, img28), steps)
     return out, frames

@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from jaxdream import parallel as par
-from jaxdream.carve import DreamSpec, Knobs, carve_batch
+from jaxdream.carve import DreamSpec, Knobs, Stages, carve_batch
 from jaxdream.checkpoint import load_model
 from jaxdream.config import DreamConfig
 from jaxdream.display import Display, colorize, render
@@ -43,13 +43,15 @@ class DreamResult(NamedTuple):
     """A finished dream. ``image`` and ``gray`` are standardized ``(H, W)`` float arrays at the
     working size; ``frames`` ``(iterations, H, W)`` when asked for; ``photo`` the photo's RGB
     ``(H0, W0, 3)`` in [0, 1] as loaded, and ``rgb`` it resized to the working size (for colour
-    output; made when asked for)."""
+    output; made when asked for); ``stages`` every iteration's ``jaxdream.carve.Stages`` (numpy
+    leaves with a leading iterations axis) when asked for."""
 
     image: np.ndarray
     gray: np.ndarray
     photo: np.ndarray
     frames: np.ndarray | None
     config: DreamConfig
+    stages: Stages | None = None
 
     @property
     def rgb(self) -> np.ndarray:
@@ -104,21 +106,34 @@ def dream_call(
     parallel: par.Execution | str = "auto",
     indices: Sequence[int] | None = None,
     progress: bool = False,
+    return_stages: bool = False,
 ) -> DreamCall:
     """The compiled dream's arguments for standardized working images ``(N, H, W)``: image
     ``k`` uses the key ``fold_in(key(config.seed), indices[k])`` (default ``indices``:
-    ``0..N-1``); ``parallel`` as in ``dream_many``."""
+    ``0..N-1``); ``parallel`` as in ``dream_many``; the call returns ``(dreams, frames)``, the
+    frames ``Stages`` with ``return_stages``."""
     images = jnp.asarray(images, jnp.float32)
     indices = jnp.arange(images.shape[0]) if indices is None else jnp.asarray(indices)
     keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(config.seed), i))(indices)
     return DreamCall(
-        spec=config.spec(model, images.shape[1:], return_frames, progress),
+        spec=config.spec(model, images.shape[1:], return_frames, progress, return_stages),
         params=params,
         images=images,
         knobs=config.knobs(),
         keys=keys,
         execution=par.resolve(parallel, images.shape[0], config.tile_count()),
     )
+
+
+def split_trace(trace, count: int) -> list[tuple[np.ndarray | None, Stages | None]]:
+    """A batch's frames (or ``Stages``) as host arrays, ``(frames, stages)`` per image."""
+    if trace is None:
+        return [(None, None)] * count
+    if isinstance(trace, Stages):
+        stages = Stages(*(np.asarray(a) for a in trace))
+        return [(stages.result[k, :, -1], Stages(*(a[k] for a in stages))) for k in range(count)]
+    frames = np.asarray(trace)
+    return [(frames[k], None) for k in range(count)]
 
 
 def check_finite(images: np.ndarray, config: DreamConfig) -> None:
@@ -145,13 +160,16 @@ def dream_many(
     return_frames: bool = False,
     parallel: par.Execution | str = "auto",
     progress: Callable[[int], object] | None = None,
+    return_stages: bool = False,
 ) -> list[DreamResult]:
     """Dream several photos in one compiled, batched call per working shape (photos of other
     aspect ratios are dreamt in calls of their own, never squeezed to another's shape); image
     ``i`` uses the key ``fold_in(key(seed), i)``. ``parallel``: how each batch is spread over
     devices (``"auto"``: ``jaxdream.parallel.auto``, from the backend and the device count;
     ``"vmap"``; or a ``jaxdream.parallel.Execution``). ``progress(iterations_done)`` is called
-    from inside the compiled dream after each iteration. For folders of photos, with batches
+    from inside the compiled dream after each iteration. ``return_stages``: each result's
+    ``stages`` (and frames) hold what every iteration did, for the stage figure
+    (``jaxdream.figures.stage_figure``). For folders of photos, with batches
     sized to memory and errors per photo, see ``jaxdream.dream_photos``."""
     if isinstance(images, str | os.PathLike | bytes | np.ndarray | Image.Image):
         raise ImageError(
@@ -174,16 +192,23 @@ def dream_many(
         group = [i for i, s in enumerate(shapes) if s == shape]
         grays = jnp.stack([prepared[i] for i in group])
         call = dream_call(
-            model, params, config, grays, return_frames, parallel, group, progress is not None
+            model,
+            params,
+            config,
+            grays,
+            return_frames,
+            parallel,
+            group,
+            progress is not None,
+            return_stages,
         )
         with listening(progress) if progress else contextlib.nullcontext():
-            out, frames = par.run(call)
+            out, trace = par.run(call)
         out = np.asarray(out)
-        frames = None if frames is None else np.asarray(frames)
         check_finite(out, config)
-        for k, i in enumerate(group):
-            frame = None if frames is None else frames[k]
-            results[i] = DreamResult(out[k], prepared[i], photos[i].rgb, frame, config)
+        traces = split_trace(trace, len(group))
+        for k, (i, (frames, stages)) in enumerate(zip(group, traces, strict=True)):
+            results[i] = DreamResult(out[k], prepared[i], photos[i].rgb, frames, config, stages)
     return results
 
 
@@ -196,9 +221,10 @@ def dream(
     return_frames: bool = False,
     parallel: par.Execution | str = "auto",
     progress: Callable[[int], object] | None = None,
+    return_stages: bool = False,
 ) -> DreamResult:
     """Carve ``config``'s objectives into one photo. With no ``params``, the bundled weights;
-    ``parallel`` and ``progress`` as for ``dream_many``."""
+    ``parallel``, ``progress`` and ``return_stages`` as for ``dream_many``."""
     return dream_many(
         [image],
         config,
@@ -207,4 +233,5 @@ def dream(
         return_frames=return_frames,
         parallel=parallel,
         progress=progress,
+        return_stages=return_stages,
     )[0]

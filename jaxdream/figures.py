@@ -54,27 +54,102 @@ def labelled_grid(
     return sheet
 
 
-def stage_figure(result, photo_rgb: np.ndarray, display=None) -> Image.Image:
-    """The stages of a dream (a ``DreamResult`` with frames): the photo, its gray working
-    image, the 28x28 the CNN sees of it, and every iteration, labelled."""
-    import jax.numpy as jnp
+def mosaic(tiles: np.ndarray, level: int, indices, size: tuple[int, int]) -> np.ndarray:
+    """uint8 tiles ``(T, h, w)`` of ``level`` (grid indices ``indices``) at their places in a
+    ``2**level`` grid, one pixel apart, scaled (nearest) to ``size`` ``(height, width)``;
+    tiles not taking part are mid-gray.
 
-    from jaxdream.display import Display
-    from jaxdream.imageops import resize
+    >>> mosaic(np.zeros((1, 2, 2), np.uint8), 1, [3], (5, 5))[:, :, 0]
+    array([[128, 128, 255, 128, 128],
+           [128, 128, 255, 128, 128],
+           [255, 255, 255, 255, 255],
+           [128, 128, 255,   0,   0],
+           [128, 128, 255,   0,   0]], dtype=uint8)
+    """
+    n, (h, w) = 2**level, tiles.shape[1:3]
+    grid = np.full((n * h + n - 1, n * w + n - 1), 255, np.uint8)
+    for r in range(n):
+        for c in range(n):
+            grid[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = 128
+    for tile, k in zip(tiles, indices, strict=True):
+        r, c = divmod(int(k), n)
+        grid[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = tile
+    rows = np.arange(size[0]) * grid.shape[0] // size[0]
+    cols = np.arange(size[1]) * grid.shape[1] // size[1]
+    return np.repeat(grid[rows][:, cols][..., None], 3, axis=2)
+
+
+def signed_uint8(x: np.ndarray) -> tuple[np.ndarray, float]:
+    """A change as gray pixels, zero at mid-gray, the largest magnitude at black or white;
+    returns the pixels and that magnitude."""
+    x = np.asarray(x, np.float32)
+    top = float(np.abs(x).max())
+    pixels = 127.5 + 127.5 * (x / top if top > 0 else x)
+    return np.round(np.clip(pixels, 0, 255)).astype(np.uint8), top
+
+
+def stage_figure(
+    result, photo_rgb: np.ndarray, display=None, cell: int = 192, color: bool = False
+) -> Image.Image:
+    """The stages of a dream (a ``DreamResult``), as the article's figure shows them.
+
+    With ``stages`` (``dream(..., return_stages=True)``): after a first row (the photo, its
+    gray working image, the dream), one row per iteration and level: the level's tiles as the
+    CNN saw them (28x28, at their places), the same after the OIP steps, the change upscaled to
+    the image (mid-gray is none), and the image once it is added. With frames only: the photo,
+    the gray image, its 28x28 and every iteration. ``color``: the dream in the photo's colours.
+    """
+    from jaxdream.display import Display, to_uint8
 
     display = display or Display()
+    photo8 = np.round(np.clip(photo_rgb, 0, 1) * 255).astype(np.uint8)
+    if result.stages is None:
+        return _frames_strip(result, photo8, display, cell)
+    stages, config = result.stages, result.config
+    h, w = result.image.shape
+    size = (max(1, round(cell * h / w)), cell)
+
+    def tiles8(x):
+        return np.stack([to_uint8(t, display.centre_move, display.fact) for t in x])
+
+    dream8 = result.render(result.image, display, color)
+    pics = [photo8, result.render(result.gray, display), dream8, None]
+    labels = ["original", "gray working image", "dream", ""]
+    for i in range(stages.result.shape[0]):
+        start = 0
+        for j, lv in enumerate(config.levels):
+            tiles = lv.tile_indices()
+            part = slice(start, start + len(tiles))
+            start += len(tiles)
+            change, top = signed_uint8(stages.change[i, j])
+            pics += [
+                mosaic(tiles8(stages.before[i, part]), lv.level, tiles, size),
+                mosaic(tiles8(stages.after[i, part]), lv.level, tiles, size),
+                change,
+                result.render(stages.result[i, j], display),
+            ]
+            labels += [
+                f"iter {i + 1} level {lv.level}: 28x28 in",
+                f"after {config.steps} OIP steps",
+                f"change upscaled (+-{top:.2g})",
+                "corrected result" if j + 1 < len(config.levels) else f"iteration {i + 1}",
+            ]
+    blank = np.full((*size, 3), 255, np.uint8)
+    return labelled_grid([blank if p is None else p for p in pics], labels, columns=4, cell=cell)
+
+
+def _frames_strip(result, photo8: np.ndarray, display, cell: int) -> Image.Image:
+    import jax.numpy as jnp
+
+    from jaxdream.imageops import resize
+
     frames = [] if result.frames is None else [result.render(f, display) for f in result.frames]
     small = np.asarray(resize(jnp.asarray(result.gray), (28, 28)))
-    pics = [
-        np.round(np.clip(photo_rgb, 0, 1) * 255).astype(np.uint8),
-        result.render(result.gray, display),
-        result.render(small, display),
-        *frames,
-    ]
+    pics = [photo8, result.render(result.gray, display), result.render(small, display), *frames]
     labels = [
         "original",
         "gray",
         "28x28 input",
         *[f"iteration {i + 1}" for i in range(len(frames))],
     ]
-    return labelled_grid(pics, labels, columns=4, cell=256)
+    return labelled_grid(pics, labels, columns=4, cell=cell)

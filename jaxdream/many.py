@@ -34,7 +34,7 @@ from jaxdream import parallel
 from jaxdream.carve import carve_batch
 from jaxdream.checkpoint import load_model
 from jaxdream.config import DreamConfig
-from jaxdream.dream import DreamResult, ImageLike, check_finite, prepare
+from jaxdream.dream import DreamResult, ImageLike, check_finite, prepare, split_trace
 from jaxdream.errors import ConfigError, JaxdreamError, NumericalError, ResourceError
 from jaxdream.imageio import load_photo, photo_shape
 from jaxdream.model import CNN
@@ -136,10 +136,12 @@ class PhotoDreams:
         batch_size: int | None,
         return_frames: bool,
         ordered: bool,
+        return_stages: bool = False,
     ):
         self.photos, self.config, self.params = list(photos), config, params
         self.model, self.batch_size = model, batch_size
         self.return_frames, self.ordered = return_frames, ordered
+        self.return_stages = return_stages
         self.devices = jax.local_devices()
         self._programs: dict[tuple[tuple[int, int], int], _Program] = {}
         self.shapes: set[tuple[int, int]] = set()
@@ -175,7 +177,9 @@ class PhotoDreams:
         key = (shape, batch)
         if key in self._programs:
             return self._programs[key]
-        spec = self.config.spec(self.model, shape, self.return_frames)
+        spec = self.config.spec(
+            self.model, shape, self.return_frames, return_stages=self.return_stages
+        )
         execution = parallel.auto(batch, self.config.tile_count(), self.devices)
         try:
             compiled, new = _compile(
@@ -264,7 +268,7 @@ class PhotoDreams:
         if sharding is not None:
             images, keys = jax.device_put((images, keys), sharding)
         try:
-            out, frames = parallel.run(
+            out, trace = parallel.run(
                 lambda: program.compiled(self.params, images, self._knobs, keys)
             )
             out = np.asarray(out)
@@ -272,15 +276,15 @@ class PhotoDreams:
             if _is_out_of_memory(e):
                 raise self._oom(shape, program.batch) from None
             raise
-        frames = None if frames is None else np.asarray(frames)
+        traces = split_trace(trace, len(loaded))
         for k, (i, (gray, rgb)) in enumerate(loaded):
-            frame = None if frames is None else frames[k]
+            frames, stages = traces[k]
             try:
                 check_finite(out[k], self.config)
             except NumericalError as e:
                 yield Outcome(i, self.photos[i], None, e)
                 continue
-            result = DreamResult(out[k], gray, rgb, frame, self.config)
+            result = DreamResult(out[k], gray, rgb, frames, self.config, stages)
             yield Outcome(i, self.photos[i], result, None)
 
     def _run(self) -> Iterator[Outcome]:
@@ -316,6 +320,7 @@ def dream_photos(
     batch_size: int | None = None,
     return_frames: bool = False,
     ordered: bool = True,
+    return_stages: bool = False,
 ) -> PhotoDreams:
     """Dream many photos: an iterator of one ``Outcome`` per photo, in input order (with
     ``ordered=False``: as each batch finishes, the first to come first). Photos are grouped by
@@ -335,4 +340,6 @@ def dream_photos(
     config.check(model)
     if batch_size is not None and batch_size < 1:
         raise ConfigError(f"batch size must be >= 1, got {batch_size}")
-    return PhotoDreams(list(photos), config, model, params, batch_size, return_frames, ordered)
+    return PhotoDreams(
+        list(photos), config, model, params, batch_size, return_frames, ordered, return_stages
+    )
