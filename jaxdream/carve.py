@@ -237,18 +237,20 @@ def carve(
     knobs: Knobs,
     key: Array,
     map_tiles: Strategy = VMap(),
+    tag: Array | int = 0,
 ) -> tuple[Array, Array | None]:
     """The whole dream of ONE standardized working image ``(H, W)``: a ``lax.scan`` over
     iterations. Returns ``(dream, frames)``, frames ``(iterations, H, W)`` when the spec asks,
     or, with ``return_stages``, ``Stages`` whose leaves have a leading iterations axis.
-    ``map_tiles`` maps the OIP over the tiles (``jaxdream.parallel``; default: one vmap)."""
+    ``map_tiles`` maps the OIP over the tiles (``jaxdream.parallel``; default: one vmap);
+    ``tag``: the image's place in its batch, for ``spec.progress``'s reports."""
     image = jnp.asarray(image, jnp.float32)
     keys = jax.random.split(key, spec.iterations)
     steps = (keys, jnp.arange(spec.iterations))
 
     def done(i, frame, stages):
         if spec.progress:
-            progress.report(i)
+            progress.report(tag, i, frame[0, 0])
         return stages if spec.return_stages else (frame if spec.return_frames else None)
 
     if spec.schedule == "batched":
@@ -302,7 +304,9 @@ def _carve_each(spec, params, images, keys, execution, shared, own):
     """``carve`` mapped over images and keys, with ``shared`` knobs or each image's ``own``."""
 
     def one(args):
-        image, key, knobs = args
-        return carve(spec, params, image, shared if own is None else knobs, key, execution.tiles)
+        image, key, knobs, tag = args
+        knobs = shared if own is None else knobs
+        return carve(spec, params, image, knobs, key, execution.tiles, tag)
 
-    return execution.images.map(one, (images, keys, own))
+    tags = jnp.arange(images.shape[0]) if spec.progress else None
+    return execution.images.map(one, (images, keys, own, tags))

@@ -335,10 +335,47 @@ def _folder_mode(args: argparse.Namespace) -> bool:
     )
 
 
+@contextlib.contextmanager
+def _dream_bar(iterations: int, quiet: bool, doing: str, tile_steps: int):
+    """A bar of a dream's iterations: ``(bar, progress)``, ``progress`` the callback to give the
+    dream (``None``: no callbacks). The compile stage is shown as it happens ("compiling", or
+    "loading" a program from the cache, then how long it took); no bar with ``quiet`` or when
+    standard error is not a terminal (tqdm's ``disable=None``)."""
+    from tqdm.auto import tqdm
+
+    from jaxdream import progress
+
+    with tqdm(total=iterations, unit="iteration", disable=True if quiet else None) as bar:
+        if bar.disable:
+            yield bar, None
+            return
+        bar.set_description("starting")
+
+        def stage(event: str, seconds: float | None) -> None:
+            if event == "compiling":
+                bar.set_description("compiling")
+            elif event == "loading":
+                bar.set_description("loading the program from the cache")
+            elif event == "compiled":
+                bar.set_description(f"{doing} (compiled in {seconds:.1f} s)")
+            else:
+                bar.set_description(f"{doing} (program from the cache, {seconds:.2f} s)")
+
+        def iterations_done(n: int) -> None:
+            if n > bar.n:
+                bar.update(n - bar.n)
+
+        # Iterations reported from inside the program only for long dreams: a program with
+        # callbacks is never loaded from the cache (progress.REPORT_FROM_TILE_STEPS).
+        report = tile_steps >= progress.REPORT_FROM_TILE_STEPS
+        with progress.watching_compiles(stage):
+            yield bar, (iterations_done if report else None)
+        bar.update(iterations - bar.n)
+
+
 def _cmd_dream(args: argparse.Namespace) -> int:
     if _folder_mode(args):
         return _cmd_dream_many(args)
-    from tqdm.auto import tqdm
 
     from jaxdream._files import check_regular_file
     from jaxdream.checkpoint import bundled_sample_path
@@ -363,29 +400,8 @@ def _cmd_dream(args: argparse.Namespace) -> int:
     photo = load_photo(source)  # bad input fails here, before any progress output
     model, params = _load_weights(args.weights)
     config.check(model)
-    from jaxdream import progress
-
-    hits = progress.cache_hits()
-    # One bar of iterations, fed from inside the compiled dream; no bar with -q or when
-    # standard error is not a terminal (tqdm's disable=None).
-    with tqdm(
-        total=config.iterations, unit="iteration", disable=True if args.quiet else None
-    ) as bar:
-        bar.set_description("compiling")
-        t0 = time.perf_counter()
-
-        def iterations_done(n: int) -> None:
-            if bar.n == 0:
-                loaded = progress.cache_hits() > hits
-                took = time.perf_counter() - t0
-                bar.set_description(
-                    "dreaming (program from the cache)"
-                    if loaded
-                    else f"dreaming (compiled in {took:.1f} s)"
-                )
-            if n > bar.n:
-                bar.update(n - bar.n)
-
+    t0 = time.perf_counter()
+    with _dream_bar(config.iterations, args.quiet, "dreaming", config.tile_steps()) as (bar, done):
         result = dream(
             photo.rgb,
             config,
@@ -393,8 +409,7 @@ def _cmd_dream(args: argparse.Namespace) -> int:
             params=params,
             return_frames=bool(args.gif),
             return_stages=bool(args.figure),
-            # The callbacks cost 1 ms an iteration (+6.5% on the article dream): only for a bar.
-            progress=None if bar.disable else iterations_done,
+            progress=done,
         )
         seconds = time.perf_counter() - t0
         bar.set_description("writing")
@@ -412,7 +427,6 @@ def _cmd_dream(args: argparse.Namespace) -> int:
 
 
 def _cmd_explore(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
 
     from jaxdream._files import check_regular_file
     from jaxdream.checkpoint import bundled_sample_path
@@ -433,24 +447,12 @@ def _cmd_explore(args: argparse.Namespace) -> int:
         channel(args.layer, 0).validate(shapes)  # the error listing the layers
     maps = parse_maps(args.maps, shapes[args.layer][-1])
     color = args.color if args.color is not None else PRESETS[args.preset].color
-    quiet = True if args.quiet else None  # no bar when not a terminal
-    with tqdm(total=config.iterations, unit="iteration", disable=quiet) as bar:
-        bar.set_description(f"compiling {len(maps)} dreams as one program")
-        t0 = time.perf_counter()
-
-        def iterations_done(n: int) -> None:
-            bar.set_description(f"dreaming {len(maps)} maps at once")
-            if n > bar.n:
-                bar.update(n - bar.n)
-
+    t0 = time.perf_counter()
+    doing = f"dreaming {len(maps)} maps at once"
+    work = len(maps) * config.tile_steps()
+    with _dream_bar(config.iterations, args.quiet, doing, work) as (_, done):
         ranked = explore(
-            source,
-            args.layer,
-            maps,
-            config,
-            model=model,
-            params=params,
-            progress=None if bar.disable else iterations_done,
+            source, args.layer, maps, config, model=model, params=params, progress=done
         )
         seconds = time.perf_counter() - t0
     pictures = [e.result.to_uint8(color=color) for e in ranked]

@@ -198,12 +198,12 @@ class DreamConfig:
         shapes = activation_shapes(model)
         for objective in self.tile_objectives():
             objective.validate(shapes)
-        work = self.iterations * self.steps * self.tile_count()
+        work = self.tile_steps()
         if work > MAX_TILE_STEPS:
             raise ConfigError(
                 f"{self.iterations} iterations x {self.steps} steps x {self.tile_count()} tiles "
                 f"= {work:,} tile steps is more than one dream may take ({MAX_TILE_STEPS:,}; "
-                "the article's is 600): lower iterations, steps or the tiles"
+                "the article's is 240): lower iterations, steps or the tiles"
             )
 
     def default_objective(self) -> Objective:
@@ -230,6 +230,10 @@ class DreamConfig:
 
     def tile_count(self) -> int:
         return sum(len(lv.tile_indices()) for lv in self.levels)
+
+    def tile_steps(self) -> int:
+        """The dream's work: OIP steps over all tiles and iterations (the article's: 240)."""
+        return self.iterations * self.steps * self.tile_count()
 
     def tile_weights(self) -> list[float]:
         return [lv.weight for lv in self.levels for _ in lv.tile_indices()]

@@ -34,6 +34,7 @@ from jaxdream.imageio import Photo, load_photo
 from jaxdream.imageops import resize_host, standardize_host
 from jaxdream.model import CNN
 from jaxdream.oip import model_from_params
+from jaxdream.progress import call as progress_call
 from jaxdream.progress import listening
 
 ImageLike = str | os.PathLike | Image.Image | np.ndarray
@@ -202,8 +203,10 @@ def dream_many(
             progress is not None,
             return_stages,
         )
-        with listening(progress) if progress else contextlib.nullcontext():
-            out, trace = par.run(call)
+        with listening(progress, len(group)) if progress else contextlib.nullcontext():
+            out, trace = progress_call(
+                carve_batch, tuple(call), (1, 2, 3, 4), cacheable=progress is None
+            )
         out = np.asarray(out)
         check_finite(out, config)
         traces = split_trace(trace, len(group))

@@ -33,6 +33,7 @@ from jaxdream.errors import ConfigError
 from jaxdream.imageio import load_photo
 from jaxdream.model import CNN, activation_shapes
 from jaxdream.oip import model_from_params
+from jaxdream.progress import call as progress_call
 from jaxdream.progress import listening
 
 DEAD_BELOW = 1e-4
@@ -105,10 +106,9 @@ def explore(
     execution = parallel.auto(n, config.tile_count())
     images = jnp.broadcast_to(jnp.asarray(gray), (n, *shape))
     spec = config.spec(model, shape, progress=progress is not None)
-    with listening(progress) if progress else contextlib.nullcontext():
-        out, _ = parallel.run(
-            lambda: carve_batch_each(spec, params, images, stacked, keys, execution)
-        )
+    with listening(progress, n) if progress else contextlib.nullcontext():
+        args = (spec, params, images, stacked, keys, execution)
+        out, _ = progress_call(carve_batch_each, args, (1, 2, 3, 4), cacheable=progress is None)
     out = np.asarray(out)
     check_finite(out, config)
     found = []
