@@ -189,31 +189,28 @@ def _cmd_oip(args: argparse.Namespace) -> int:
         except ValueError:
             raise ConfigError(f"--map takes a number or 'all', not {args.map!r}") from None
         objective, labels, n = channel(args.layer, k), None, 1
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=1, disable=None, bar_format="{l_bar}{bar}| {elapsed}")
-    bar.set_description(f"OIP of {n} image{'s' if n > 1 else ''} (compiles on first use)")
     t0 = time.perf_counter()
     options = dict(
         steps=args.steps, epsilon=args.epsilon, conv_criterion=args.conv_criterion, model=model
     )
     restarted = 0
-    if args.start:
-        from jaxdream.imageops import resize
+    with _stage_bar(1, args.quiet, f"OIP of {n} image{'s' if n > 1 else ''}", unit="call"):
+        if args.start:
+            from jaxdream.imageops import resize
 
-        photo = load_photo(args.start)
-        start = standardize(resize(jnp.asarray(photo.gray), (28, 28)))
-        out = oip(params, objective, jnp.broadcast_to(start, (n, 28, 28)), **options)
-        dead_mask = dead_starts(out)
-    else:
-        key = jax.random.key(args.seed)
-        out, starts = oip_from_noise(params, objective, key, n, amplitude=args.amplitude, **options)
-        dead_mask = dead_starts(out)
-        restarted = int(np.sum((starts > 1) & ~dead_mask))
-    out.images.block_until_ready()
+            photo = load_photo(args.start)
+            start = standardize(resize(jnp.asarray(photo.gray), (28, 28)))
+            out = oip(params, objective, jnp.broadcast_to(start, (n, 28, 28)), **options)
+            dead_mask = dead_starts(out)
+        else:
+            key = jax.random.key(args.seed)
+            out, starts = oip_from_noise(
+                params, objective, key, n, amplitude=args.amplitude, **options
+            )
+            dead_mask = dead_starts(out)
+            restarted = int(np.sum((starts > 1) & ~dead_mask))
+        out.images.block_until_ready()
     seconds = time.perf_counter() - t0
-    bar.update()
-    bar.close()
     losses = np.asarray(out.losses)
     final = losses[np.arange(n), np.maximum(np.asarray(out.steps_run) - 1, 0)]
     dead = [int(i) for i in np.flatnonzero(dead_mask)]
@@ -336,16 +333,16 @@ def _folder_mode(args: argparse.Namespace) -> bool:
 
 
 @contextlib.contextmanager
-def _dream_bar(iterations: int, quiet: bool, doing: str, tile_steps: int):
-    """A bar of a dream's iterations: ``(bar, progress)``, ``progress`` the callback to give the
-    dream (``None``: no callbacks). The compile stage is shown as it happens ("compiling", or
-    "loading" a program from the cache, then how long it took); no bar with ``quiet`` or when
-    standard error is not a terminal (tqdm's ``disable=None``)."""
+def _stage_bar(total: int, quiet: bool, doing: str, unit: str = "iteration", report=False):
+    """A progress bar of ``total`` units: ``(bar, progress)``, ``progress`` the callback to give
+    a dream when ``report`` (else ``None``: no callbacks). The compile stage is shown as it
+    happens ("compiling", or "loading" a program from the cache, then how long it took); no bar
+    with ``quiet`` or when standard error is not a terminal (tqdm's ``disable=None``)."""
     from tqdm.auto import tqdm
 
     from jaxdream import progress
 
-    with tqdm(total=iterations, unit="iteration", disable=True if quiet else None) as bar:
+    with tqdm(total=total, unit=unit, disable=True if quiet else None) as bar:
         if bar.disable:
             yield bar, None
             return
@@ -361,16 +358,22 @@ def _dream_bar(iterations: int, quiet: bool, doing: str, tile_steps: int):
             else:
                 bar.set_description(f"{doing} (program from the cache, {seconds:.2f} s)")
 
-        def iterations_done(n: int) -> None:
+        def done(n: int) -> None:
             if n > bar.n:
                 bar.update(n - bar.n)
 
-        # Iterations reported from inside the program only for long dreams: a program with
-        # callbacks is never loaded from the cache (progress.REPORT_FROM_TILE_STEPS).
-        report = tile_steps >= progress.REPORT_FROM_TILE_STEPS
         with progress.watching_compiles(stage):
-            yield bar, (iterations_done if report else None)
-        bar.update(iterations - bar.n)
+            yield bar, (done if report else None)
+        bar.update(total - bar.n)
+
+
+def _dream_bar(iterations: int, quiet: bool, doing: str, tile_steps: int):
+    """``_stage_bar`` over a dream's iterations, reported from inside the program only for long
+    dreams: a program with callbacks is never loaded from the cache
+    (``progress.REPORT_FROM_TILE_STEPS``)."""
+    from jaxdream.progress import REPORT_FROM_TILE_STEPS
+
+    return _stage_bar(iterations, quiet, doing, report=tile_steps >= REPORT_FROM_TILE_STEPS)
 
 
 def _cmd_dream(args: argparse.Namespace) -> int:
@@ -669,6 +672,7 @@ def build_parser(preset: str | None = None) -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser("oip", help="the optimal input pattern of a map, from noise")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("-o", "--output", default="pattern.png", help="image to write")
     p.add_argument("--layer", default="conv3", help="the layer whose map is maximised")
     p.add_argument("--map", default="56", help="a map index, or 'all' for a labelled grid")
