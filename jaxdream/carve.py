@@ -40,6 +40,12 @@ Faithful schedule
     corrections are taken against standardized upscales but added to unstandardized ones: with
     zero steps it does not return the input (the addendum's point, kept here on purpose). It
     replaces tiles in place, so it takes the ``Grid`` layout only.
+
+One iteration at a time
+    ``carve_part`` computes one iteration of ``carve``'s dream from the state the previous one
+    left (``initial_state`` before the first), so that a host can tell when each iteration is
+    done. Its loop's length is traced, so XLA compiles the iteration as it does inside the
+    whole dream's loop and the bytes are the same (tested for both schedules).
 """
 
 from __future__ import annotations
@@ -52,7 +58,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxdream import progress
 from jaxdream.imageops import (
     OIP_SIZE,
     cut_tiles,
@@ -91,7 +96,6 @@ class DreamSpec:
     shift_tiles: bool = False
     return_frames: bool = False
     return_stages: bool = False  # every iteration's Stages (implies the frames)
-    progress: bool = False  # a host callback after every iteration (jaxdream.progress)
 
     @property
     def tile_count(self) -> int:
@@ -230,6 +234,48 @@ def _faithful_iteration(spec, params, knobs, map_tiles, corrections, full, cur28
     return (full, resize(full, OIP_SIZE)), stages
 
 
+def initial_state(spec: DreamSpec, image: Array) -> tuple[Array, ...]:
+    """What the iterations carry, before the first: the image (and, faithful, its 28x28); the
+    state ``carve_part`` takes and returns."""
+    if spec.schedule == "batched":
+        return (image,)
+    return image, standardize(resize(image, OIP_SIZE))
+
+
+def _iterate(spec, params, image, state, knobs, keys, map_tiles, count=None):
+    """A ``lax.scan`` of one iteration per key from ``state``: ``(state, frames or Stages)``.
+    With a traced ``count`` (always ``len(keys)``) the loop's length is unknown to XLA, which
+    therefore compiles it as it does a dream's whole loop (it would inline a loop of one)."""
+
+    def record(frame, stages):
+        return stages if spec.return_stages else (frame if spec.return_frames else None)
+
+    if spec.schedule == "batched":
+
+        def step(carry, key):
+            x, stages = _batched_iteration(spec, params, knobs, map_tiles, carry[0], key)
+            return (x,), record(x, stages)
+
+    else:
+        corrections = faithful_corrections(spec, image)
+
+        def step(carry, key):
+            carry, stages = _faithful_iteration(spec, params, knobs, map_tiles, corrections, *carry)
+            return carry, record(carry[0], stages)
+
+    if count is None:
+        return jax.lax.scan(step, state, keys)
+
+    def body(i, carry):
+        state, records = carry
+        state, new = step(state, keys[i])
+        return state, jax.tree.map(lambda r, v: r.at[i].set(v), records, new)
+
+    shapes = jax.eval_shape(lambda: step(state, keys[0])[1])
+    records = jax.tree.map(lambda s: jnp.zeros((keys.shape[0], *s.shape), s.dtype), shapes)
+    return jax.lax.fori_loop(0, count, body, (state, records))
+
+
 def carve(
     spec: DreamSpec,
     params: Mapping,
@@ -237,39 +283,46 @@ def carve(
     knobs: Knobs,
     key: Array,
     map_tiles: Strategy = VMap(),
-    tag: Array | int = 0,
 ) -> tuple[Array, Array | None]:
     """The whole dream of ONE standardized working image ``(H, W)``: a ``lax.scan`` over
     iterations. Returns ``(dream, frames)``, frames ``(iterations, H, W)`` when the spec asks,
     or, with ``return_stages``, ``Stages`` whose leaves have a leading iterations axis.
-    ``map_tiles`` maps the OIP over the tiles (``jaxdream.parallel``; default: one vmap);
-    ``tag``: the image's place in its batch, for ``spec.progress``'s reports."""
+    ``map_tiles`` maps the OIP over the tiles (``jaxdream.parallel``; default: one vmap)."""
     image = jnp.asarray(image, jnp.float32)
-    keys = jax.random.split(key, spec.iterations)
-    steps = (keys, jnp.arange(spec.iterations))
+    keys = iteration_keys(spec, key)
+    state, frames = _iterate(
+        spec, params, image, initial_state(spec, image), knobs, keys, map_tiles
+    )
+    return state[0], frames
 
-    def done(i, frame, stages):
-        if spec.progress:
-            progress.report(tag, i, frame[0, 0])
-        return stages if spec.return_stages else (frame if spec.return_frames else None)
 
-    if spec.schedule == "batched":
+def iteration_keys(spec: DreamSpec, key: Array) -> Array:
+    """The key of each iteration of a dream with ``key``."""
+    return jax.random.split(key, spec.iterations)
 
-        def step(x, ki):
-            x, stages = _batched_iteration(spec, params, knobs, map_tiles, x, ki[0])
-            return x, done(ki[1], x, stages)
 
-        out, frames = jax.lax.scan(step, image, steps)
-    else:
-        corrections = faithful_corrections(spec, image)
-        img28 = standardize(resize(image, OIP_SIZE))
-
-        def step(carry, ki):
-            carry, stages = _faithful_iteration(spec, params, knobs, map_tiles, corrections, *carry)
-            return carry, done(ki[1], carry[0], stages)
-
-        (out, _), frames = jax.lax.scan(step, (image, img28), steps)
-    return out, frames
+def carve_part(
+    spec: DreamSpec,
+    params: Mapping,
+    image: Array,
+    state: tuple[Array, ...],
+    knobs: Knobs,
+    key: Array,
+    index: Array,
+    map_tiles: Strategy = VMap(),
+) -> tuple[tuple[Array, ...], Array | None]:
+    """Iteration ``index`` of ``carve(spec, params, image, knobs, key)``'s dream, from
+    ``state``, what iteration ``index - 1`` returned (``initial_state``'s shapes; ignored at
+    0). Returns the state (its first leaf the image so far) and the iteration's frame or
+    ``Stages`` (with a leading axis of 1): ``carve``'s numbers, one iteration a call, so that the
+    host knows when each is done (the progress of a dream)."""
+    image = jnp.asarray(image, jnp.float32)
+    state = jax.tree.map(
+        lambda a, b: jnp.where(index == 0, a, b), initial_state(spec, image), state
+    )
+    keys = jax.lax.dynamic_slice_in_dim(iteration_keys(spec, key), index, 1)
+    count = jnp.minimum(1, index + 1)  # 1, but traced: see _iterate
+    return _iterate(spec, params, image, state, knobs, keys, map_tiles, count)
 
 
 @functools.partial(jax.jit, static_argnames=("spec", "execution"))
@@ -300,13 +353,36 @@ def carve_batch_each(
     return _carve_each(spec, params, images, keys, execution, None, knobs)
 
 
+@functools.partial(jax.jit, static_argnames=("spec", "execution", "each"))
+def carve_batch_part(
+    spec: DreamSpec,
+    params: Mapping,
+    images: Array,
+    states: tuple[Array, ...],
+    knobs: Knobs,
+    keys: Array,
+    index: Array,
+    execution: Execution = Execution(),
+    each: bool = False,
+) -> tuple[tuple[Array, ...], Array | None]:
+    """``carve_part`` over a batch (``states`` per image, ``keys`` as for ``carve_batch``),
+    ``knobs`` shared or, with ``each``, one per image (as ``carve_batch_each``). One program for
+    every iteration (``index`` is traced)."""
+
+    def one(args):
+        image, state, key, own = args
+        own = knobs if own is None else own
+        return carve_part(spec, params, image, state, own, key, index, execution.tiles)
+
+    return execution.images.map(one, (images, states, keys, knobs if each else None))
+
+
 def _carve_each(spec, params, images, keys, execution, shared, own):
     """``carve`` mapped over images and keys, with ``shared`` knobs or each image's ``own``."""
 
     def one(args):
-        image, key, knobs, tag = args
+        image, key, knobs = args
         knobs = shared if own is None else knobs
-        return carve(spec, params, image, knobs, key, execution.tiles, tag)
+        return carve(spec, params, image, knobs, key, execution.tiles)
 
-    tags = jnp.arange(images.shape[0]) if spec.progress else None
-    return execution.images.map(one, (images, keys, own, tags))
+    return execution.images.map(one, (images, keys, own))

@@ -194,7 +194,8 @@ def _cmd_oip(args: argparse.Namespace) -> int:
         steps=args.steps, epsilon=args.epsilon, conv_criterion=args.conv_criterion, model=model
     )
     restarted = 0
-    with _stage_bar(1, args.quiet, f"OIP of {n} image{'s' if n > 1 else ''}", unit="call"):
+    doing = f"OIP of {n} image{'s' if n > 1 else ''}"
+    with _stage_bar(1, args.quiet, doing, unit="call", report=False):
         if args.start:
             from jaxdream.imageops import resize
 
@@ -333,9 +334,9 @@ def _folder_mode(args: argparse.Namespace) -> bool:
 
 
 @contextlib.contextmanager
-def _stage_bar(total: int, quiet: bool, doing: str, unit: str = "iteration", report=False):
+def _stage_bar(total: int, quiet: bool, doing: str, unit: str = "iteration", report=True):
     """A progress bar of ``total`` units: ``(bar, progress)``, ``progress`` the callback to give
-    a dream when ``report`` (else ``None``: no callbacks). The compile stage is shown as it
+    a dream when ``report`` (else ``None``). The compile stage is shown as it
     happens ("compiling", or "loading" a program from the cache, then how long it took); no bar
     with ``quiet`` or when standard error is not a terminal (tqdm's ``disable=None``)."""
     from tqdm.auto import tqdm
@@ -367,15 +368,6 @@ def _stage_bar(total: int, quiet: bool, doing: str, unit: str = "iteration", rep
         bar.update(total - bar.n)
 
 
-def _dream_bar(iterations: int, quiet: bool, doing: str, tile_steps: int):
-    """``_stage_bar`` over a dream's iterations, reported from inside the program only for long
-    dreams: a program with callbacks is never loaded from the cache
-    (``progress.REPORT_FROM_TILE_STEPS``)."""
-    from jaxdream.progress import REPORT_FROM_TILE_STEPS
-
-    return _stage_bar(iterations, quiet, doing, report=tile_steps >= REPORT_FROM_TILE_STEPS)
-
-
 def _cmd_dream(args: argparse.Namespace) -> int:
     if _folder_mode(args):
         return _cmd_dream_many(args)
@@ -404,7 +396,10 @@ def _cmd_dream(args: argparse.Namespace) -> int:
     model, params = _load_weights(args.weights)
     config.check(model)
     t0 = time.perf_counter()
-    with _dream_bar(config.iterations, args.quiet, "dreaming", config.tile_steps()) as (bar, done):
+    from jaxdream.progress import CALL_PER_ITERATION_FROM
+
+    long = config.steps * config.tile_count() >= CALL_PER_ITERATION_FROM
+    with _stage_bar(config.iterations, args.quiet, "dreaming", report=long) as (bar, done):
         result = dream(
             photo.rgb,
             config,
@@ -452,8 +447,7 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     color = args.color if args.color is not None else PRESETS[args.preset].color
     t0 = time.perf_counter()
     doing = f"dreaming {len(maps)} maps at once"
-    work = len(maps) * config.tile_steps()
-    with _dream_bar(config.iterations, args.quiet, doing, work) as (_, done):
+    with _stage_bar(config.iterations, args.quiet, doing) as (_, done):
         ranked = explore(
             source, args.layer, maps, config, model=model, params=params, progress=done
         )

@@ -254,12 +254,10 @@ class DreamConfig:
         model: CNN,
         image_shape: tuple[int, int],
         return_frames: bool = False,
-        progress: bool = False,
         return_stages: bool = False,
     ) -> DreamSpec:
-        """The static half of the dream of working images of ``image_shape`` (``progress``:
-        report each iteration to ``jaxdream.progress``; ``return_stages``: every iteration's
-        ``Stages``, for the stage figure)."""
+        """The static half of the dream of working images of ``image_shape``
+        (``return_stages``: every iteration's ``Stages``, for the stage figure)."""
         return DreamSpec(
             model=self.model_for(model),
             shape=(int(image_shape[0]), int(image_shape[1])),
@@ -271,7 +269,6 @@ class DreamConfig:
             shift_tiles=self.shift_tiles,
             return_frames=return_frames or return_stages,
             return_stages=return_stages,
-            progress=progress,
         )
 
     def knobs(self) -> Knobs:

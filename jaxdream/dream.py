@@ -14,7 +14,6 @@ devices (``jaxdream.parallel.auto``, or the caller's ``parallel``). The core it 
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
@@ -25,7 +24,14 @@ import numpy as np
 from PIL import Image
 
 from jaxdream import parallel as par
-from jaxdream.carve import DreamSpec, Knobs, Stages, carve_batch
+from jaxdream.carve import (
+    DreamSpec,
+    Knobs,
+    Stages,
+    carve_batch,
+    carve_batch_each,
+    carve_batch_part,
+)
 from jaxdream.checkpoint import load_model
 from jaxdream.config import DreamConfig
 from jaxdream.display import Display, colorize, render
@@ -35,7 +41,7 @@ from jaxdream.imageops import resize_host, standardize_host
 from jaxdream.model import CNN
 from jaxdream.oip import model_from_params
 from jaxdream.progress import call as progress_call
-from jaxdream.progress import listening
+from jaxdream.progress import compiled
 
 ImageLike = str | os.PathLike | Image.Image | np.ndarray
 
@@ -106,7 +112,6 @@ def dream_call(
     return_frames: bool = False,
     parallel: par.Execution | str = "auto",
     indices: Sequence[int] | None = None,
-    progress: bool = False,
     return_stages: bool = False,
 ) -> DreamCall:
     """The compiled dream's arguments for standardized working images ``(N, H, W)``: image
@@ -117,13 +122,48 @@ def dream_call(
     indices = jnp.arange(images.shape[0]) if indices is None else jnp.asarray(indices)
     keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(config.seed), i))(indices)
     return DreamCall(
-        spec=config.spec(model, images.shape[1:], return_frames, progress, return_stages),
+        spec=config.spec(model, images.shape[1:], return_frames, return_stages),
         params=params,
         images=images,
         knobs=config.knobs(),
         keys=keys,
         execution=par.resolve(parallel, images.shape[0], config.tile_count()),
     )
+
+
+def dream_in_parts(call: DreamCall, progress: Callable[[int], object], each: bool = False):
+    """``call()``'s numbers, computed one iteration per call (``carve_batch_part``), with
+    ``progress(iterations_done)`` told as each is done (``each``: ``call.knobs`` hold one
+    ``Knobs`` per image, as for ``carve_batch_each``). Each iteration is queued before the last
+    one is awaited, so the device never waits for the host."""
+    spec, images = call.spec, call.images
+    if spec.iterations == 1:  # the whole dream is one iteration: one call (XLA inlines a loop
+        # of one, so a part would not give the same bytes as the whole)
+        whole = carve_batch_each if each else carve_batch
+        out = progress_call(whole, tuple(call), (1, 2, 3, 4))
+        progress(1)
+        return out
+    states = (images,) if spec.schedule == "batched" else (images, jnp.zeros((len(images), 28, 28)))
+    args = (spec, call.params, images, states, call.knobs, call.keys, jnp.int32(0))
+
+    def run():
+        part = compiled(carve_batch_part, (*args, call.execution, each), (1, 2, 3, 4, 5, 6))
+        traces, waiting = [], None
+        state = states
+        for i in range(spec.iterations):
+            state, trace = part(call.params, images, state, call.knobs, call.keys, jnp.int32(i))
+            traces.append(trace)
+            if waiting is not None:
+                jax.block_until_ready(waiting)
+                progress(i)
+            waiting = state
+        jax.block_until_ready(waiting)
+        progress(spec.iterations)
+        if traces[0] is None:
+            return state[0], None
+        return state[0], jax.tree.map(lambda *t: jnp.concatenate(t, axis=1), *traces)
+
+    return par.run(run)
 
 
 def split_trace(trace, count: int) -> list[tuple[np.ndarray | None, Stages | None]]:
@@ -193,20 +233,12 @@ def dream_many(
         group = [i for i, s in enumerate(shapes) if s == shape]
         grays = jnp.stack([prepared[i] for i in group])
         call = dream_call(
-            model,
-            params,
-            config,
-            grays,
-            return_frames,
-            parallel,
-            group,
-            progress is not None,
-            return_stages,
+            model, params, config, grays, return_frames, parallel, group, return_stages
         )
-        with listening(progress, len(group)) if progress else contextlib.nullcontext():
-            out, trace = progress_call(
-                carve_batch, tuple(call), (1, 2, 3, 4), cacheable=progress is None
-            )
+        if progress is None:
+            out, trace = progress_call(carve_batch, tuple(call), (1, 2, 3, 4))
+        else:
+            out, trace = dream_in_parts(call, progress)
         out = np.asarray(out)
         check_finite(out, config)
         traces = split_trace(trace, len(group))

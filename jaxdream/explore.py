@@ -15,7 +15,6 @@ was: strength below ``DEAD_BELOW``, marked dead.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
@@ -28,13 +27,19 @@ from jaxdream import parallel
 from jaxdream.carve import carve_batch_each
 from jaxdream.checkpoint import load_model
 from jaxdream.config import DreamConfig
-from jaxdream.dream import DreamResult, ImageLike, check_finite, prepare
+from jaxdream.dream import (
+    DreamCall,
+    DreamResult,
+    ImageLike,
+    check_finite,
+    dream_in_parts,
+    prepare,
+)
 from jaxdream.errors import ConfigError
 from jaxdream.imageio import load_photo
 from jaxdream.model import CNN, activation_shapes
 from jaxdream.oip import model_from_params
 from jaxdream.progress import call as progress_call
-from jaxdream.progress import listening
 
 DEAD_BELOW = 1e-4
 
@@ -105,10 +110,11 @@ def explore(
     )
     execution = parallel.auto(n, config.tile_count())
     images = jnp.broadcast_to(jnp.asarray(gray), (n, *shape))
-    spec = config.spec(model, shape, progress=progress is not None)
-    with listening(progress, n) if progress else contextlib.nullcontext():
-        args = (spec, params, images, stacked, keys, execution)
-        out, _ = progress_call(carve_batch_each, args, (1, 2, 3, 4), cacheable=progress is None)
+    call = DreamCall(config.spec(model, shape), params, images, stacked, keys, execution)
+    if progress is None:
+        out, _ = progress_call(carve_batch_each, tuple(call), (1, 2, 3, 4))
+    else:
+        out, _ = dream_in_parts(call, progress, each=True)
     out = np.asarray(out)
     check_finite(out, config)
     found = []

@@ -1,89 +1,39 @@
-"""Progress from inside compiled programs: one host callback per image and dream iteration.
+"""Progress: the compile stage told as it happens, and long dreams run an iteration at a time.
 
-A dream is one compiled program (a ``lax.scan`` over iterations); with ``DreamSpec.progress``
-each iteration of each image ends with ``jax.debug.callback`` to ``iteration_done(image,
-iteration, value)``. ``value`` is a number of the iteration's result, so the callback cannot run
-before the iteration has (XLA may otherwise move it to the start of the loop body). Images are
-told apart by their place in the batch: a strategy that computes one image on several devices
-(``Replicated``), or pads a batch with copies, reports it more than once, and those reports
-count once. The innermost ``listening`` callback is told how many iterations the batch has done
-(completed image-iterations over the batch's images). The callback is a module function, so it
-never causes a retrace; with no listener it does nothing.
+A dream is one compiled program. To say where it is, ``jaxdream.dream`` can instead run it one
+iteration per call (``carve.carve_batch_part``: the same numbers, tested byte for byte) and
+tell a callback after each; host callbacks from inside the program would do the same, but a
+program with host callbacks is never loaded from JAX's persistent cache (the callback's address
+is part of it), so every process would compile it again.
 
->>> seen = []
->>> with listening(seen.append, images=2):
-...     for image, iteration in [(0, 0), (0, 0), (1, 0), (0, 1)]:
-...         iteration_done(image, iteration, 0.0)
->>> seen
-[1]
+``watching_compiles(callback)`` makes the dreams within it compile ahead of running (``call``,
+``compiled``) and say whether the program was compiled or loaded from the cache, before and
+after.
+
+>>> events = []
+>>> with watching_compiles(lambda event, seconds: events.append(event)):
+...     fn = compiled(jax.jit(lambda x: x + 1), (np.float32(1),), (0,))
+>>> events, float(fn(np.float32(2)))
+(['compiling', 'compiled'], 3.0)
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Callable, Iterator
 
 import jax
 import numpy as np
 
-# Dreams of fewer tile steps than this run without callbacks under the command line's bar (it
-# shows the compile stage and the end). A program with host callbacks can never come from JAX's
-# persistent cache (the callback's address is part of it), so each process compiles it again
-# (0.6-0.8 s for the presets on a 2-core CPU), and the callbacks cost ~1 ms per program and
-# ~0.7 ms per iteration besides. From 250,000 tile steps (about 20 s of dreaming on that CPU)
-# that is a few percent, and a bar that moves is worth it.
-REPORT_FROM_TILE_STEPS = 250_000
+# Tile steps an iteration must take (steps x tiles) for the command line's bar to run a dream
+# an iteration a call: each call costs ~1 ms on a 2-core CPU (+2.4% on vivid's 630-tile-step
+# iterations of 50 ms, +11% on the article's 60 of 6 ms). Shorter dreams run whole; their bar
+# moves once, at the end.
+CALL_PER_ITERATION_FROM = 400
 
-_LISTENERS: list[_Listener] = []
-_LOCK = threading.Lock()
 _CACHE_HITS = [0]
 _WATCHING = [False]
-
-
-class _Listener:
-    def __init__(self, callback: Callable[[int], object], images: int):
-        self.callback, self.images = callback, max(1, images)
-        self.seen: set[tuple[int, int]] = set()
-        self.told = 0
-
-    def done(self, image: int, iteration: int) -> None:
-        self.seen.add((image, iteration))
-        n = len(self.seen) // self.images
-        if n > self.told:
-            self.told = n
-            self.callback(n)
-
-
-def iteration_done(image, iteration, value=None) -> None:
-    """Host side: ``iteration`` (0-based) of the batch's image ``image`` has finished."""
-    with _LOCK:
-        listener = _LISTENERS[-1] if _LISTENERS else None
-        if listener is None:
-            return
-        key = (int(np.asarray(image)), int(np.asarray(iteration)))
-    listener.done(*key)
-
-
-def report(image: jax.Array, iteration: jax.Array, value: jax.Array) -> None:
-    """Inside a traced program: call ``iteration_done`` on the host once ``value`` (a scalar of
-    the iteration's result) is computed."""
-    jax.debug.callback(iteration_done, image, iteration, value)
-
-
-@contextlib.contextmanager
-def listening(callback: Callable[[int], object], images: int = 1) -> Iterator[None]:
-    """Within the block, ``callback(iterations_done)`` each time the dream of a batch of
-    ``images`` has done one more iteration (counted over all its images)."""
-    listener = _Listener(callback, images)
-    with _LOCK:
-        _LISTENERS.append(listener)
-    try:
-        yield
-    finally:
-        with _LOCK:
-            _LISTENERS.remove(listener)
 
 
 _WATCHERS: list[Callable[[str, float | None], object]] = []
@@ -102,41 +52,67 @@ def watching_compiles(callback: Callable[[str, float | None], object]) -> Iterat
         _WATCHERS.remove(callback)
 
 
-_PROGRAMS: dict = {}  # the programs compiled ahead in this process, by lowered program key
+_PROGRAMS: dict = {}  # the programs compiled ahead in this process, by signature
 KEEP_PROGRAMS = 16
 
 
-def call(jitted, args: tuple, dynamic: tuple[int, ...], cacheable: bool = True):
-    """``jitted(*args)`` (``dynamic``: the positions of its non-static arguments), computed by
-    ``jaxdream.parallel.run``. Where ``watching_compiles`` listens, the program is lowered and
-    compiled first, the listener told whether it was compiled or loaded from the cache
-    (``cacheable=False``: a program with host callbacks, which JAX's cache never holds)."""
-    from jaxdream import cache
-    from jaxdream.parallel import run
+def _signature(jitted, args: tuple, dynamic: tuple[int, ...]):
+    static = tuple(a for i, a in enumerate(args) if i not in dynamic)
+    leaves, treedef = jax.tree.flatten([args[i] for i in dynamic])
+    shapes = tuple(
+        (np.shape(a), str(getattr(a, "dtype", type(a))), getattr(a, "weak_type", False))
+        for a in leaves
+    )
+    return id(jitted), static, treedef, shapes
 
+
+def compiled(jitted, args: tuple, dynamic: tuple[int, ...], cacheable: bool = True):
+    """``jitted`` with ``args``' static arguments bound (``dynamic``: the positions of the
+    others): a function of the dynamic arguments. Where ``watching_compiles`` listens, the
+    program is compiled now, the listener told whether it was compiled or loaded from the
+    persistent cache (``cacheable=False``: a program JAX's cache never holds); a program this
+    process compiled before is reused, and nothing is told."""
     if not _WATCHERS:
-        return run(lambda: jitted(*args))
-    tell = _WATCHERS[-1]
+        return lambda *values: jitted(*_merge(args, dynamic, values))
+    from jaxdream import cache
 
-    def compile_and_call():
+    signature = _signature(jitted, args, dynamic)
+    program = _PROGRAMS.get(signature)
+    if program is None:
+        tell = _WATCHERS[-1]
         lowered = jitted.lower(*args)
         key = cache.program_key(lowered.as_text())
-        compiled = _PROGRAMS.get(key)
-        if compiled is None:
-            known = cacheable and cache.holds_program(key)
-            tell("loading" if known else "compiling", None)
-            hits, t0 = cache_hits(), time.perf_counter()
-            compiled = lowered.compile()
-            loaded = cache_hits() > hits
-            if cacheable and not loaded:
-                cache.note_program(key)
-            tell("loaded" if loaded else "compiled", time.perf_counter() - t0)
-            if len(_PROGRAMS) >= KEEP_PROGRAMS:
-                _PROGRAMS.pop(next(iter(_PROGRAMS)))
-            _PROGRAMS[key] = compiled
-        return jax.block_until_ready(compiled(*(args[i] for i in dynamic)))
+        known = cacheable and cache.holds_program(key)
+        tell("loading" if known else "compiling", None)
+        hits, t0 = cache_hits(), time.perf_counter()
+        program = lowered.compile()
+        loaded = cache_hits() > hits
+        if cacheable and not loaded:
+            cache.note_program(key)
+        tell("loaded" if loaded else "compiled", time.perf_counter() - t0)
+        if len(_PROGRAMS) >= KEEP_PROGRAMS:
+            _PROGRAMS.pop(next(iter(_PROGRAMS)))
+        _PROGRAMS[signature] = program
+    return program
 
-    return run(compile_and_call)
+
+def _merge(args: tuple, dynamic: tuple[int, ...], values: tuple) -> tuple:
+    merged = list(args)
+    for i, v in zip(dynamic, values, strict=True):
+        merged[i] = v
+    return tuple(merged)
+
+
+def call(jitted, args: tuple, dynamic: tuple[int, ...], cacheable: bool = True):
+    """``jitted(*args)`` computed by ``jaxdream.parallel.run`` (interruptible), compiled as
+    ``compiled`` says."""
+    from jaxdream.parallel import run
+
+    def go():
+        fn = compiled(jitted, args, dynamic, cacheable)
+        return jax.block_until_ready(fn(*(args[i] for i in dynamic)))
+
+    return run(go)
 
 
 def _on_event(event: str, **kwargs) -> None:

@@ -319,20 +319,6 @@ def test_public_functions_named_like_their_modules_stay_functions():
     assert done.stdout.split()[0] == "True", done.stderr
 
 
-def test_progress_comes_from_inside_the_program_and_changes_nothing(bundled, smooth_image):
-    _, params = bundled
-    cfg = DreamConfig(size=48, iterations=3, steps=2, levels=(Level(0), Level(1)))
-    seen = []
-    with_progress = dream(smooth_image, cfg, params=params, progress=seen.append)
-    assert sorted(set(seen)) == [1, 2, 3]
-    np.testing.assert_array_equal(
-        with_progress.image, dream(smooth_image, cfg, params=params).image
-    )
-    faithful = []
-    dream(smooth_image, cfg.replace(schedule="faithful"), params=params, progress=faithful.append)
-    assert sorted(set(faithful)) == [1, 2, 3]
-
-
 def test_no_bar_when_standard_error_is_not_a_terminal(tmp_path):
     done = subprocess.run(
         [

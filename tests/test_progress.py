@@ -1,38 +1,48 @@
-"""Progress: iterations reported from inside the program once per iteration of the batch, and
-the compile stage told as it happens (compiled, or loaded from the persistent cache)."""
+"""Progress: a dream told iteration by iteration (one call each, the same bytes as the whole
+program), and the compile stage told as it happens (compiled, or loaded from the cache)."""
 
 import json
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from jaxdream import parallel, progress
 from jaxdream.config import DreamConfig, Level
 from jaxdream.dream import dream, dream_many
 
 
-def test_each_iteration_is_told_once_for_a_padded_chunked_batch(bundled, smooth_image):
+@pytest.mark.parametrize("schedule", ["batched", "faithful"])
+def test_a_dream_told_iteration_by_iteration_gives_the_same_bytes(bundled, smooth_image, schedule):
+    _, params = bundled
+    levels = (Level(0), Level(1, (0, 3)))
+    cfg = DreamConfig(size=40, iterations=3, steps=2, levels=levels, schedule=schedule)
+    seen = []
+    told = dream(smooth_image, cfg, params=params, progress=seen.append, return_stages=True)
+    whole = dream(smooth_image, cfg, params=params, return_stages=True)
+    assert seen == [1, 2, 3]
+    np.testing.assert_array_equal(told.image, whole.image)
+    np.testing.assert_array_equal(told.frames, whole.frames)
+    for a, b in zip(told.stages, whole.stages, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_batch_told_by_iteration_over_padded_chunks_and_a_single_iteration(bundled, smooth_image):
     _, params = bundled
     cfg = DreamConfig(size=40, iterations=3, steps=2, levels=(Level(0), Level(1)))
     photos = [smooth_image, smooth_image[::-1].copy(), smooth_image[:, ::-1].copy()]
+    execution = parallel.Execution(parallel.Chunked(2))  # 3 photos: the last chunk padded
     seen = []
-    # Chunks of 2 over 3 photos: the last chunk is padded with a copy, which reports too.
-    execution = parallel.Execution(parallel.Chunked(2))
-    results = dream_many(photos, cfg, params=params, parallel=execution, progress=seen.append)
+    told = dream_many(photos, cfg, params=params, parallel=execution, progress=seen.append)
     assert seen == [1, 2, 3]
-    plain = dream_many(photos, cfg, params=params, parallel=execution)
-    for a, b in zip(results, plain, strict=True):
+    for a, b in zip(told, dream_many(photos, cfg, params=params, parallel=execution), strict=True):
         np.testing.assert_array_equal(a.image, b.image)
-
-
-def test_listener_counts_images_and_ignores_repeats():
+    one = cfg.replace(iterations=1)  # one iteration: one call (XLA inlines a loop of one)
     seen = []
-    with progress.listening(seen.append, images=2):
-        for image, iteration in [(0, 0), (0, 0), (1, 0), (1, 1), (1, 1), (0, 1), (0, 2)]:
-            progress.iteration_done(image, iteration)
-    assert seen == [1, 2]  # the third iteration of image 1 never came
-    progress.iteration_done(0, 5)  # no listener: nothing happens, nothing fails
+    a = dream(smooth_image, one, params=params, progress=seen.append)
+    assert seen == [1]
+    np.testing.assert_array_equal(a.image, dream(smooth_image, one, params=params).image)
 
 
 def test_compile_stage_is_told_once_per_program_in_a_process(bundled, smooth_image):
