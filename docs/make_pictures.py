@@ -2,6 +2,8 @@
 
 - ``lead_vivid.jpg``: both bundled photos dreamt with the command line's default (``vivid``);
 - ``presets.jpg``: the cat photo under every preset, labelled;
+- ``preset_candidates.jpg``: both bundled photos under the candidate settings the ``vivid``
+  preset was chosen from (``CANDIDATES``), labelled;
 - ``article_figure.jpg``, ``chelsea_levels012_color.jpg``, ``astronaut_quadrant_maps.jpg``,
   ``oip_conv3_all_maps.jpg``: the commands the README shows beside them.
 """
@@ -16,10 +18,43 @@ from PIL import Image
 import jaxdream
 from jaxdream.cli import main as cli
 from jaxdream.figures import labelled_grid
-from jaxdream.presets import PRESETS, preset_config
+from jaxdream.presets import ARTICLE_FLAGS, PRESETS, config_from_flags, preset_config
 
 HERE = Path(__file__).resolve().parent
 ASSETS = HERE.parent / "jaxdream" / "assets"
+
+
+# The settings looked at, on both bundled photos, to choose the command line's default (changes
+# to the article's flags, all in colour); "vivid" kept the subject and gave the richest strokes.
+CANDIDATES = {
+    "article": {},
+    "conv2:5, levels 0-2": {"layer": "conv2", "map": 5, "levels": ["0", "1", "2"]},
+    "conv2:5, levels 0-3": {"layer": "conv2", "map": 5, "levels": ["0", "1", "2", "3*0.5"]},
+    "conv2:12, levels 0-2": {"layer": "conv2", "map": 12, "levels": ["0", "1", "2"]},
+    "conv2:12, levels 0-3": {"layer": "conv2", "map": 12, "levels": ["0", "1", "2", "3*0.5"]},
+    "conv3 all maps, 0-2": {"map": -1, "levels": ["0", "1", "2"]},
+    "conv3 all, 0-2, overlap, 6 it": dict(PRESETS["vivid"].flags),
+    "conv2 all maps, 0-2, overlap": {
+        "layer": "conv2",
+        "map": -1,
+        "levels": ["0", "1", "2"],
+        "overlap": 0.5,
+    },
+    "mean square conv2, overlap": dict(PRESETS["emboss"].flags),
+}
+
+
+def candidates_sheet(photos: list[Path]) -> Image.Image:
+    """Every photo, then its dream under each candidate, one photo after the other."""
+    pics, labels = [], []
+    for photo in photos:
+        pics.append(np.asarray(Image.open(photo).convert("RGB")))
+        labels.append(photo.name)
+        for label, flags in CANDIDATES.items():
+            config = config_from_flags({**ARTICLE_FLAGS, **flags})
+            pics.append(jaxdream.dream(photo, config).to_uint8(color=True))
+            labels.append(label)
+    return labelled_grid(pics, labels, columns=5, cell=240)
 
 
 def dreamt(photo: Path, name: str) -> np.ndarray:
@@ -45,6 +80,9 @@ def main() -> None:
     labels = ["photo", *[f"--preset {name}" for name in PRESETS]]
     labelled_grid(pics, labels, columns=5, cell=300).convert("RGB").save(
         HERE / "images" / "presets.jpg", quality=90
+    )
+    candidates_sheet(photos).convert("RGB").save(
+        HERE / "images" / "preset_candidates.jpg", quality=85
     )
     commands = {  # the README's commands, each writing one picture
         "article_figure.jpg": ["dream", "--preset", "article", "-o", "{tmp}", "--figure", "{out}"],
