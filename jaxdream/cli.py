@@ -391,6 +391,10 @@ def _cmd_dream(args: argparse.Namespace) -> int:
         check_output(args.figure, "RGB")
     _check_distinct(source, outputs)
     config = _dream_config(args)
+    if args.figure:
+        from jaxdream.figures import check_stage_rows
+
+        check_stage_rows(config.iterations, len(config.levels))
     display = Display(clip=not args.no_clip, centre_move=args.centre_move, fact=args.fact)
     photo = load_photo(source)  # bad input fails here, before any progress output
     model, params = _load_weights(args.weights)
@@ -503,8 +507,12 @@ def _cmd_dream_many(args: argparse.Namespace) -> int:
 
     out_dir = _output_folder(args.output, "output")
     gif_dir = _output_folder(args.gif, "--gif")
-    figure_dir = _output_folder(args.figure, "--figure")
     config = _dream_config(args)
+    if args.figure:
+        from jaxdream.figures import check_stage_rows
+
+        check_stage_rows(config.iterations, len(config.levels))
+    figure_dir = _output_folder(args.figure, "--figure")
     display = Display(clip=not args.no_clip, centre_move=args.centre_move, fact=args.fact)
     model, params = _load_weights(args.weights)
     config.check(model)

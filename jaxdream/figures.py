@@ -16,6 +16,20 @@ from PIL import Image, ImageDraw
 
 LABEL_HEIGHT = 14
 PAD = 4
+MAX_STAGE_ROWS = 64  # a stage figure's rows (iterations x levels): 64 rows of 192 px ~ 13,000 px
+
+
+def check_stage_rows(iterations: int, levels: int) -> None:
+    """Refuse, before any work, a stage figure too tall to look at (``ConfigError``)."""
+    rows = iterations * levels
+    if rows > MAX_STAGE_ROWS:
+        from jaxdream.errors import ConfigError
+
+        raise ConfigError(
+            f"a stage figure has a row per iteration and level: {iterations} x {levels} = "
+            f"{rows} rows is more than {MAX_STAGE_ROWS}; lower --iterations or the levels, or "
+            "leave out --figure"
+        )
 
 
 def _as_rgb(a: np.ndarray, size: tuple[int, int]) -> Image.Image:

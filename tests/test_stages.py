@@ -107,3 +107,16 @@ def test_cli_figure_shows_every_level(tmp_path):
     with Image.open(fig) as img:
         rows = (img.height - PAD) / (192 + LABEL_HEIGHT + PAD)
         assert rows == 1 + 2 * 2
+
+
+def test_a_figure_too_tall_is_refused_before_any_work(tmp_path, capsys):
+    from jaxdream.cli import main
+
+    out, fig = tmp_path / "d.png", tmp_path / "f.png"
+    argv = ["dream", "-o", str(out), "--figure", str(fig), "--iterations", "33", "--levels", "0"]
+    assert main([*argv, "1", "-q"]) == 2
+    assert "33 x 2 = 66 rows" in capsys.readouterr().err
+    assert not out.exists() and not fig.exists()
+    folder = ["dream", "-o", str(tmp_path), "--figure", str(tmp_path / "figs")]
+    assert main([*folder, *argv[5:], "1", "-q"]) == 2
+    assert not (tmp_path / "figs").exists()  # the folder mode refuses before making folders
