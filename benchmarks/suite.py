@@ -33,7 +33,7 @@ from jaxdream import parallel
 from jaxdream.carve import carve_batch, faithful_corrections
 from jaxdream.checkpoint import bundled_sample_path, load_model
 from jaxdream.config import DreamConfig, Level
-from jaxdream.dream import dream_call, prepare
+from jaxdream.dream import dream_call, dream_in_parts, prepare
 from jaxdream.imageio import load_photo
 from jaxdream.model import CNN
 from jaxdream.objectives import broadcast_objective, channel
@@ -153,12 +153,22 @@ def compile_times(model, params, config: DreamConfig, image) -> dict:
 
 
 def bench_dream(model, params, config: DreamConfig, image, repeats: int) -> dict:
-    run, _ = _dream_call(model, params, config, image[None])
+    run, call = _dream_call(model, params, config, image[None])
     t = timed(run, repeats)
+    # The same dream told iteration by iteration (one call each, as under a progress bar),
+    # in turns with the whole program: what the bar costs.
+    told = timed_interleaved(
+        {"whole": run, "told": lambda: dream_in_parts(call, lambda n: None)[0].block_until_ready()},
+        repeats,
+    )
     return {
         "dream": t,
         "iteration_median_s": t["median_s"] / config.iterations,
         "tiles": config.tile_count(),
+        "told_by_iteration": {
+            **told,
+            "overhead": told["told"]["median_s"] / told["whole"]["median_s"] - 1.0,
+        },
     }
 
 
@@ -503,6 +513,13 @@ def table(record: dict) -> str:
             f"(min {d['min_s'] * 1e3:.1f}, max {d['max_s'] * 1e3:.1f}) |"
         )
         lines.append(f"| {name}: one iteration | {w['iteration_median_s'] * 1e3:.1f} ms |")
+        if "told_by_iteration" in w:
+            t = w["told_by_iteration"]
+            lines.append(
+                f"| {name}: told by iteration (progress bar) | "
+                f"{t['told']['median_s'] * 1e3:.1f} ms against {t['whole']['median_s'] * 1e3:.1f}"
+                f" ms whole ({t['overhead']:+.1%}) |"
+            )
         c = w["compile"]
         lines.append(
             f"| {name}: compile (trace + lower + compile) | {c['total_s']:.2f} s "
