@@ -495,12 +495,28 @@ def _output_folder(path: str | None, what: str) -> Path | None:
     return folder
 
 
+def _folder_stage(bar):
+    """The folder bar's compile stage: each program compiled or loaded, as it happens."""
+
+    def stage(event: str, seconds: float | None) -> None:
+        if bar.disable:
+            return
+        if event in ("compiling", "loading"):
+            what = "compiling a program" if event == "compiling" else "loading a program"
+            bar.set_description(what if event == "compiling" else f"{what} from the cache")
+        else:
+            how = "compiled" if event == "compiled" else "from the cache"
+            bar.set_description(f"dreaming (program {how} in {seconds:.1f} s)")
+
+    return stage
+
+
 def _cmd_dream_many(args: argparse.Namespace) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
     from tqdm.auto import tqdm
 
-    from jaxdream import distributed
+    from jaxdream import distributed, progress
     from jaxdream.display import Display
     from jaxdream.many import dream_photos
     from jaxdream.photos import find_photos, output_names
@@ -576,6 +592,7 @@ def _cmd_dream_many(args: argparse.Namespace) -> int:
             total=len(jobs), disable=True if args.quiet else None, unit="photo", dynamic_ncols=True
         ) as bar,
         ThreadPoolExecutor(max_workers=1) as writer,
+        progress.watching_compiles(_folder_stage(bar)),
     ):
         pending = []
         for outcome in run:
@@ -593,7 +610,8 @@ def _cmd_dream_many(args: argparse.Namespace) -> int:
     print(
         f"dreamed {done} photos{share} ({skipped} skipped as done, {failed} failed) in "
         f"{seconds:.1f} s, {_describe(config)}, {len(run.shapes)} working shapes, "
-        f"{run.compiled} programs ({run.new_programs} compiled); wrote into {out_dir}"
+        f"{run.compiled} programs ({run.new_programs - run.loaded_programs} compiled, "
+        f"{run.loaded_programs} from the cache); wrote into {out_dir}"
     )
     return 1 if failed else 0
 

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdream import parallel
+from jaxdream import parallel, progress
 from jaxdream.carve import carve_batch
 from jaxdream.checkpoint import load_model
 from jaxdream.config import DreamConfig
@@ -102,10 +102,11 @@ _COMPILED: dict = {}
 
 def _compile(spec, execution, batch: int, params_struct, knobs_struct):
     """The compiled dream of ``batch`` images for ``spec``, kept for the process (a later run
-    over photos of the same shape compiles nothing): ``(compiled, newly_compiled)``."""
+    over photos of the same shape compiles nothing): ``(compiled, new, loaded)``: whether it is
+    new to this process, and whether it was then loaded from the persistent cache."""
     key = (spec, execution, batch, params_struct, knobs_struct)
     if key in _COMPILED:
-        return _COMPILED[key], False
+        return _COMPILED[key], False, False
     sharding = parallel.batch_sharding(execution, batch)
     images = jax.ShapeDtypeStruct((batch, *spec.shape), jnp.float32, sharding=sharding)
     keys = jax.ShapeDtypeStruct((batch,), jax.random.key(0).dtype, sharding=sharding)
@@ -115,17 +116,21 @@ def _compile(spec, execution, batch: int, params_struct, knobs_struct):
         return jax.tree.unflatten(treedef, [jax.ShapeDtypeStruct(s, d) for s, d in leaves])
 
     params, knobs = abstract(params_struct), abstract(knobs_struct)
-    compiled = carve_batch.lower(spec, params, images, knobs, keys, execution).compile()
+    lowered = carve_batch.lower(spec, params, images, knobs, keys, execution)
+    hits = progress.cache_hits()
+    compiled = progress.compile_lowered(lowered)
+    loaded = progress.cache_hits() > hits
     if len(_COMPILED) >= KEEP_PROGRAMS:
         _COMPILED.pop(next(iter(_COMPILED)))  # the oldest
     _COMPILED[key] = compiled
-    return compiled, True
+    return compiled, True, loaded
 
 
 class PhotoDreams:
     """The iterator ``dream_photos`` returns; ``compiled`` counts the programs it used,
-    ``new_programs`` those it had to compile (the others were compiled earlier in the
-    process), ``shapes`` the working shapes it met."""
+    ``new_programs`` those not made earlier in this process, ``loaded_programs`` those of them
+    loaded from the persistent compilation cache instead of compiled, ``shapes`` the working
+    shapes it met."""
 
     def __init__(
         self,
@@ -146,6 +151,7 @@ class PhotoDreams:
         self._programs: dict[tuple[tuple[int, int], int], _Program] = {}
         self.shapes: set[tuple[int, int]] = set()
         self.new_programs = 0
+        self.loaded_programs = 0
         self._knobs = config.knobs()
         self._iterator = self._run()
 
@@ -182,7 +188,7 @@ class PhotoDreams:
         )
         execution = parallel.auto(batch, self.config.tile_count(), self.devices)
         try:
-            compiled, new = _compile(
+            compiled, new, loaded = _compile(
                 spec, execution, batch, _struct(self.params), _struct(self._knobs)
             )
         except Exception as e:  # XLA's own error type; only memory is ours to explain
@@ -190,6 +196,7 @@ class PhotoDreams:
                 raise self._oom(shape, batch) from None
             raise
         self.new_programs += new
+        self.loaded_programs += loaded
         memory = compiled.memory_analysis()
         used = 0
         if memory is not None:

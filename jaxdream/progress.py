@@ -75,25 +75,33 @@ def compiled(jitted, args: tuple, dynamic: tuple[int, ...], cacheable: bool = Tr
     process compiled before is reused, and nothing is told."""
     if not _WATCHERS:
         return lambda *values: jitted(*_merge(args, dynamic, values))
-    from jaxdream import cache
-
     signature = _signature(jitted, args, dynamic)
     program = _PROGRAMS.get(signature)
     if program is None:
-        tell = _WATCHERS[-1]
-        lowered = jitted.lower(*args)
-        key = cache.program_key(lowered.as_text())
-        known = cacheable and cache.holds_program(key)
-        tell("loading" if known else "compiling", None)
-        hits, t0 = cache_hits(), time.perf_counter()
-        program = lowered.compile()
-        loaded = cache_hits() > hits
-        if cacheable and not loaded:
-            cache.note_program(key)
-        tell("loaded" if loaded else "compiled", time.perf_counter() - t0)
+        program = compile_lowered(jitted.lower(*args), cacheable)
         if len(_PROGRAMS) >= KEEP_PROGRAMS:
             _PROGRAMS.pop(next(iter(_PROGRAMS)))
         _PROGRAMS[signature] = program
+    return program
+
+
+def compile_lowered(lowered, cacheable: bool = True):
+    """``lowered.compile()``, told to the innermost ``watching_compiles`` listener, if any:
+    ``"loading"`` where jaxdream noted the program in the persistent cache, else
+    ``"compiling"``, then what it was (JAX's cache-hit event) and how long it took."""
+    if not _WATCHERS:
+        return lowered.compile()
+    from jaxdream import cache
+
+    tell = _WATCHERS[-1]
+    key = cache.program_key(lowered.as_text())
+    tell("loading" if cacheable and cache.holds_program(key) else "compiling", None)
+    hits, t0 = cache_hits(), time.perf_counter()
+    program = lowered.compile()
+    loaded = cache_hits() > hits
+    if cacheable and not loaded:
+        cache.note_program(key)
+    tell("loaded" if loaded else "compiled", time.perf_counter() - t0)
     return program
 
 

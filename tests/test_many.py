@@ -130,7 +130,7 @@ def test_folder_on_the_command_line(tmp_path, folder, capsys):
         f"jaxdream: skipped {folder / 'broken.jpg'}: {folder / 'broken.jpg'} is not an image "
         "that Pillow can read"
     ]
-    assert "1 failed" in err.out and "compiled)" in err.out
+    assert "1 failed" in err.out and "compiled, " in err.out and "from the cache)" in err.out
     written = sorted(p.name for p in out.iterdir())
     assert written == [
         "p0-2.png",

@@ -59,17 +59,20 @@ def test_compile_stage_is_told_once_per_program_in_a_process(bundled, smooth_ima
 
 SCRIPT = """
 import json, numpy as np
-from jaxdream import DreamConfig, dream, progress
+from jaxdream import DreamConfig, dream, dream_photos, progress
 from jaxdream.cache import enable_compilation_cache
 enable_compilation_cache()
 events = []
+photo = np.linspace(0, 1, 36 * 36).reshape(36, 36)
 with progress.watching_compiles(lambda event, seconds: events.append(event)):
-    dream(np.linspace(0, 1, 36 * 36).reshape(36, 36), DreamConfig(size=36, iterations=1, steps=1))
-print(json.dumps(events))
+    dream(photo, DreamConfig(size=36, iterations=1, steps=1))
+    run = dream_photos([photo], DreamConfig(size=36, iterations=2, steps=1))
+    list(run)
+print(json.dumps([events, run.new_programs, run.loaded_programs]))
 """
 
 
-def test_a_new_process_loads_the_program_and_says_so_beforehand(tmp_path):
+def test_a_new_process_loads_the_programs_and_says_so_beforehand(tmp_path):
     env = {"JAXDREAM_CACHE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
 
     def run():
@@ -79,7 +82,7 @@ def test_a_new_process_loads_the_program_and_says_so_beforehand(tmp_path):
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout.splitlines()[-1])
 
-    assert run() == ["compiling", "compiled"]
-    assert run() == ["loading", "loaded"]
+    assert run() == [["compiling", "compiled"] * 2, 1, 0]
+    assert run() == [["loading", "loaded"] * 2, 1, 1]
     (tmp_path / "jaxdream-programs.txt").unlink()  # a cache jaxdream did not note: told after
-    assert run() == ["compiling", "loaded"]
+    assert run() == [["compiling", "loaded"] * 2, 1, 1]
