@@ -242,6 +242,14 @@ def initial_state(spec: DreamSpec, image: Array) -> tuple[Array, ...]:
     return image, standardize(resize(image, OIP_SIZE))
 
 
+def placeholder_states(spec: DreamSpec, images: Array) -> tuple[Array, ...]:
+    """Zeros shaped as ``initial_state`` of each of ``images`` ``(N, H, W)``: the state
+    ``carve_batch_part`` is given for iteration 0 (where it is ignored)."""
+    if spec.schedule == "batched":
+        return (jnp.zeros_like(images),)
+    return jnp.zeros_like(images), jnp.zeros((images.shape[0], *OIP_SIZE), images.dtype)
+
+
 def _iterate(spec, params, image, state, knobs, keys, map_tiles, count=None):
     """A ``lax.scan`` of one iteration per key from ``state``: ``(state, frames or Stages)``.
     With a traced ``count`` (always ``len(keys)``) the loop's length is unknown to XLA, which

@@ -31,6 +31,7 @@ from jaxdream.carve import (
     carve_batch,
     carve_batch_each,
     carve_batch_part,
+    placeholder_states,
 )
 from jaxdream.checkpoint import load_model
 from jaxdream.config import DreamConfig
@@ -137,13 +138,14 @@ def dream_in_parts(call: DreamCall, progress: Callable[[int], object], each: boo
     ``Knobs`` per image, as for ``carve_batch_each``). Each iteration is queued before the last
     one is awaited, so the device never waits for the host."""
     spec, images = call.spec, call.images
-    if spec.iterations == 1:  # the whole dream is one iteration: one call (XLA inlines a loop
-        # of one, so a part would not give the same bytes as the whole)
+    if spec.iterations == 1:
+        # One call in any case; and XLA inlines a loop of one, so a part would not give the
+        # whole program's bytes.
         whole = carve_batch_each if each else carve_batch
         out = progress_call(whole, tuple(call), (1, 2, 3, 4))
         progress(1)
         return out
-    states = (images,) if spec.schedule == "batched" else (images, jnp.zeros((len(images), 28, 28)))
+    states = placeholder_states(spec, images)
     args = (spec, call.params, images, states, call.knobs, call.keys, jnp.int32(0))
 
     def run():
@@ -208,7 +210,8 @@ def dream_many(
     ``i`` uses the key ``fold_in(key(seed), i)``. ``parallel``: how each batch is spread over
     devices (``"auto"``: ``jaxdream.parallel.auto``, from the backend and the device count;
     ``"vmap"``; or a ``jaxdream.parallel.Execution``). ``progress(iterations_done)`` is called
-    from inside the compiled dream after each iteration. ``return_stages``: each result's
+    as each iteration ends (of each group of photos of one working shape): the dream then runs
+    one iteration per call, with the same bytes (``dream_in_parts``). ``return_stages``: each result's
     ``stages`` (and frames) hold what every iteration did, for the stage figure
     (``jaxdream.figures.stage_figure``). For folders of photos, with batches
     sized to memory and errors per photo, see ``jaxdream.dream_photos``."""
