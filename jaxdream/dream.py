@@ -211,8 +211,8 @@ def dream_many(
     devices (``"auto"``: ``jaxdream.parallel.auto``, from the backend and the device count;
     ``"vmap"``; or a ``jaxdream.parallel.Execution``). ``progress(iterations_done)`` is called
     as each iteration ends (of each group of photos of one working shape): the dream then runs
-    one iteration per call, with the same bytes (``dream_in_parts``). ``return_stages``: each result's
-    ``stages`` (and frames) hold what every iteration did, for the stage figure
+    one iteration per call, with the same bytes (``dream_in_parts``). ``return_stages``: each
+    result's ``stages`` (and frames) hold what every iteration did, for the stage figure
     (``jaxdream.figures.stage_figure``). For folders of photos, with batches
     sized to memory and errors per photo, see ``jaxdream.dream_photos``."""
     if isinstance(images, str | os.PathLike | bytes | np.ndarray | Image.Image):
