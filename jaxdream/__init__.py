@@ -22,11 +22,26 @@ __version__ = "0.1.0"
 # Where each public name lives: one table, read by __getattr__, __dir__ and __all__.
 _EXPORTS = {
     "jaxdream.cache": ["enable_compilation_cache"],
-    "jaxdream.carve": ["DreamSpec", "Knobs", "carve", "carve_batch"],
+    "jaxdream.carve": [
+        "DreamSpec",
+        "Knobs",
+        "Stages",
+        "carve",
+        "carve_batch",
+        "carve_batch_part",
+        "carve_part",
+    ],
     "jaxdream.checkpoint": ["load_checkpoint", "load_model", "save_checkpoint"],
     "jaxdream.config": ["ARTICLE_LEVELS", "DreamConfig", "Level", "parse_level"],
     "jaxdream.display": ["Display", "colorize", "contrast_clip", "to_uint8"],
-    "jaxdream.dream": ["DreamCall", "DreamResult", "dream", "dream_call", "dream_many"],
+    "jaxdream.dream": [
+        "DreamCall",
+        "DreamResult",
+        "dream",
+        "dream_call",
+        "dream_in_parts",
+        "dream_many",
+    ],
     "jaxdream.errors": [
         "CheckpointError",
         "ConfigError",
@@ -57,7 +72,8 @@ _EXPORTS = {
     "jaxdream.presets": ["PRESETS", "preset_config"],
     "jaxdream.runtime": ["configure_cpu_devices"],
 }
-_MODULES = ["compute", "distributed", "layouts", "parallel", "presets"]  # public submodules
+# public submodules
+_MODULES = ["compute", "distributed", "figures", "layouts", "parallel", "presets", "progress"]
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = sorted([*_WHERE, *_MODULES])
@@ -96,12 +112,12 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
-    from jaxdream import compute, distributed, layouts, parallel  # noqa: F401
+    from jaxdream import compute, distributed, figures, layouts, parallel, progress  # noqa: F401
     from jaxdream.cache import enable_compilation_cache  # noqa: F401
-    from jaxdream.carve import DreamSpec, Knobs, carve, carve_batch  # noqa: F401
+    from jaxdream.carve import DreamSpec, Knobs, Stages, carve, carve_batch, carve_part  # noqa: F401
     from jaxdream.checkpoint import load_checkpoint, load_model, save_checkpoint  # noqa: F401
     from jaxdream.config import ARTICLE_LEVELS, DreamConfig, Level, parse_level  # noqa: F401
-    from jaxdream.dream import DreamResult, dream, dream_call, dream_many  # noqa: F401
+    from jaxdream.dream import DreamResult, dream, dream_call, dream_in_parts, dream_many  # noqa: F401
     from jaxdream.many import Outcome, dream_photos  # noqa: F401
     from jaxdream.model import CNN  # noqa: F401
     from jaxdream.objectives import Objective, channel, parse_objective  # noqa: F401
