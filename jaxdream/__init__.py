@@ -29,7 +29,9 @@ _EXPORTS = {
         "carve",
         "carve_batch",
         "carve_batch_part",
+        "carve_batch_stages",
         "carve_part",
+        "carve_stages",
     ],
     "jaxdream.checkpoint": ["load_checkpoint", "load_model", "save_checkpoint"],
     "jaxdream.config": ["ARTICLE_LEVELS", "DreamConfig", "Level", "parse_level"],
@@ -114,7 +116,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
     from jaxdream import compute, distributed, figures, layouts, parallel, progress  # noqa: F401
     from jaxdream.cache import enable_compilation_cache  # noqa: F401
-    from jaxdream.carve import DreamSpec, Knobs, Stages, carve, carve_batch, carve_part  # noqa: F401
+    from jaxdream.carve import DreamSpec, Knobs, Stages, carve, carve_part, carve_stages  # noqa: F401
     from jaxdream.checkpoint import load_checkpoint, load_model, save_checkpoint  # noqa: F401
     from jaxdream.config import ARTICLE_LEVELS, DreamConfig, Level, parse_level  # noqa: F401
     from jaxdream.dream import DreamResult, dream, dream_call, dream_in_parts, dream_many  # noqa: F401

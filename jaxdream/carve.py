@@ -83,7 +83,7 @@ class DreamSpec:
     ``model`` (with its compute choices made), the working ``shape``, the taking-part tiles of
     each level ``((level, tiles), ...)`` in the order of the tile batch, the tile ``layout``,
     ``iterations`` and OIP ``steps``, the ``schedule`` (``"batched"`` or ``"faithful"``),
-    ``shift_tiles`` and whether the frames (or the ``Stages``) of every iteration are returned.
+    ``shift_tiles`` and whether the frames of every iteration are returned.
     """
 
     model: CNN
@@ -95,7 +95,6 @@ class DreamSpec:
     schedule: str = "batched"
     shift_tiles: bool = False
     return_frames: bool = False
-    return_stages: bool = False  # every iteration's Stages (implies the frames)
 
     @property
     def tile_count(self) -> int:
@@ -121,7 +120,8 @@ class Knobs(NamedTuple):
 
 
 class Stages(NamedTuple):
-    """What one iteration did, for the stage figure (``carve`` stacks them over iterations).
+    """What one iteration did, for the stage figure (``carve_stages`` stacks them over a
+    dream's iterations).
 
     ``before`` and ``after`` ``(T, 28, 28)``: every taking-part tile as the CNN saw it before
     and after its OIP steps (tiles in the order of the spec's levels); ``change`` ``(L, H, W)``:
@@ -155,7 +155,7 @@ def _oip_tiles(spec, params, knobs, objective, tiles28, map_tiles: Strategy):
     return map_tiles.map(run, (objective, tiles28))
 
 
-def _batched_iteration(spec, params, knobs, map_tiles, image, key):
+def _batched_iteration(spec, params, knobs, map_tiles, image, key, record=False):
     layout, shift = spec.layout, spec.shift_tiles
     offsets, cut = [], []
     for (level, tiles), k in zip(spec.levels, jax.random.split(key, len(spec.levels)), strict=True):
@@ -182,7 +182,7 @@ def _batched_iteration(spec, params, knobs, map_tiles, image, key):
         changes.append(change)
         results.append(image)
     image = standardize(image)
-    if not spec.return_stages:
+    if not record:
         return image, None
     results[-1] = image
     return image, Stages(z, carved, jnp.stack(changes), jnp.stack(results))
@@ -204,8 +204,8 @@ def faithful_corrections(spec: DreamSpec, image: Array) -> list[Array]:
     return corrections
 
 
-def _faithful_iteration(spec, params, knobs, map_tiles, corrections, full, cur28):
-    start, record = 0, ([], [], [], [])
+def _faithful_iteration(spec, params, knobs, map_tiles, corrections, full, cur28, record=False):
+    start, parts = 0, ([], [], [], [])
     for (level, tiles), corr in zip(spec.levels, corrections, strict=True):
         objective = _select(knobs.objective, start, start + len(tiles))
         start += len(tiles)
@@ -219,15 +219,15 @@ def _faithful_iteration(spec, params, knobs, map_tiles, corrections, full, cur28
             new = resize(x, spec.cell_shape(level)) + corr
             mask = tile_mask(spec.shape, level, tiles)
             full = standardize(full * (1 - mask) + place_tiles(new, spec.shape, level, tiles))
-        if spec.return_stages:
+        if record:
             change = resize(x - x28, spec.cell_shape(level))
             for part, value in zip(
-                record, (x28, x, place_tiles(change, spec.shape, level, tiles), full), strict=True
+                parts, (x28, x, place_tiles(change, spec.shape, level, tiles), full), strict=True
             ):
                 part.append(value)
-    if not spec.return_stages:
+    if not record:
         return (full, resize(full, OIP_SIZE)), None
-    before, after, change, result = record
+    before, after, change, result = parts
     stages = Stages(
         jnp.concatenate(before), jnp.concatenate(after), jnp.stack(change), jnp.stack(result)
     )
@@ -251,25 +251,25 @@ def placeholder_states(spec: DreamSpec, images: Array) -> tuple[Array, ...]:
 
 
 def _iterate(spec, params, image, state, knobs, keys, map_tiles, count=None):
-    """A ``lax.scan`` of one iteration per key from ``state``: ``(state, frames or Stages)``.
+    """A ``lax.scan`` of one iteration per key from ``state``: ``(state, frames)``.
     With a traced ``count`` (always ``len(keys)``) the loop's length is unknown to XLA, which
     therefore compiles it as it does a dream's whole loop (it would inline a loop of one)."""
 
-    def record(frame, stages):
-        return stages if spec.return_stages else (frame if spec.return_frames else None)
+    def record(frame):
+        return frame if spec.return_frames else None
 
     if spec.schedule == "batched":
 
         def step(carry, key):
-            x, stages = _batched_iteration(spec, params, knobs, map_tiles, carry[0], key)
-            return (x,), record(x, stages)
+            x, _ = _batched_iteration(spec, params, knobs, map_tiles, carry[0], key)
+            return (x,), record(x)
 
     else:
         corrections = faithful_corrections(spec, image)
 
         def step(carry, key):
-            carry, stages = _faithful_iteration(spec, params, knobs, map_tiles, corrections, *carry)
-            return carry, record(carry[0], stages)
+            carry, _ = _faithful_iteration(spec, params, knobs, map_tiles, corrections, *carry)
+            return carry, record(carry[0])
 
     if count is None:
         return jax.lax.scan(step, state, keys)
@@ -293,8 +293,7 @@ def carve(
     map_tiles: Strategy = VMap(),
 ) -> tuple[Array, Array | None]:
     """The whole dream of ONE standardized working image ``(H, W)``: a ``lax.scan`` over
-    iterations. Returns ``(dream, frames)``, frames ``(iterations, H, W)`` when the spec asks,
-    or, with ``return_stages``, ``Stages`` whose leaves have a leading iterations axis.
+    iterations. Returns ``(dream, frames)``, frames ``(iterations, H, W)`` when the spec asks.
     ``map_tiles`` maps the OIP over the tiles (``jaxdream.parallel``; default: one vmap)."""
     image = jnp.asarray(image, jnp.float32)
     keys = iteration_keys(spec, key)
@@ -321,9 +320,9 @@ def carve_part(
 ) -> tuple[tuple[Array, ...], Array | None]:
     """Iteration ``index`` of ``carve(spec, params, image, knobs, key)``'s dream, from
     ``state``, what iteration ``index - 1`` returned (``initial_state``'s shapes; ignored at
-    0). Returns the state (its first leaf the image so far) and the iteration's frame or
-    ``Stages`` (with a leading axis of 1): ``carve``'s numbers, one iteration a call, so that the
-    host knows when each is done (the progress of a dream)."""
+    0). Returns the state (its first leaf the image so far) and the iteration's frame (with a
+    leading axis of 1) where the spec asks: ``carve``'s numbers, one iteration a call, so that
+    the host knows when each is done (the progress of a dream)."""
     image = jnp.asarray(image, jnp.float32)
     state = jax.tree.map(
         lambda a, b: jnp.where(index == 0, a, b), initial_state(spec, image), state
@@ -331,6 +330,63 @@ def carve_part(
     keys = jax.lax.dynamic_slice_in_dim(iteration_keys(spec, key), index, 1)
     count = jnp.minimum(1, index + 1)  # 1, but traced: see _iterate
     return _iterate(spec, params, image, state, knobs, keys, map_tiles, count)
+
+
+def carve_stages(
+    spec: DreamSpec,
+    params: Mapping,
+    image: Array,
+    frames: Array,
+    knobs: Knobs,
+    key: Array,
+    map_tiles: Strategy = VMap(),
+) -> Stages:
+    """Every iteration's ``Stages`` of ``carve(spec, params, image, knobs, key)``'s dream, each
+    iteration computed again from the frame before it (``frames``: the dream's own). Recorded
+    inside the dream, the intermediates would change how XLA fuses it (the vivid preset moved
+    by up to 6e-3 after 6 iterations), so they are recorded here, apart, and the dream's bytes
+    are the same with a stage figure or without. Each ``result[:, -1]`` is the dream's frame."""
+    image = jnp.asarray(image, jnp.float32)
+    keys = iteration_keys(spec, key)
+    inputs = jnp.concatenate([image[None], frames[:-1]])
+    if spec.schedule == "batched":
+
+        def one(args):
+            x, k = args
+            return _batched_iteration(spec, params, knobs, map_tiles, x, k, record=True)[1]
+
+        stages = jax.lax.map(one, (inputs, keys))
+    else:
+        corrections = faithful_corrections(spec, image)
+        first28 = initial_state(spec, image)[1]
+        small = jnp.concatenate([first28[None], resize(inputs[1:], OIP_SIZE)])
+
+        def one(args):
+            full, cur28 = args
+            step = _faithful_iteration
+            return step(spec, params, knobs, map_tiles, corrections, full, cur28, record=True)[1]
+
+        stages = jax.lax.map(one, (inputs, small))
+    return stages._replace(result=stages.result.at[:, -1].set(frames))
+
+
+@functools.partial(jax.jit, static_argnames=("spec", "execution"))
+def carve_batch_stages(
+    spec: DreamSpec,
+    params: Mapping,
+    images: Array,
+    frames: Array,
+    knobs: Knobs,
+    keys: Array,
+    execution: Execution = Execution(),
+) -> Stages:
+    """``carve_stages`` over a batch (``frames`` ``(N, iterations, H, W)``), knobs shared."""
+
+    def one(args):
+        image, frame, key = args
+        return carve_stages(spec, params, image, frame, knobs, key, execution.tiles)
+
+    return execution.images.map(one, (images, frames, keys))
 
 
 @functools.partial(jax.jit, static_argnames=("spec", "execution"))

@@ -254,10 +254,8 @@ class DreamConfig:
         model: CNN,
         image_shape: tuple[int, int],
         return_frames: bool = False,
-        return_stages: bool = False,
     ) -> DreamSpec:
-        """The static half of the dream of working images of ``image_shape``
-        (``return_stages``: every iteration's ``Stages``, for the stage figure)."""
+        """The static half of the dream of working images of ``image_shape``."""
         return DreamSpec(
             model=self.model_for(model),
             shape=(int(image_shape[0]), int(image_shape[1])),
@@ -267,8 +265,7 @@ class DreamConfig:
             layout=self.layout(),
             schedule=self.schedule,
             shift_tiles=self.shift_tiles,
-            return_frames=return_frames or return_stages,
-            return_stages=return_stages,
+            return_frames=return_frames,
         )
 
     def knobs(self) -> Knobs:

@@ -31,6 +31,7 @@ from jaxdream.carve import (
     carve_batch,
     carve_batch_each,
     carve_batch_part,
+    carve_batch_stages,
     placeholder_states,
 )
 from jaxdream.checkpoint import load_model
@@ -113,17 +114,15 @@ def dream_call(
     return_frames: bool = False,
     parallel: par.Execution | str = "auto",
     indices: Sequence[int] | None = None,
-    return_stages: bool = False,
 ) -> DreamCall:
     """The compiled dream's arguments for standardized working images ``(N, H, W)``: image
     ``k`` uses the key ``fold_in(key(config.seed), indices[k])`` (default ``indices``:
-    ``0..N-1``); ``parallel`` as in ``dream_many``; the call returns ``(dreams, frames)``, the
-    frames ``Stages`` with ``return_stages``."""
+    ``0..N-1``); ``parallel`` as in ``dream_many``; the call returns ``(dreams, frames)``."""
     images = jnp.asarray(images, jnp.float32)
     indices = jnp.arange(images.shape[0]) if indices is None else jnp.asarray(indices)
     keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(config.seed), i))(indices)
     return DreamCall(
-        spec=config.spec(model, images.shape[1:], return_frames, return_stages),
+        spec=config.spec(model, images.shape[1:], return_frames),
         params=params,
         images=images,
         knobs=config.knobs(),
@@ -168,15 +167,30 @@ def dream_in_parts(call: DreamCall, progress: Callable[[int], object], each: boo
     return par.run(run)
 
 
-def split_trace(trace, count: int) -> list[tuple[np.ndarray | None, Stages | None]]:
-    """A batch's frames (or ``Stages``) as host arrays, ``(frames, stages)`` per image."""
-    if trace is None:
-        return [(None, None)] * count
-    if isinstance(trace, Stages):
-        stages = Stages(*(np.asarray(a) for a in trace))
-        return [(stages.result[k, :, -1], Stages(*(a[k] for a in stages))) for k in range(count)]
-    frames = np.asarray(trace)
-    return [(frames[k], None) for k in range(count)]
+def stages_of(call: DreamCall, frames: jax.Array) -> Stages:
+    """The ``Stages`` of ``call``'s dreams, from their ``frames`` (``carve_batch_stages``: each
+    iteration computed again, apart, so that the dream's own bytes do not change)."""
+    return progress_call(
+        carve_batch_stages,
+        (call.spec, call.params, call.images, frames, call.knobs, call.keys, call.execution),
+        (1, 2, 3, 4, 5),
+    )
+
+
+def split_trace(
+    frames, stages: Stages | None, count: int
+) -> list[tuple[np.ndarray | None, Stages | None]]:
+    """A batch's frames and ``Stages`` as host arrays, ``(frames, stages)`` for each of its
+    first ``count`` images (the rest is padding)."""
+    frames = None if frames is None else np.asarray(frames)
+    stages = None if stages is None else Stages(*(np.asarray(a) for a in stages))
+    return [
+        (
+            None if frames is None else frames[k],
+            None if stages is None else Stages(*(a[k] for a in stages)),
+        )
+        for k in range(count)
+    ]
 
 
 def check_finite(images: np.ndarray, config: DreamConfig) -> None:
@@ -236,15 +250,16 @@ def dream_many(
         group = [i for i, s in enumerate(shapes) if s == shape]
         grays = jnp.stack([prepared[i] for i in group])
         call = dream_call(
-            model, params, config, grays, return_frames, parallel, group, return_stages
+            model, params, config, grays, return_frames or return_stages, parallel, group
         )
         if progress is None:
-            out, trace = progress_call(carve_batch, tuple(call), (1, 2, 3, 4))
+            out, frames = progress_call(carve_batch, tuple(call), (1, 2, 3, 4))
         else:
-            out, trace = dream_in_parts(call, progress)
+            out, frames = dream_in_parts(call, progress)
         out = np.asarray(out)
         check_finite(out, config)
-        traces = split_trace(trace, len(group))
+        stages = stages_of(call, frames) if return_stages else None
+        traces = split_trace(frames, stages, len(group))
         for k, (i, (frames, stages)) in enumerate(zip(group, traces, strict=True)):
             results[i] = DreamResult(out[k], prepared[i], photos[i].rgb, frames, config, stages)
     return results

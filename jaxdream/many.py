@@ -34,7 +34,15 @@ from jaxdream import parallel, progress
 from jaxdream.carve import carve_batch
 from jaxdream.checkpoint import load_model
 from jaxdream.config import DreamConfig
-from jaxdream.dream import DreamResult, ImageLike, check_finite, prepare, split_trace
+from jaxdream.dream import (
+    DreamCall,
+    DreamResult,
+    ImageLike,
+    check_finite,
+    prepare,
+    split_trace,
+    stages_of,
+)
 from jaxdream.errors import ConfigError, JaxdreamError, NumericalError, ResourceError
 from jaxdream.imageio import load_photo, photo_shape
 from jaxdream.model import CNN
@@ -88,6 +96,7 @@ class _Program:
     batch: int
     execution: parallel.Execution
     bytes_per_device: int
+    spec: object = None
 
 
 def _struct(tree):
@@ -183,9 +192,7 @@ class PhotoDreams:
         key = (shape, batch)
         if key in self._programs:
             return self._programs[key]
-        spec = self.config.spec(
-            self.model, shape, self.return_frames, return_stages=self.return_stages
-        )
+        spec = self.config.spec(self.model, shape, self.return_frames or self.return_stages)
         execution = parallel.auto(batch, self.config.tile_count(), self.devices)
         try:
             compiled, new, loaded = _compile(
@@ -205,7 +212,7 @@ class PhotoDreams:
                 + memory.argument_size_in_bytes
                 + memory.output_size_in_bytes
             )
-        program = _Program(compiled, batch, execution, used)
+        program = _Program(compiled, batch, execution, used, spec)
         self._programs[key] = program
         return program
 
@@ -275,15 +282,21 @@ class PhotoDreams:
         if sharding is not None:
             images, keys = jax.device_put((images, keys), sharding)
         try:
-            out, trace = parallel.run(
+            out, frames = parallel.run(
                 lambda: program.compiled(self.params, images, self._knobs, keys)
             )
             out = np.asarray(out)
+            stages = None
+            if self.return_stages:
+                call = DreamCall(
+                    program.spec, self.params, images, self._knobs, keys, program.execution
+                )
+                stages = stages_of(call, frames)
         except Exception as e:
             if _is_out_of_memory(e):
                 raise self._oom(shape, program.batch) from None
             raise
-        traces = split_trace(trace, len(loaded))
+        traces = split_trace(frames, stages, len(loaded))
         for k, (i, (gray, rgb)) in enumerate(loaded):
             frames, stages = traces[k]
             try:
