@@ -67,25 +67,24 @@ def _signature(jitted, args: tuple, dynamic: tuple[int, ...]):
     return id(jitted), static, treedef, shapes
 
 
-def compiled(jitted, args: tuple, dynamic: tuple[int, ...], cacheable: bool = True):
+def compiled(jitted, args: tuple, dynamic: tuple[int, ...]):
     """``jitted`` with ``args``' static arguments bound (``dynamic``: the positions of the
     others): a function of the dynamic arguments. Where ``watching_compiles`` listens, the
     program is compiled now, the listener told whether it was compiled or loaded from the
-    persistent cache (``cacheable=False``: a program JAX's cache never holds); a program this
-    process compiled before is reused, and nothing is told."""
+    persistent cache; a program this process compiled before is reused, and nothing is told."""
     if not _WATCHERS:
         return lambda *values: jitted(*_merge(args, dynamic, values))
     signature = _signature(jitted, args, dynamic)
     program = _PROGRAMS.get(signature)
     if program is None:
-        program = compile_lowered(jitted.lower(*args), cacheable)
+        program = compile_lowered(jitted.lower(*args))
         if len(_PROGRAMS) >= KEEP_PROGRAMS:
             _PROGRAMS.pop(next(iter(_PROGRAMS)))
         _PROGRAMS[signature] = program
     return program
 
 
-def compile_lowered(lowered, cacheable: bool = True):
+def compile_lowered(lowered):
     """``lowered.compile()``, told to the innermost ``watching_compiles`` listener, if any:
     ``"loading"`` where jaxdream noted the program in the persistent cache, else
     ``"compiling"``, then what it was (JAX's cache-hit event) and how long it took."""
@@ -95,11 +94,11 @@ def compile_lowered(lowered, cacheable: bool = True):
 
     tell = _WATCHERS[-1]
     key = cache.program_key(lowered.as_text())
-    tell("loading" if cacheable and cache.holds_program(key) else "compiling", None)
+    tell("loading" if cache.holds_program(key) else "compiling", None)
     hits, t0 = cache_hits(), time.perf_counter()
     program = lowered.compile()
     loaded = cache_hits() > hits
-    if cacheable and not loaded:
+    if not loaded:
         cache.note_program(key)
     tell("loaded" if loaded else "compiled", time.perf_counter() - t0)
     return program
@@ -112,13 +111,13 @@ def _merge(args: tuple, dynamic: tuple[int, ...], values: tuple) -> tuple:
     return tuple(merged)
 
 
-def call(jitted, args: tuple, dynamic: tuple[int, ...], cacheable: bool = True):
+def call(jitted, args: tuple, dynamic: tuple[int, ...]):
     """``jitted(*args)`` computed by ``jaxdream.parallel.run`` (interruptible), compiled as
     ``compiled`` says."""
     from jaxdream.parallel import run
 
     def go():
-        fn = compiled(jitted, args, dynamic, cacheable)
+        fn = compiled(jitted, args, dynamic)
         return jax.block_until_ready(fn(*(args[i] for i in dynamic)))
 
     return run(go)
