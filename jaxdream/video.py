@@ -161,12 +161,20 @@ class Decoded:
     """The iterator ``read_frames`` returns; ``lost`` is set once it ends: frames the container
     counts in the range that did not decode (a truncated or corrupt file)."""
 
-    def __init__(self, path, start: float, duration: float | None, stop_index: int | None):
+    def __init__(
+        self,
+        path,
+        start: float,
+        duration: float | None,
+        stop_index: int | None,
+        first_index: int = 0,
+    ):
         self.info = probe(path)
         self.path, self.start, self.duration = str(path), start, duration
         self.lost = 0
         self.read = 0
         self._stop_index = stop_index
+        self._first_index = first_index
         self._iterator = self._run()
 
     def __iter__(self):
@@ -209,6 +217,9 @@ class Decoded:
                         break
                     if self._stop_index is not None and index >= self._stop_index:
                         break
+                    if index < self._first_index:
+                        index += 1
+                        continue
                     pixels = frame.to_ndarray(format="rgb24")
                     if k:
                         pixels = np.ascontiguousarray(np.rot90(pixels, k))
@@ -217,7 +228,10 @@ class Decoded:
                     index += 1
             except av.error.FFmpegError:
                 broken = True
-        wanted = self.expected() if self._stop_index is None else self._stop_index
+        end = (
+            self.expected() if self._stop_index is None else min(self._stop_index, self.expected())
+        )
+        wanted = max(0, end - self._first_index)
         self.lost = max(0, wanted - self.read) if (broken or self.read < wanted) else 0
 
 
@@ -689,7 +703,8 @@ class VideoDreams:
         self.coherence, self.carry = coherence, carry
         self.batch_size = batch_size
         self._frames = frames
-        self.decoded = Decoded(path, start, duration, None if frames is None else frames[1])
+        first, stop = (0, None) if frames is None else frames
+        self.decoded = Decoded(path, start, duration, stop, first)
         self.info = self.decoded.info
         if start >= self.info.duration:
             raise ConfigError(
@@ -716,11 +731,8 @@ class VideoDreams:
     # -- threads
 
     def _decode_into(self, out: queue.Queue, stop: threading.Event) -> None:
-        first = 0 if self._frames is None else self._frames[0]
         try:
             for frame in self.decoded:
-                if frame.index < first:
-                    continue
                 while not stop.is_set():
                     try:
                         out.put(frame, timeout=0.1)
@@ -856,7 +868,7 @@ def dream_video(
     model=None,
     params: Mapping | None = None,
     batch_size: int | None = None,
-    frames: tuple[int, int] | None = None,
+    frames: tuple[int, int | None] | None = None,
 ) -> VideoDreams:
     """Every frame of the video at ``path`` (from ``start`` seconds, for ``duration``)
     dreamt with ``config``, at the video's own size (rotation applied), as uint8 frames
@@ -883,7 +895,8 @@ def dream_video(
         whole_number("batch size", batch_size, 1, 4096)
     if frames is not None:
         whole_number("first frame", frames[0], 0, MAX_FRAMES)
-        whole_number("last frame", frames[1], frames[0], MAX_FRAMES)
+        if frames[1] is not None:
+            whole_number("stop frame", frames[1], frames[0], MAX_FRAMES)
     return VideoDreams(
         path,
         config,
@@ -905,3 +918,103 @@ def iter_pngs(folder: Path) -> Iterator[np.ndarray]:
     for p in sorted(folder.glob("frame_*.png")):
         with Image.open(p) as im:
             yield np.asarray(im.convert("RGB"))
+
+
+# --------------------------------------------------------------------------- resuming
+
+
+def partial_folder(output: str | os.PathLike) -> Path:
+    """Where an unfinished render keeps its frames: a hidden folder beside the output."""
+    out = Path(str(output).rstrip("/" + os.sep))
+    return out.parent / f".{out.name}.partial"
+
+
+class Resumable:
+    """The frames of a render kept as they are made (numbered PNGs in ``partial_folder``, and
+    the dream's state where one carries), so that a render stopped by Ctrl-C, SIGTERM or a
+    crash continues where it stopped (``resume``); ``finish()`` removes them once the output
+    is whole. ``settings`` (JSON) must match the interrupted run's to resume it."""
+
+    def __init__(self, output: str | os.PathLike, settings: dict, resume: bool):
+        import json
+
+        self.folder = partial_folder(output)
+        self.settings = json.loads(json.dumps(settings))
+        marker = self.folder / "settings.json"
+        if self.folder.exists():
+            if not resume:
+                raise VideoError(
+                    f"{self.folder} holds the frames of an unfinished render of {output}: add "
+                    "--resume to continue it, or remove the folder"
+                )
+            try:
+                saved = json.loads(marker.read_text())
+            except (OSError, ValueError):
+                saved = None
+            if saved != self.settings:
+                changed = sorted(
+                    k
+                    for k in set(self.settings) | set(saved or {})
+                    if (saved or {}).get(k) != self.settings.get(k)
+                )
+                raise VideoError(
+                    f"cannot resume {output}: the unfinished render in {self.folder} was made "
+                    f"with other settings ({', '.join(changed) or 'unreadable'})"
+                )
+        else:
+            if resume:
+                raise VideoError(f"nothing to resume: {self.folder} does not exist")
+            check_writable(self.folder.parent / "x", VideoError)
+            self.folder.mkdir()
+            marker.write_text(json.dumps(self.settings, indent=1, sort_keys=True))
+        for stale in self.folder.glob("*.tmp"):  # what an interruption left half-written
+            stale.unlink()
+
+    def done(self) -> int:
+        """Frames kept, from frame 0 on without a gap."""
+        n = 0
+        while (self.folder / f"frame_{n:06d}.png").exists():
+            n += 1
+        return n
+
+    def frames(self, count: int) -> Iterator[np.ndarray]:
+        """The first ``count`` kept frames."""
+        for k in range(count):
+            with Image.open(self.folder / f"frame_{k:06d}.png") as im:
+                yield np.asarray(im.convert("RGB") if im.mode != "L" else im)
+
+    def times(self) -> dict[int, float]:
+        """The kept frames' times (seconds), where ``keep`` was given them."""
+        out: dict[int, float] = {}
+        with contextlib.suppress(OSError):
+            for line in (self.folder / "times.txt").read_text().splitlines():
+                with contextlib.suppress(ValueError):
+                    k, t = line.split()
+                    out[int(k)] = float(t)
+        return out
+
+    def keep(self, index: int, frame: np.ndarray, time: float | None = None) -> None:
+        """Keep frame ``index`` (and its ``time``, where frames carry their own)."""
+        tmp = self.folder / f"frame_{index:06d}.png.tmp"
+        Image.fromarray(frame).save(tmp, format="PNG", compress_level=1)
+        if time is not None:
+            with open(self.folder / "times.txt", "a") as f:
+                f.write(f"{index} {time!r}\n")
+        os.replace(tmp, self.folder / f"frame_{index:06d}.png")
+
+    def keep_state(self, state: Mapping[str, np.ndarray]) -> None:
+        """The dream's state after frame ``state['next'] - 1`` (replaces the last one)."""
+        tmp = self.folder / "state.npz.tmp"
+        with open(tmp, "wb") as f:
+            np.savez(f, **state)
+        os.replace(tmp, self.folder / "state.npz")
+
+    def state(self) -> dict[str, np.ndarray] | None:
+        path = self.folder / "state.npz"
+        if not path.exists():
+            return None
+        with np.load(path) as data:
+            return {k: data[k] for k in data.files}
+
+    def finish(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
