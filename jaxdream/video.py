@@ -97,6 +97,8 @@ def _open(path: str | os.PathLike):
     check_regular_file(path, MAX_VIDEO_BYTES, "a video", VideoError)
     try:
         return av.open(str(path))
+    except av.error.EOFError:
+        raise VideoError(f"{path} has no frames: it ends before its first one") from None
     except av.error.FFmpegError as e:
         raise VideoError(f"{path} is not a video that FFmpeg can read ({e.strerror})") from None
 
@@ -184,15 +186,11 @@ class Decoded:
         return next(self._iterator)
 
     def expected(self) -> int:
-        """Frames the range holds by the container's count."""
-        info = self.info
-        end = (
-            info.duration
-            if self.duration is None
-            else min(info.duration, self.start + self.duration)
-        )
-        n = max(0, round((end - self.start) * float(info.fps)))
-        return min(n, info.frames)
+        """Frames the range holds by the container's count (its index, which a truncated
+        file keeps whole)."""
+        fps = float(self.info.fps)
+        n = max(0, self.info.frames - round(self.start * fps))
+        return n if self.duration is None else min(n, max(1, round(self.duration * fps)))
 
     def _run(self) -> Iterator[Frame]:
         av = _av()
@@ -408,8 +406,10 @@ class VideoWriter:
     def __enter__(self) -> VideoWriter:
         ext = self.path.suffix.lower()
         if is_folder_output(self.path):
-            parent = self.path.parent
-            self._folder = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=parent))
+            # A fixed hidden name: a write that was stopped is cleared by the next one.
+            self._folder = self.path.parent / f".{self.path.name}.writing"
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder.mkdir()
             self._stack.callback(self._drop_folder)
         elif ext != ".gif":
             self._file = self._stack.enter_context(_atomic_path(self.path))
@@ -568,7 +568,7 @@ class _AudioCopy:
                         self._encode(packet.decode())
                     continue
                 when = float((packet.pts - origin) * tb)
-                if when < self.start - 1e-6:
+                if self.start > 0 and when < self.start - 1e-6:  # (from 0: priming kept)
                     continue
                 if when >= self.end:
                     break
