@@ -416,7 +416,7 @@ def test_two_processes_each_write_their_part_of_the_video(clip, tmp_path):
     ]
     said = [p.communicate(timeout=300) for p in hosts]
     assert [p.returncode for p in hosts] == [0, 0], said
-    parts = [tmp_path / "two.part1of2", tmp_path / "two.part2of2"]
+    parts = [tmp_path / "two-part1of2", tmp_path / "two-part2of2"]
     frames = [p.read_bytes() for part in parts for p in sorted(part.iterdir())]
     assert frames == [p.read_bytes() for p in sorted((tmp_path / "one").iterdir())]
     assert "process 0 of 2" in said[0][0] and "process 1 of 2" in said[1][0]

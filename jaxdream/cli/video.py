@@ -5,6 +5,7 @@ the devices dream batches of frames; several hosts each write their own part."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -85,12 +86,16 @@ def part_name(output: str, index: int, count: int) -> str:
     """Process ``index``'s part of ``output`` in a run of ``count`` processes.
 
     >>> part_name("out.mp4", 0, 2), part_name("frames/", 1, 2)
-    ('out.part1of2.mp4', 'frames.part2of2')
+    ('out-part1of2.mp4', 'frames-part2of2/')
     """
+    from jaxdream.video import is_folder_output
+
     if count == 1:
         return output
-    path = Path(output.rstrip("/"))
-    return str(path.with_name(f"{path.stem}.part{index + 1}of{count}{path.suffix}"))
+    path = Path(output.rstrip("/" + os.sep))
+    if is_folder_output(output):
+        return str(path.with_name(f"{path.name}-part{index + 1}of{count}")) + "/"
+    return str(path.with_name(f"{path.stem}-part{index + 1}of{count}{path.suffix}"))
 
 
 def run(args: argparse.Namespace) -> int:
