@@ -181,6 +181,51 @@ def child(args) -> dict:
     return record
 
 
+def bench_flicker(args) -> dict:
+    """How much each coherence mode steadies a dreamt video: the output's mean absolute
+    frame-to-frame change over the input's (1.0: no more flicker than the input), and what
+    each costs (frames per second, the one-at-a-time modes against batches)."""
+    import jaxdream
+    from jaxdream.motion import MOTION_ITERATIONS
+    from jaxdream.video import dream_video, flicker, read_frames
+
+    config = jaxdream.preset_config("vivid").replace(
+        size=64 if args.quick else 280, iterations=MOTION_ITERATIONS
+    )
+    if args.quick:
+        config = config.replace(steps=2)
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        h, w = (48, 64) if args.quick else (480, 854)
+        seconds = 1.0 if args.quick else 4.0
+        clip = make_clip(Path(tmp) / "clip.mp4", seconds, args.fps, h, w)
+        source = flicker(f.pixels for f in read_frames(clip))
+        list(dream_video(clip, config, color=True, duration=0.5))  # compile, not timed
+        for mode in ("none", "blend", "flow"):
+            t0 = time.perf_counter()
+            frames = list(dream_video(clip, config, color=True, coherence=mode))
+            took = time.perf_counter() - t0
+            out[mode] = {
+                "flicker": flicker(frames),
+                "over_input": flicker(frames) / source,
+                "frames_per_s": len(frames) / took,
+            }
+        out["input_flicker"] = source
+        out["clip"] = f"{w}x{h}, {seconds:g} s at {args.fps} fps; working size 280, vivid"
+    return out
+
+
+def flicker_table(rows: dict) -> str:
+    lines = [
+        "| coherence | flicker (output / input) | frames/s |",
+        "| --- | --- | --- |",
+    ]
+    for mode in ("none", "blend", "flow"):
+        r = rows[mode]
+        lines.append(f"| {mode} | {r['over_input']:.2f} | {r['frames_per_s']:.2f} |")
+    return "\n".join(lines)
+
+
 def table(record: dict) -> str:
     rows = [
         "| devices | zoom 560x560 vivid, frames/s | programs compiled | video end to end, "
@@ -209,12 +254,23 @@ def main(argv=None) -> int:
     parser.add_argument("--turns", type=int, default=2)
     parser.add_argument("--no-history", action="store_true")
     parser.add_argument("--json", help="also write the record here")
+    parser.add_argument(
+        "--flicker", action="store_true", help="only the coherence modes' flicker (this process)"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds, args.zoom_frames, args.turns, args.fps = 1.0, 3, 1, 8
     if args.child:
         print(json.dumps(child(args)))
+        return 0
+    if args.flicker:
+        import jaxdream
+
+        jaxdream.configure_cpu_devices()
+        rows = bench_flicker(args)
+        print(json.dumps(rows, indent=1))
+        print(flicker_table(rows))
         return 0
     from jaxdream.runtime import cpu_flags
 
