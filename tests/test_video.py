@@ -420,3 +420,31 @@ def test_two_processes_each_write_their_part_of_the_video(clip, tmp_path):
     frames = [p.read_bytes() for part in parts for p in sorted(part.iterdir())]
     assert frames == [p.read_bytes() for p in sorted((tmp_path / "one").iterdir())]
     assert "process 0 of 2" in said[0][0] and "process 1 of 2" in said[1][0]
+
+
+def test_a_video_render_stopped_midway_resumes_to_the_same_frames(clip, tmp_path, monkeypatch):
+    from jaxdream.video import Resumable
+
+    args = ["video", str(clip), *FAST]
+    assert main([*args, "-o", str(tmp_path / "whole")]) == 0
+    keep = Resumable.keep
+    calls = []
+
+    def failing(self, index, frame, when=None):
+        calls.append(index)
+        if len(calls) == 6:
+            raise VideoError("the disk is full (a stand-in for any stop)")
+        keep(self, index, frame, when)
+
+    monkeypatch.setattr(Resumable, "keep", failing)
+    assert main([*args, "-o", str(tmp_path / "v")]) == 2
+    monkeypatch.setattr(Resumable, "keep", keep)
+    partial = tmp_path / ".v.partial"
+    kept = {p.name for p in partial.glob("frame_*.png")}  # 0-4, and any written after the stop
+    assert {f"frame_{k:06d}.png" for k in range(5)} <= kept and "frame_000005.png" not in kept
+    assert not (tmp_path / "v").exists()
+    assert main([*args, "-o", str(tmp_path / "v"), "--steps", "2"]) == 2  # other settings
+    assert main([*args, "-o", str(tmp_path / "v"), "--resume"]) == 0
+    a = [p.read_bytes() for p in sorted((tmp_path / "v").iterdir())]
+    assert len(a) == 12 and a == [p.read_bytes() for p in sorted((tmp_path / "whole").iterdir())]
+    assert not partial.exists()
