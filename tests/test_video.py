@@ -3,6 +3,7 @@ back, dreamt and written again; every output format; rotation, odd sizes, variab
 truncated files; the commands' bad input; an interrupted render resumed; two processes."""
 
 import fractions
+import json
 import os
 import signal
 import socket
@@ -448,3 +449,15 @@ def test_a_video_render_stopped_midway_resumes_to_the_same_frames(clip, tmp_path
     a = [p.read_bytes() for p in sorted((tmp_path / "v").iterdir())]
     assert len(a) == 12 and a == [p.read_bytes() for p in sorted((tmp_path / "whole").iterdir())]
     assert not partial.exists()
+
+
+@pytest.mark.slow
+def test_the_motion_benchmark_runs_a_tiny_pass(capsys):
+    """The benchmark must not rot; nothing about speed is asserted."""
+    from benchmarks import motion
+
+    assert motion.main(["--quick", "--devices", "1"]) == 0
+    said = capsys.readouterr().out
+    assert "| 1 |" in said and "end to end / memory" in said
+    record = json.loads(said[: said.rindex("}") + 1])
+    assert record["runs"]["1"]["zoom"]["programs_compiled"] == 1
