@@ -278,7 +278,7 @@ def check_video_output(path: str | os.PathLike, source: str | os.PathLike | None
         with contextlib.suppress(OSError):
             same = same or (path.exists() and os.path.samefile(path, source))
         if same:
-            raise VideoError(f"{path} is the input video: choose another output name")
+            raise VideoError(f"{path} is the input: choose another output name")
     if is_folder_output(path):
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise VideoError(f"{path} exists and is not an empty folder: frames go into a new one")

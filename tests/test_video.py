@@ -248,7 +248,7 @@ def _no_frames(tmp_path) -> Path:
         ("sound", "no video stream"),
         ("empty", "no frames"),
         ("avi", "no encoder here writes .avi"),
-        ("same", "is the input video"),
+        ("same", "is the input: choose another"),
         ("start", "past the end"),
         ("duration0", "duration must be > 0"),
         ("durationnan", "duration must be a finite number"),
@@ -310,7 +310,7 @@ def test_frames_over_the_pixel_limit_are_refused(clip, monkeypatch):
         (["--pan", "nan", "0"], "pan dx must be a finite number"),
         (["--fps", "0"], "--fps must be in"),
         (["-o", "{tmp}/z.avi"], "no encoder here writes .avi"),
-        (["-o", "{photo}"], "is the input video"),
+        (["-o", "{photo}"], "is the input: choose another"),
     ],
 )
 def test_bad_zoom_flags_are_one_line_and_exit_2(tmp_path, capsys, flags, pattern):
