@@ -12,7 +12,7 @@ handwritten 9s" for digit ``d``: of the maps whose top class is ``d``, the most 
 where ``d`` is no map's top class, the largest ``selectivity_for(d)``).
 
 The tables of the bundled weights are stored beside them (``weights/mnist_cnn.maps.json``,
-written by ``python -m jaxdream.maps`` from the MNIST test split) so that the model card and
+written by ``jaxdream maps --save`` from the MNIST test split) so that the model card and
 ``jaxdream info`` show them without MNIST.
 
 >>> import jax
@@ -33,7 +33,6 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -47,9 +46,9 @@ from jaxdream.model import CNN, activation_shapes, activations, standardize
 
 CLASSES = 10
 QUIET = 0.05  # a map whose top-class mean is under this fraction of the layer's mean
-BUNDLED_TABLES = "mnist_cnn.maps.json"
+BUNDLED_TABLES = "mnist_cnn.maps.json"  # beside the bundled weights
 TABLE_LAYERS = ("conv1", "conv2", "conv3")  # stored for the bundled weights
-COMMAND = "python -m jaxdream.maps"  # writes BUNDLED_TABLES from the MNIST test split
+COMMAND = "jaxdream maps --save"  # writes BUNDLED_TABLES from the MNIST test split
 
 
 class MapTable(NamedTuple):
@@ -216,15 +215,15 @@ def maps_card(tables: Mapping[str, MapTable], digit: int = 9, layer: str = "conv
         "",
         "Each map's mean activation (over its positions, after the ReLU) for the MNIST test "
         "digits of each class, and its selectivity index: the mean for its top class over the "
-        "mean of the others' (`jaxdream.maps`; all the numbers in "
-        f"`jaxdream/weights/{BUNDLED_TABLES}`, written by `{COMMAND}`).",
+        "mean of the others' (`jaxdream.maps`; all the numbers in the `.maps.json` file "
+        f"beside the weights, written by `{COMMAND}`).",
         "",
         f'**The article\'s map 56 of conv3 ("strongly triggered by handwritten {digit}s") is '
         f"map {m} of {layer} here**: its top class is {int(table.top[m])}, its mean for "
         f"{digit}s {table.means[m, digit]:.3f}, {table.selectivity_for(digit)[m]:.2f} times "
         f"its mean for the other digits. ({layer}'s map 56 here answers "
         f"{int(table.top[56])}s most, at {table.selectivity[56]:.2f}.)"
-        if table.means.shape[0] > 56
+        if layer == "conv3" and table.means.shape[0] > 56
         else f"**The map of {layer} most selective for {digit}s is map {m}.**",
     ]
     for name, t in tables.items():
@@ -233,15 +232,43 @@ def maps_card(tables: Mapping[str, MapTable], digit: int = 9, layer: str = "conv
     return "\n".join(parts) + "\n"
 
 
-def bundled_tables_path() -> Path:
-    """Where the bundled weights' map tables lie."""
-    return Path(str(resources.files("jaxdream") / "weights" / BUNDLED_TABLES))
+def tables_path(weights: str | os.PathLike | None = None) -> Path:
+    """Where the map tables of ``weights`` (a checkpoint; default: the bundled one) lie: beside
+    it, ``NAME.maps.json``."""
+    from jaxdream.checkpoint import bundled_weights_path
+
+    weights = Path(weights) if weights is not None else bundled_weights_path()
+    return weights.with_suffix(".maps.json")
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_tables(weights: str | os.PathLike | None = None) -> dict[str, MapTable] | None:
+    """The map tables stored beside ``weights`` (default: the bundled weights') by layer, or
+    ``None`` where there are none, or they were measured for other weights (no MNIST needed)."""
+    from jaxdream.checkpoint import bundled_weights_path
+
+    weights = Path(weights) if weights is not None else bundled_weights_path()
+    path = tables_path(weights)
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        if data.get("weights_sha256") != _digest(weights):
+            return None
+        return {name: MapTable.from_dict(t) for name, t in data["layers"].items()}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise DataError(f"the map tables {path} are unreadable: {e}") from e
 
 
 def bundled_tables() -> dict[str, MapTable]:
-    """The bundled weights' map tables by layer (no MNIST needed)."""
-    data = json.loads(bundled_tables_path().read_text())
-    return {name: MapTable.from_dict(t) for name, t in data["layers"].items()}
+    """The bundled weights' map tables by layer."""
+    tables = load_tables()
+    if tables is None:
+        raise DataError(f"{tables_path()} is missing or stale: run `{COMMAND}`")
+    return tables
 
 
 def write_tables(path: str | os.PathLike, tables: Mapping[str, MapTable], about: dict) -> None:
@@ -252,28 +279,32 @@ def write_tables(path: str | os.PathLike, tables: Mapping[str, MapTable], about:
     atomic_write(path, lambda f: f.write(text.encode()))
 
 
-def write_bundled(data_dir: str | None = None, split: str = "test") -> Path:
-    """Measure the bundled weights' tables on MNIST and store them beside the weights."""
-    from jaxdream.checkpoint import bundled_weights_path
+def write_beside(
+    weights: str | os.PathLike | None = None, data_dir: str | None = None, split: str = "test"
+) -> Path:
+    """Measure the tables of ``weights`` (default: the bundled ones) for ``TABLE_LAYERS`` on
+    an MNIST split and store them beside the weights (``tables_path``); a model card beside
+    them (``NAME.md``) gets its maps section (``maps_card``), replaced if it had one."""
+    from jaxdream.checkpoint import bundled_weights_path, load_model
 
-    weights = bundled_weights_path()
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
-    tables = {name: mnist_map_table(name, split, data_dir=data_dir) for name in TABLE_LAYERS}
+    weights = Path(weights) if weights is not None else bundled_weights_path()
+    model, params = load_model(weights)
+    tables = {
+        name: mnist_map_table(name, split, model=model, params=params, data_dir=data_dir)
+        for name in TABLE_LAYERS
+    }
     about = {
-        "weights_sha256": digest,
+        "weights_sha256": _digest(weights),
         "split": f"mnist {split}",
         "activation": "mean over a map's positions, after the ReLU",
         "selectivity": "top class's mean / mean of the other classes' means (0: quiet map)",
         "command": COMMAND,
     }
-    path = bundled_tables_path()
+    path = tables_path(weights)
     write_tables(path, tables, about)
     card = weights.with_suffix(".md")
-    text = card.read_text().split("\n" + CARD_HEADING)[0].rstrip("\n")
-    updated = f"{text}\n\n{maps_card(tables)}"
-    atomic_write(card, lambda f: f.write(updated.encode()))
+    if card.is_file():
+        text = card.read_text().split("\n" + CARD_HEADING)[0].rstrip("\n")
+        updated = f"{text}\n\n{maps_card(tables)}"
+        atomic_write(card, lambda f: f.write(updated.encode()))
     return path
-
-
-if __name__ == "__main__":
-    print(f"wrote {write_bundled()}")
