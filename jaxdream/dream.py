@@ -202,7 +202,9 @@ def check_finite(images: np.ndarray, config: DreamConfig) -> None:
         )
 
 
-def prepare(photo: Photo, shape: tuple[int, int], config: DreamConfig) -> np.ndarray:
+def prepare(
+    photo: Photo, shape: tuple[int, int], config: DreamConfig = DreamConfig()
+) -> np.ndarray:
     """The standardized gray working image of ``shape``, prepared as ``config.prepare`` says
     (``jaxdream.imageio.prepare_photo``, on the host: no program to compile for each photo's
     size)."""

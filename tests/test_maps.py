@@ -3,6 +3,9 @@ the index's definition, the stored tables of the bundled weights, and MNIST on a
 
 from __future__ import annotations
 
+import json
+
+import jax
 import numpy as np
 import pytest
 
@@ -120,3 +123,49 @@ def test_mnist_small_split_agrees_with_the_stored_table(mnist_dir, bundled):
     # 400 digits give every map's profile over the classes nearly as the 10,000 do.
     corr = np.corrcoef(small.means.ravel(), stored.means.ravel())[0, 1]
     assert corr > 0.95
+
+
+def test_info_shows_each_digits_map(capsys):
+    from jaxdream.cli import main
+
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    nine = bundled_tables()["conv3"].most_selective(9)
+    assert f"9: {nine} (" in out.splitlines()[-2]
+
+
+@pytest.mark.slow
+def test_maps_command_on_a_small_split(mnist_dir, capsys, tmp_path):
+    from jaxdream.cli import main
+
+    split = "test[:50]"
+    assert main(["maps", "--data-dir", mnist_dir, "--split", split, "--layer", "conv2"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(CARD_HEADING) and "most selective map of conv2" in out
+    assert main(["maps", "--data-dir", mnist_dir, "--split", split, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["layer"] == "conv3" and sum(data["counts"]) == 50 and len(data["maps"]) == 64
+    assert main(["maps", "--layer", "conv9", "--data-dir", mnist_dir]) == 2
+    assert "conv9" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_tables_saved_beside_a_checkpoint(mnist_dir, tiny, tmp_path):
+    from jaxdream.checkpoint import save_checkpoint
+    from jaxdream.maps import load_tables, tables_path, write_beside
+
+    model, params = tiny
+    weights = tmp_path / "tiny.msgpack"
+    save_checkpoint(weights, model, params)
+    weights.with_suffix(".md").write_text("# card\n")
+    assert load_tables(weights) is None  # none measured yet
+    path = write_beside(weights, mnist_dir, "test[:30]")
+    assert path == tables_path(weights)
+    tables = load_tables(weights)
+    assert set(tables) == {"conv1", "conv2", "conv3"} and tables["conv3"].counts.sum() == 30
+    card = weights.with_suffix(".md").read_text()
+    assert card.startswith("# card\n") and card.endswith(maps_card(tables))
+    write_beside(weights, mnist_dir, "test[:30]")  # again: the section replaced, not added
+    assert weights.with_suffix(".md").read_text() == card
+    save_checkpoint(weights, model, jax.tree.map(lambda a: a + 1, params))
+    assert load_tables(weights) is None  # measured for other weights: not shown

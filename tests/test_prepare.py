@@ -74,3 +74,20 @@ def test_default_is_gray_and_others_are_refused(tiny):
             DreamConfig(prepare=bad).check(model)
     with pytest.raises(ConfigError, match="prepared"):
         prepare_photo(load_photo(CAT), (28, 28), "Article")
+
+
+def test_command_line_prepares_as_asked(tmp_path):
+    from jaxdream.cli import main
+
+    fast = ["--size", "48", "--iterations", "1", "--steps", "0", "-q", "--no-clip"]
+    outs = {}
+    for name, flags in {
+        "article": ["--preset", "article"],
+        "flag": ["--preset", "article", "--prepare", "article"],
+        "gray": ["--preset", "article", "--prepare", "gray"],
+    }.items():
+        outs[name] = tmp_path / f"{name}.png"
+        assert main(["dream", str(CAT), "-o", str(outs[name]), *flags, *fast]) == 0
+    read = {k: np.asarray(Image.open(p)) for k, p in outs.items()}
+    np.testing.assert_array_equal(read["article"], read["flag"])  # the preset's own choice
+    assert not np.array_equal(read["article"], read["gray"])
