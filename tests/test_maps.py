@@ -131,7 +131,11 @@ def test_info_shows_each_digits_map(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     nine = bundled_tables()["conv3"].most_selective(9)
-    assert f"9: {nine} (" in out.splitlines()[-2]
+    assert f"9-map 56 is map {nine} here" in out.splitlines()[-2]
+    assert main(["info", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["maps"]["conv3"]["most_selective"][9] == nine
+    assert set(info["maps"]) == {"conv1", "conv2", "conv3"}
 
 
 @pytest.mark.slow

@@ -74,15 +74,12 @@ def run(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- oip
 
 
-def _maps_lines(maps: dict | None) -> list[str]:
-    """The map most selective for each digit, per layer (``jaxdream.maps``)."""
-    if not maps:
+def _maps_lines(maps: dict | None, layer: str = "conv3") -> list[str]:
+    """One line: the map of ``layer`` most selective for each digit (``jaxdream.maps``)."""
+    if not maps or layer not in maps:
         return ["maps     not measured for these weights (jaxdream maps --save)"]
-    lines = ["maps     most selective map for digits 0-9 (selectivity), MNIST test:"]
-    for name, m in maps.items():
-        pairs = ", ".join(
-            f"{d}: {k} ({s:.1f})"
-            for d, (k, s) in enumerate(zip(m["most_selective"], m["selectivity"], strict=True))
-        )
-        lines.append(f"  {name}  {pairs}")
-    return lines
+    best = maps[layer]["most_selective"]
+    return [
+        f"maps     {layer}'s most selective map for digits 0-9: {' '.join(map(str, best))} "
+        f"(the article's 9-map 56 is map {best[9]} here; --json for all layers)"
+    ]
