@@ -293,6 +293,13 @@ def write_beside(
         name: mnist_map_table(name, split, model=model, params=params, data_dir=data_dir)
         for name in TABLE_LAYERS
     }
+    return save_beside(weights, tables, split)
+
+
+def save_beside(weights: str | os.PathLike, tables: Mapping[str, MapTable], split: str) -> Path:
+    """Store ``tables`` (measured on MNIST ``split``) beside ``weights`` (``tables_path``); a
+    model card beside them (``NAME.md``) gets its maps section, replaced if it had one."""
+    weights = Path(weights)
     about = {
         "weights_sha256": _digest(weights),
         "split": f"mnist {split}",

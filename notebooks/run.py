@@ -70,6 +70,9 @@ def main(names: list[str]) -> int:
     )
     env = kernel_environment()
     for path in paths:
+        if needs_mnist(path) and not env.get("TFDS_DATA_DIR"):
+            print(f"{path.name} needs MNIST: set TFDS_DATA_DIR to a TFDS folder holding mnist")
+            return 1
         t0 = time.perf_counter()
         book = execute(path, env)
         nbformat.write(book, path)

@@ -173,3 +173,20 @@ def test_tables_saved_beside_a_checkpoint(mnist_dir, tiny, tmp_path):
     assert weights.with_suffix(".md").read_text() == card
     save_checkpoint(weights, model, jax.tree.map(lambda a: a + 1, params))
     assert load_tables(weights) is None  # measured for other weights: not shown
+
+
+@pytest.mark.slow
+def test_training_stores_the_tables_of_its_weights(mnist_dir, tmp_path, capsys):
+    from jaxdream.cli import main
+    from jaxdream.maps import load_tables
+
+    out = tmp_path / "w.msgpack"
+    argv = ["train", "--data-dir", mnist_dir, "--train-split", "train[:256]"]
+    argv += ["--test-split", "test[:128]", "--epochs", "1", "--widths", "4", "4", "4"]
+    assert main([*argv, "--hidden", "8", "-q", "-o", str(out)]) == 0
+    tables = load_tables(out)
+    assert tables["conv3"].counts.sum() == 128 and tables["conv1"].means.shape == (4, 10)
+    assert out.with_suffix(".md").read_text().count(CARD_HEADING) == 1
+    capsys.readouterr()
+    assert main(["info", "--weights", str(out)]) == 0
+    assert "conv3's most selective map for digits 0-9" in capsys.readouterr().out
