@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdream._files import atomic_write
+from jaxdream.checks import whole_number
 from jaxdream.errors import ConfigError, DataError
 from jaxdream.model import CNN, activation_shapes, activations, standardize
 
@@ -167,6 +168,7 @@ def map_table(
         raise DataError(f"images (N, 28, 28) and N labels, got {images.shape} and {labels.shape}")
     if not len(images):
         raise DataError("a map table needs at least one image")
+    whole_number("batch_size", batch_size, 1, 1 << 20)
     batch = min(int(batch_size), len(images))
     sums = np.zeros((CLASSES, shapes[layer][-1]), np.float64)
     for start in range(0, len(images), batch):

@@ -79,6 +79,8 @@ def test_bad_layers_and_data_are_refused(tiny):
         map_table(model, params, images[:, :20], labels)
     with pytest.raises(DataError):
         map_table(model, params, images, labels[:3])
+    with pytest.raises(ConfigError, match="batch_size"):
+        map_table(model, params, images, labels, batch_size=0)
 
 
 def test_bundled_tables_name_our_nine_map(tmp_path):
