@@ -241,7 +241,7 @@ def zoom(
     config.check(model)
     loaded = load_photo(photo)
     shape = config.working_shape(loaded.gray.shape)
-    reference = prepare(loaded, shape)
+    reference = prepare(loaded, shape, config)  # as dream() prepares it (config.prepare)
     image, rgb, start = reference, np.clip(resize_host(loaded.rgb, shape), 0.0, 1.0), 0
     if resume is not None:
         image, rgb, start = _resumed(resume, shape, frames)

@@ -713,6 +713,7 @@ class VideoDreams:
         self.shape = config.working_shape((self.info.height, self.info.width))
         self.times: list[float] = []
         self.compiled = 0
+        self._plain = config.replace(prepare="gray")
         self._iterator = self._run()
 
     @property
@@ -838,7 +839,7 @@ class VideoDreams:
         from jaxdream.imageops import standardize_host
 
         photo = load_photo(frame.pixels)
-        current = prepare(photo, self.shape)
+        current = prepare(photo, self.shape, self.config)
         start = current
         if state is not None:
             previous, carving = state
