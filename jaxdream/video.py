@@ -846,7 +846,9 @@ class VideoDreams:
             if self.coherence == "flow":
                 carving = _flow_warp(previous, current, carving)
             start = standardize_host(current + self.carry * carving)
-        run = dream_photos([start], self.config, model=self.model, params=self.params, batch_size=1)
+        # The start is a working image already: prepared plainly (in float), never again as
+        # the article prepares a photo (through uint8).
+        run = dream_photos([start], self._plain, model=self.model, params=self.params, batch_size=1)
         (outcome,) = list(run)
         self.compiled = max(self.compiled, run.compiled)
         if outcome.error is not None:
