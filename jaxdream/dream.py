@@ -119,16 +119,83 @@ def dream_call(
     ``k`` uses the key ``fold_in(key(config.seed), indices[k])`` (default ``indices``:
     ``0..N-1``); ``parallel`` as in ``dream_many``; the call returns ``(dreams, frames)``."""
     images = jnp.asarray(images, jnp.float32)
-    indices = jnp.arange(images.shape[0]) if indices is None else jnp.asarray(indices)
-    keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(config.seed), i))(indices)
-    return DreamCall(
-        spec=config.spec(model, images.shape[1:], return_frames),
-        params=params,
-        images=images,
+    count = images.shape[0]
+    indices = tuple(range(count)) if indices is None else tuple(int(i) for i in indices)
+    fixed = _fixed_parts(model, config, tuple(images.shape[1:]), return_frames, parallel, indices)
+    return DreamCall(fixed.spec, params, images, fixed.knobs, fixed.keys, fixed.execution)
+
+
+class _Fixed(NamedTuple):
+    """What a dream's call takes besides its parameters and images: fixed by the config, the
+    model, the working shape and the images' indices."""
+
+    spec: DreamSpec
+    knobs: Knobs
+    keys: jax.Array
+    execution: par.Execution
+
+
+# The fixed parts of the dreams called in this process (``_fixed_parts``), so that a dream
+# called again spends nothing on them: no spec, objectives or keys made again, no jnp ops
+# dispatched one by one. Their arrays are JAX arrays: immutable, safe to share.
+_FIXED: dict = {}
+KEEP_FIXED = 32
+
+
+def _fixed_parts(model, config, shape, return_frames, parallel, indices) -> _Fixed:
+    key = (model, config, shape, return_frames, parallel, indices)
+    cacheable = _immutable(config)
+    if cacheable:
+        try:
+            hit = _FIXED.get(key)
+        except TypeError:  # an unhashable setting (a list for a tuple): made each call
+            cacheable, hit = False, None
+        if hit is not None:
+            return hit
+    keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(config.seed), i))(
+        jnp.asarray(indices)
+    )
+    fixed = _Fixed(
+        spec=config.spec(model, shape, return_frames),
         knobs=config.knobs(),
         keys=keys,
-        execution=par.resolve(parallel, images.shape[0], config.tile_count()),
+        execution=par.resolve(parallel, len(indices), config.tile_count()),
     )
+    if cacheable:
+        if len(_FIXED) >= KEEP_FIXED:
+            _FIXED.pop(next(iter(_FIXED)))
+        _FIXED[key] = fixed
+    return fixed
+
+
+def _immutable(config: DreamConfig) -> bool:
+    """Whether ``config``'s knobs cannot change behind its back: objectives are compared by
+    identity, and one holding a numpy array (which its owner may write to) is not cached."""
+    given = [config.objective]
+    for lv in config.levels:
+        given += lv.objective if isinstance(lv.objective, tuple) else (lv.objective,)
+    objectives = [o for o in given if o is not None and not isinstance(o, str)]
+    return not any(isinstance(leaf, np.ndarray) for leaf in jax.tree.leaves(objectives))
+
+
+def _checked(config: DreamConfig, model: CNN) -> None:
+    """``config.check(model)``, once per config and model this process dreamt (the checks
+    passed: a config is frozen, and its objectives compared by identity)."""
+    key = (config, model)
+    try:
+        if key in _CHECKED:
+            return
+    except TypeError:  # an unhashable setting: checked each call
+        config.check(model)
+        return
+    config.check(model)
+    if _immutable(config):
+        if len(_CHECKED) >= KEEP_FIXED:
+            _CHECKED.pop(next(iter(_CHECKED)))
+        _CHECKED[key] = None
+
+
+_CHECKED: dict = {}
 
 
 def dream_in_parts(call: DreamCall, progress: Callable[[int], object], each: bool = False):
@@ -239,7 +306,7 @@ def dream_many(
     if params is None:
         model, params = load_model()
     model = model or model_from_params(params)
-    config.check(model)
+    _checked(config, model)
     photos = [load_photo(im) for im in images]
     if not photos:
         return []
@@ -248,7 +315,7 @@ def dream_many(
     results: list[DreamResult | None] = [None] * len(photos)
     for shape in dict.fromkeys(shapes):
         group = [i for i, s in enumerate(shapes) if s == shape]
-        grays = jnp.stack([prepared[i] for i in group])
+        grays = np.stack([prepared[i] for i in group])  # one transfer, no device op
         call = dream_call(
             model, params, config, grays, return_frames or return_stages, parallel, group
         )
