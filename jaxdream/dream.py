@@ -198,6 +198,109 @@ def _checked(config: DreamConfig, model: CNN) -> None:
 _CHECKED: dict = {}
 
 
+def run_whole(call: DreamCall) -> tuple[jax.Array, jax.Array | None]:
+    """``call()``, computed by ``jaxdream.parallel.run`` (interruptible) as
+    ``jaxdream.progress.call`` says, and, where the persistent cache is on, by way of the
+    program exported there (``exported_program``): a new process does not trace the dream
+    again."""
+    program = exported_program(call)
+    if program is None:
+        return progress_call(carve_batch, tuple(call), (1, 2, 3, 4))
+    return progress_call(program, (call.params, call.images, call.knobs, call.keys), (0, 1, 2, 3))
+
+
+# The whole-dream programs this process took from (or put into) the exported cache, by their
+# description; ``None`` for one that could not be exported (it is then traced as ever).
+_EXPORTED: dict = {}
+
+
+def _describe(call: DreamCall) -> str:
+    """Everything besides jaxdream's code, JAX and the devices that fixes ``call``'s program:
+    its static arguments and the structure, shapes and dtypes of the others."""
+    leaves, tree = jax.tree.flatten((call.params, call.images, call.knobs))
+    shapes = [(np.shape(a), jax.dtypes.canonicalize_dtype(np.result_type(a)).name) for a in leaves]
+    keys = (call.keys.shape, str(jax.random.key_impl(call.keys)))
+    return repr((call.spec, call.execution, str(tree), shapes, keys))
+
+
+def _fits(exported, avals) -> bool:
+    """Whether a loaded program takes these arguments on this backend (its file name says so;
+    this checks that the file says the same)."""
+    have = [(tuple(a.shape), a.dtype) for a in exported.in_avals]
+    want = [(tuple(a.shape), a.dtype) for a in avals]
+    return have == want and jax.default_backend() in exported.platforms
+
+
+def _mesh(execution: par.Execution):
+    for strategy in (execution.images, execution.tiles):
+        if getattr(strategy, "mesh", None) is not None:
+            return strategy.mesh
+    return None
+
+
+def exported_program(call: DreamCall):
+    """A jitted function of ``(params, images, knobs, keys)`` with ``carve_batch(*call)``'s
+    results (the same bytes): the program ``jax.export`` saved in the persistent cache
+    (``jaxdream.cache.load_exported``), exported and saved there first where it is missing or
+    does not fit. ``None`` where no persistent cache is on or the program cannot be exported."""
+    from jaxdream import cache
+
+    if cache.cache_dir() is None:
+        return None
+    description = _describe(call)
+    if description in _EXPORTED:
+        return _EXPORTED[description]
+    try:
+        program = _exported_program(call, cache.exported_key(description))
+    except Exception:  # an optimisation only: the dream is traced as ever
+        program = None
+    if len(_EXPORTED) >= KEEP_FIXED:
+        _EXPORTED.pop(next(iter(_EXPORTED)))
+    _EXPORTED[description] = program
+    return program
+
+
+def _exported_program(call: DreamCall, key: str):
+    from jax import export
+
+    from jaxdream import cache
+
+    spec, execution = call.spec, call.execution
+    impl = jax.random.key_impl(call.keys)
+    dynamic = (call.params, call.images, call.knobs, jax.random.key_data(call.keys))
+    leaves, tree = jax.tree.flatten(dynamic)
+    avals = [
+        jax.ShapeDtypeStruct(np.shape(a), jax.dtypes.canonicalize_dtype(np.result_type(a)))
+        for a in leaves
+    ]
+
+    exported = cache.load_exported(key)
+    if exported is not None and not _fits(exported, avals):
+        exported = None
+    if exported is None:
+
+        def flat(*leaves):
+            params, images, knobs, key_data = jax.tree.unflatten(tree, leaves)
+            keys = jax.random.wrap_key_data(key_data, impl=impl)
+            return carve_batch(spec, params, images, knobs, keys, execution)
+
+        exported = export.export(jax.jit(flat))(*avals)
+        cache.save_exported(key, exported)
+
+    shardings = None
+    if exported.nr_devices > 1:
+        mesh = _mesh(execution)
+        if mesh is None or mesh.size != exported.nr_devices:
+            return None
+        shardings = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+
+    def program(params, images, knobs, keys):
+        leaves = jax.tree.leaves((params, images, knobs, jax.random.key_data(keys)))
+        return exported.call(*leaves)
+
+    return jax.jit(program, in_shardings=shardings)
+
+
 def dream_in_parts(call: DreamCall, progress: Callable[[int], object], each: bool = False):
     """``call()``'s numbers, computed one iteration per call (``carve_batch_part``), with
     ``progress(iterations_done)`` told as each is done (``each``: ``call.knobs`` hold one
@@ -320,7 +423,7 @@ def dream_many(
             model, params, config, grays, return_frames or return_stages, parallel, group
         )
         if progress is None:
-            out, frames = progress_call(carve_batch, tuple(call), (1, 2, 3, 4))
+            out, frames = run_whole(call)
         else:
             out, frames = dream_in_parts(call, progress)
         out = np.asarray(out)
