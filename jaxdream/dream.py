@@ -14,6 +14,7 @@ devices (``jaxdream.parallel.auto``, or the caller's ``parallel``). The core it 
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
@@ -152,9 +153,7 @@ def _fixed_parts(model, config, shape, return_frames, parallel, indices) -> _Fix
             cacheable, hit = False, None
         if hit is not None:
             return hit
-    keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(config.seed), i))(
-        jnp.asarray(indices)
-    )
+    keys = _derive_keys(int(config.seed), jnp.asarray(indices))
     fixed = _Fixed(
         spec=config.spec(model, shape, return_frames),
         knobs=config.knobs(),
@@ -166,6 +165,13 @@ def _fixed_parts(model, config, shape, return_frames, parallel, indices) -> _Fix
             _FIXED.pop(next(iter(_FIXED)))
         _FIXED[key] = fixed
     return fixed
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _derive_keys(seed: int, indices: jax.Array) -> jax.Array:
+    """``fold_in(key(seed), i)`` for each index: one program (one compile, or one load from
+    the persistent cache, in a new process) instead of a handful of operations run one by one."""
+    return jax.vmap(lambda i: jax.random.fold_in(jax.random.key(seed), i))(indices)
 
 
 def _immutable(config: DreamConfig) -> bool:
