@@ -32,6 +32,7 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--cache-dir", required=True)
 parser.add_argument("--size", type=int, default=560)
 parser.add_argument("--repeats", type=int, default=15)
+parser.add_argument("--preset", default="article", help="the preset of --public and --pieces")
 mode = parser.add_mutually_exclusive_group()
 mode.add_argument("--public", action="store_true", help="time the first jaxdream.dream(photo)")
 mode.add_argument("--pieces", action="store_true", help="time each piece of that first call")
@@ -43,8 +44,9 @@ def public() -> dict:
     import jaxdream
     from jaxdream.checkpoint import bundled_sample_path
 
+    config = jaxdream.preset_config(args.preset).replace(size=args.size)
     imported = time.perf_counter()
-    jaxdream.dream(str(bundled_sample_path()), jaxdream.DreamConfig(size=args.size))
+    jaxdream.dream(str(bundled_sample_path()), config)
     done = time.perf_counter()
     return {"import_s": imported - start, "first_dream_s": done - imported}
 
@@ -55,7 +57,7 @@ def pieces() -> dict:
     import jax
     import numpy as np
 
-    from jaxdream import DreamConfig
+    from jaxdream import preset_config
     from jaxdream.carve import carve_batch
     from jaxdream.checkpoint import bundled_sample_path, load_model
     from jaxdream.imageio import load_photo
@@ -69,7 +71,7 @@ def pieces() -> dict:
         times[f"{name}_s"] = time.perf_counter() - t0
         return out
 
-    config = DreamConfig(size=args.size)
+    config = preset_config(args.preset).replace(size=args.size)
     model, params = timed("load_model", load_model)
 
     def photo():
