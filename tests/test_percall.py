@@ -156,3 +156,15 @@ def test_dream_without_params_matches_the_bundled_weights(bundled, smooth_image)
     assert a.tobytes() == b.tobytes()
     module = sys.modules["jaxdream.dream"]
     assert len(module._FIXED) <= module.KEEP_FIXED
+
+
+def test_the_per_call_benchmark_measures_each_call(tiny, smooth_image):
+    from benchmarks import percall
+
+    model, params = tiny
+    gray = prepare(load_photo(smooth_image), (32, 32))
+    fns = percall.calls(SMALL, model, params, gray)
+    fns.pop("api_no_params")  # the tiny model's maps, not the bundled one's
+    record = percall.measure(fns, repeats=2)
+    assert set(record) == {"core", "api"}
+    assert all(r["wall_s"] > 0 and r["cpu_s"] >= 0 for r in record.values())
