@@ -226,7 +226,9 @@ def _describe(call: DreamCall) -> str:
     leaves, tree = jax.tree.flatten((call.params, call.images, call.knobs))
     shapes = [(np.shape(a), jax.dtypes.canonicalize_dtype(np.result_type(a)).name) for a in leaves]
     keys = (call.keys.shape, str(jax.random.key_impl(call.keys)))
-    return repr((call.spec, call.execution, str(tree), shapes, keys))
+    # JAX settings that change what a trace produces
+    settings = (jax.config.jax_enable_x64, jax.config.jax_default_matmul_precision)
+    return repr((call.spec, call.execution, str(tree), shapes, keys, settings))
 
 
 def _fits(exported, avals) -> bool:
