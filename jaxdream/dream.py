@@ -224,11 +224,22 @@ def _describe(call: DreamCall) -> str:
     """Everything besides jaxdream's code, JAX and the devices that fixes ``call``'s program:
     its static arguments and the structure, shapes and dtypes of the others."""
     leaves, tree = jax.tree.flatten((call.params, call.images, call.knobs))
-    shapes = [(np.shape(a), jax.dtypes.canonicalize_dtype(np.result_type(a)).name) for a in leaves]
+    shapes = [(np.shape(a), _dtype(a).str) for a in leaves]
     keys = (call.keys.shape, str(jax.random.key_impl(call.keys)))
     # JAX settings that change what a trace produces
     settings = (jax.config.jax_enable_x64, jax.config.jax_default_matmul_precision)
-    return repr((call.spec, call.execution, str(tree), shapes, keys, settings))
+    return repr((_static_text(call.spec, call.execution), str(tree), shapes, keys, settings))
+
+
+def _dtype(a) -> np.dtype:
+    """The dtype JAX gives ``a`` as an argument (float64 becomes float32 without x64)."""
+    return jax.dtypes.canonicalize_dtype(a.dtype if hasattr(a, "dtype") else np.result_type(a))
+
+
+@functools.lru_cache(maxsize=64)
+def _static_text(spec: DreamSpec, execution: par.Execution) -> str:
+    """``repr`` of the static arguments, made once (a model's and a mesh's ``repr`` are slow)."""
+    return repr((spec, execution))
 
 
 def _fits(exported, avals) -> bool:
@@ -277,10 +288,7 @@ def _exported_program(call: DreamCall, key: str):
     impl = jax.random.key_impl(call.keys)
     dynamic = (call.params, call.images, call.knobs, jax.random.key_data(call.keys))
     leaves, tree = jax.tree.flatten(dynamic)
-    avals = [
-        jax.ShapeDtypeStruct(np.shape(a), jax.dtypes.canonicalize_dtype(np.result_type(a)))
-        for a in leaves
-    ]
+    avals = [jax.ShapeDtypeStruct(np.shape(a), _dtype(a)) for a in leaves]
 
     exported = cache.load_exported(key)
     if exported is not None and not _fits(exported, avals):
