@@ -7,6 +7,7 @@ it off. Library users opt in with ``enable_compilation_cache()``.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -91,3 +92,89 @@ def note_program(key: str) -> None:
             f.write(key + "\n")
     except OSError:
         pass
+
+
+# Exported programs: a dream's program as ``jax.export`` serializes it (StableHLO in a
+# flatbuffer: no pickle, nothing executed on load), so that a new process skips tracing and
+# lowering the dream; its compiled form then comes from the persistent compilation cache. Each
+# file is named by a digest of everything that fixes the program (``exported_key``) and holds
+# a header with the digest of its contents, checked before the bytes are handed to
+# ``jax.export.deserialize``; a file that fails any check is ignored (and written anew).
+EXPORTED_FOLDER = "exported"
+EXPORTED_MAGIC = b"jaxdream-exported-v1\n"
+MAX_EXPORTED_BYTES = 256 << 20
+
+
+@functools.lru_cache(maxsize=1)
+def source_digest() -> str:
+    """A digest of jaxdream's own modules: a program depends on the code that traced it."""
+    import hashlib
+
+    from jaxdream import __version__
+
+    digest = hashlib.sha256(__version__.encode())
+    for path in sorted(Path(__file__).parent.glob("**/*.py")):
+        digest.update(path.relative_to(Path(__file__).parent).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def exported_key(description: str) -> str:
+    """The file name of the program ``description`` (its static arguments and argument
+    shapes, as text) traced by this jaxdream, for this JAX and jaxlib, on these devices and
+    XLA flags."""
+    return program_key(f"{source_digest()}\0{description}")
+
+
+def _exported_path(key: str) -> Path | None:
+    folder = cache_dir()
+    return None if folder is None else folder / EXPORTED_FOLDER / f"{key}.jaxexport"
+
+
+def load_exported(key: str):
+    """The ``jax.export.Exported`` saved under ``key`` in the cache turned on now, or ``None``
+    (no cache, no such file, or a file that is not whole: a wrong header or digest)."""
+    import hashlib
+
+    path = _exported_path(key)
+    if path is None:
+        return None
+    try:
+        if not path.is_file() or path.stat().st_size > MAX_EXPORTED_BYTES:
+            return None
+        data = path.read_bytes()
+    except OSError:
+        return None
+    head = len(EXPORTED_MAGIC)
+    if data[:head] != EXPORTED_MAGIC or len(data) < head + 32:
+        return None
+    digest, payload = data[head : head + 32], data[head + 32 :]
+    if hashlib.sha256(payload).digest() != digest:
+        return None
+    try:
+        from jax import export
+
+        return export.deserialize(bytearray(payload))
+    except Exception:  # a flatbuffer that does not parse: treated as absent
+        return None
+
+
+def save_exported(key: str, exported) -> bool:
+    """Save ``exported`` under ``key`` (atomically; a cache that cannot be written only costs
+    a trace in the next process). Returns whether it was saved."""
+    import hashlib
+
+    from jaxdream._files import atomic_write
+    from jaxdream.errors import ResourceError
+
+    path = _exported_path(key)
+    if path is None:
+        return False
+    try:
+        payload = bytes(exported.serialize())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = EXPORTED_MAGIC + hashlib.sha256(payload).digest() + payload
+        atomic_write(path, lambda f: f.write(data), error=ResourceError)
+    except (OSError, ResourceError, ImportError, ValueError):
+        return False
+    return True

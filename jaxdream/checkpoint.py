@@ -14,11 +14,13 @@ A checkpoint holds the model's architecture, its parameters and free-form metada
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -100,13 +102,26 @@ def _model_from_state(path: Path, spec: Any) -> CNN:
         raise CheckpointError(f"checkpoint {path} has no valid model description: {e}") from e
 
 
+def _param_shapes(model: CNN) -> dict:
+    """The ``"layer/name": ShapeDtypeStruct`` entries ``model``'s parameters must have (they
+    depend on its architecture only: traced once per architecture)."""
+    return _shapes_of(model.architecture)
+
+
+@functools.lru_cache(maxsize=16)
+def _shapes_of(architecture: tuple) -> dict:
+    widths, hidden, num_classes = architecture
+    model = CNN(widths=widths, hidden=hidden, num_classes=num_classes)
+    template = jax.eval_shape(lambda: init_params(model, jax.random.key(0)))
+    return {"/".join(k): v for k, v in traverse_util.flatten_dict(template).items()}
+
+
 def validate_params(params: Any, model: CNN, source: str = "parameters") -> dict:
     """Check that ``params`` has exactly the layers and shapes ``model`` needs; return arrays.
 
     Raises ``CheckpointError`` naming ``source`` and every missing, extra or misshapen entry.
     """
-    template = jax.eval_shape(lambda: init_params(model, jax.random.key(0)))
-    want = {"/".join(k): v for k, v in traverse_util.flatten_dict(template).items()}
+    want = _param_shapes(model)
     if not isinstance(params, Mapping):
         raise CheckpointError(f"{source}: parameters are not a mapping of layers")
     have = {"/".join(k): v for k, v in traverse_util.flatten_dict(dict(params)).items()}
@@ -128,21 +143,80 @@ def validate_params(params: Any, model: CNN, source: str = "parameters") -> dict
     return jax.tree.map(lambda a: np.asarray(a, np.float32), dict(params))
 
 
+class _Loaded(NamedTuple):
+    """A checkpoint as read and validated once: its file's identity, the model it describes,
+    its parameters (read-only arrays, shared by every caller) and its metadata."""
+
+    identity: tuple
+    model: CNN
+    params: dict
+    metadata: dict
+
+
+# Checkpoints read in this process, by resolved path: a file is read again only when its
+# identity (device, inode, size, modification time) changes. A handful of paths at most.
+_LOADED: dict[Path, _Loaded] = {}
+KEEP_LOADED = 8
+
+
+def _file_identity(path: Path) -> tuple | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _read_only(params: dict) -> dict:
+    def freeze(a: np.ndarray) -> np.ndarray:
+        a.flags.writeable = False
+        return a
+
+    return jax.tree.map(freeze, params)
+
+
+def _loaded(path: Path) -> _Loaded:
+    """``path``'s checkpoint, read and validated once per process and per version of the
+    file (``_LOADED``)."""
+    key = path.resolve()
+    identity = _file_identity(key)
+    hit = _LOADED.get(key)
+    if hit is not None and identity is not None and hit.identity == identity:
+        return hit
+    state = _read_state(path)
+    stored = _model_from_state(path, state.get("model"))
+    params = validate_params(state.get("params"), stored, source=f"checkpoint {path}")
+    loaded = _Loaded(identity, stored, _read_only(params), dict(state.get("metadata") or {}))
+    # The identity is taken before the read: a file replaced while it was read is read again
+    # on the next call, never served stale. No identity (a file that vanished): not kept.
+    if identity is not None and identity == _file_identity(key):
+        if len(_LOADED) >= KEEP_LOADED:
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[key] = loaded
+    return loaded
+
+
+def _with_model(path: Path, stored: CNN, model: CNN | None) -> CNN:
+    if model is None:
+        return stored
+    if model.architecture != stored.architecture:
+        raise CheckpointError(f"checkpoint {path} holds {stored}, but {model} was asked for")
+    return model  # same architecture; keep the caller's compute choices
+
+
 def load_checkpoint(path: str | os.PathLike, model: CNN | None = None) -> tuple[CNN, dict, dict]:
     """Read ``(model, params, metadata)`` from ``path``.
 
     With ``model`` given, the checkpoint must describe that same architecture. Any problem
     (missing or corrupt file, wrong layers or shapes) raises ``CheckpointError`` naming the file.
+    The file is read and validated once per process and per version of it (its inode, size and
+    modification time): each call returns its own dictionaries, of the same read-only arrays.
     """
     path = Path(path)
-    state = _read_state(path)
-    stored = _model_from_state(path, state.get("model"))
-    if model is not None:
-        if model.architecture != stored.architecture:
-            raise CheckpointError(f"checkpoint {path} holds {stored}, but {model} was asked for")
-        stored = model  # same architecture; keep the caller's compute choices
-    params = validate_params(state.get("params"), stored, source=f"checkpoint {path}")
-    return stored, params, dict(state.get("metadata") or {})
+    loaded = _loaded(path)
+    stored = _with_model(path, loaded.model, model)
+    params = jax.tree.map(lambda a: a, loaded.params)
+    return stored, params, copy.deepcopy(loaded.metadata)
 
 
 def bundled_weights_path() -> Path:

@@ -14,6 +14,7 @@ devices (``jaxdream.parallel.auto``, or the caller's ``parallel``). The core it 
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
@@ -119,16 +120,201 @@ def dream_call(
     ``k`` uses the key ``fold_in(key(config.seed), indices[k])`` (default ``indices``:
     ``0..N-1``); ``parallel`` as in ``dream_many``; the call returns ``(dreams, frames)``."""
     images = jnp.asarray(images, jnp.float32)
-    indices = jnp.arange(images.shape[0]) if indices is None else jnp.asarray(indices)
-    keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(config.seed), i))(indices)
-    return DreamCall(
-        spec=config.spec(model, images.shape[1:], return_frames),
-        params=params,
-        images=images,
+    count = images.shape[0]
+    indices = tuple(range(count)) if indices is None else tuple(int(i) for i in indices)
+    fixed = _fixed_parts(model, config, tuple(images.shape[1:]), return_frames, parallel, indices)
+    return DreamCall(fixed.spec, params, images, fixed.knobs, fixed.keys, fixed.execution)
+
+
+class _Fixed(NamedTuple):
+    """What a dream's call takes besides its parameters and images: fixed by the config, the
+    model, the working shape and the images' indices."""
+
+    spec: DreamSpec
+    knobs: Knobs
+    keys: jax.Array
+    execution: par.Execution
+
+
+# The fixed parts of the dreams called in this process (``_fixed_parts``), so that a dream
+# called again spends nothing on them: no spec, objectives or keys made again, no jnp ops
+# dispatched one by one. Their arrays are JAX arrays: immutable, safe to share.
+_FIXED: dict = {}
+KEEP_FIXED = 32
+
+
+def _fixed_parts(model, config, shape, return_frames, parallel, indices) -> _Fixed:
+    key = (model, config, shape, return_frames, parallel, indices)
+    cacheable = _immutable(config)
+    if cacheable:
+        try:
+            hit = _FIXED.get(key)
+        except TypeError:  # an unhashable setting (a list for a tuple): made each call
+            cacheable, hit = False, None
+        if hit is not None:
+            return hit
+    keys = _derive_keys(int(config.seed), jnp.asarray(indices))
+    fixed = _Fixed(
+        spec=config.spec(model, shape, return_frames),
         knobs=config.knobs(),
         keys=keys,
-        execution=par.resolve(parallel, images.shape[0], config.tile_count()),
+        execution=par.resolve(parallel, len(indices), config.tile_count()),
     )
+    if cacheable:
+        if len(_FIXED) >= KEEP_FIXED:
+            _FIXED.pop(next(iter(_FIXED)))
+        _FIXED[key] = fixed
+    return fixed
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _derive_keys(seed: int, indices: jax.Array) -> jax.Array:
+    """``fold_in(key(seed), i)`` for each index: one program (one compile, or one load from
+    the persistent cache, in a new process) instead of a handful of operations run one by one."""
+    return jax.vmap(lambda i: jax.random.fold_in(jax.random.key(seed), i))(indices)
+
+
+def _immutable(config: DreamConfig) -> bool:
+    """Whether ``config``'s knobs cannot change behind its back: objectives are compared by
+    identity, and one holding a numpy array (which its owner may write to) is not cached."""
+    given = [config.objective]
+    for lv in config.levels:
+        given += lv.objective if isinstance(lv.objective, tuple) else (lv.objective,)
+    objectives = [o for o in given if o is not None and not isinstance(o, str)]
+    return not any(isinstance(leaf, np.ndarray) for leaf in jax.tree.leaves(objectives))
+
+
+def _checked(config: DreamConfig, model: CNN) -> None:
+    """``config.check(model)``, once per config and model this process dreamt (the checks
+    passed: a config is frozen, and its objectives compared by identity)."""
+    key = (config, model)
+    try:
+        if key in _CHECKED:
+            return
+    except TypeError:  # an unhashable setting: checked each call
+        config.check(model)
+        return
+    config.check(model)
+    if _immutable(config):
+        if len(_CHECKED) >= KEEP_FIXED:
+            _CHECKED.pop(next(iter(_CHECKED)))
+        _CHECKED[key] = None
+
+
+_CHECKED: dict = {}
+
+
+def run_whole(call: DreamCall) -> tuple[jax.Array, jax.Array | None]:
+    """``call()``, computed by ``jaxdream.parallel.run`` (interruptible) as
+    ``jaxdream.progress.call`` says, and, where the persistent cache is on, by way of the
+    program exported there (``exported_program``): a new process does not trace the dream
+    again."""
+    program = exported_program(call)
+    if program is None:
+        return progress_call(carve_batch, tuple(call), (1, 2, 3, 4))
+    return progress_call(program, (call.params, call.images, call.knobs, call.keys), (0, 1, 2, 3))
+
+
+# The whole-dream programs this process took from (or put into) the exported cache, by their
+# description; ``None`` for one that could not be exported (it is then traced as ever).
+_EXPORTED: dict = {}
+
+
+def _describe(call: DreamCall) -> str:
+    """Everything besides jaxdream's code, JAX and the devices that fixes ``call``'s program:
+    its static arguments and the structure, shapes and dtypes of the others."""
+    leaves, tree = jax.tree.flatten((call.params, call.images, call.knobs))
+    shapes = [(np.shape(a), _dtype(a).str) for a in leaves]
+    keys = (call.keys.shape, str(jax.random.key_impl(call.keys)))
+    # JAX settings that change what a trace produces
+    settings = (jax.config.jax_enable_x64, jax.config.jax_default_matmul_precision)
+    return repr((_static_text(call.spec, call.execution), str(tree), shapes, keys, settings))
+
+
+def _dtype(a) -> np.dtype:
+    """The dtype JAX gives ``a`` as an argument (float64 becomes float32 without x64)."""
+    return jax.dtypes.canonicalize_dtype(a.dtype if hasattr(a, "dtype") else np.result_type(a))
+
+
+@functools.lru_cache(maxsize=64)
+def _static_text(spec: DreamSpec, execution: par.Execution) -> str:
+    """``repr`` of the static arguments, made once (a model's and a mesh's ``repr`` are slow)."""
+    return repr((spec, execution))
+
+
+def _fits(exported, avals) -> bool:
+    """Whether a loaded program takes these arguments on this backend (its file name says so;
+    this checks that the file says the same)."""
+    have = [(tuple(a.shape), a.dtype) for a in exported.in_avals]
+    want = [(tuple(a.shape), a.dtype) for a in avals]
+    return have == want and jax.default_backend() in exported.platforms
+
+
+def _mesh(execution: par.Execution):
+    for strategy in (execution.images, execution.tiles):
+        if getattr(strategy, "mesh", None) is not None:
+            return strategy.mesh
+    return None
+
+
+def exported_program(call: DreamCall):
+    """A jitted function of ``(params, images, knobs, keys)`` with ``carve_batch(*call)``'s
+    results (the same bytes): the program ``jax.export`` saved in the persistent cache
+    (``jaxdream.cache.load_exported``), exported and saved there first where it is missing or
+    does not fit. ``None`` where no persistent cache is on or the program cannot be exported."""
+    from jaxdream import cache
+
+    if cache.cache_dir() is None:
+        return None
+    description = _describe(call)
+    if description in _EXPORTED:
+        return _EXPORTED[description]
+    try:
+        program = _exported_program(call, cache.exported_key(description))
+    except Exception:  # an optimisation only: the dream is traced as ever
+        program = None
+    if len(_EXPORTED) >= KEEP_FIXED:
+        _EXPORTED.pop(next(iter(_EXPORTED)))
+    _EXPORTED[description] = program
+    return program
+
+
+def _exported_program(call: DreamCall, key: str):
+    from jax import export
+
+    from jaxdream import cache
+
+    spec, execution = call.spec, call.execution
+    impl = jax.random.key_impl(call.keys)
+    dynamic = (call.params, call.images, call.knobs, jax.random.key_data(call.keys))
+    leaves, tree = jax.tree.flatten(dynamic)
+    avals = [jax.ShapeDtypeStruct(np.shape(a), _dtype(a)) for a in leaves]
+
+    exported = cache.load_exported(key)
+    if exported is not None and not _fits(exported, avals):
+        exported = None
+    if exported is None:
+
+        def flat(*leaves):
+            params, images, knobs, key_data = jax.tree.unflatten(tree, leaves)
+            keys = jax.random.wrap_key_data(key_data, impl=impl)
+            return carve_batch(spec, params, images, knobs, keys, execution)
+
+        exported = export.export(jax.jit(flat))(*avals)
+        cache.save_exported(key, exported)
+
+    shardings = None
+    if exported.nr_devices > 1:
+        mesh = _mesh(execution)
+        if mesh is None or mesh.size != exported.nr_devices:
+            return None
+        shardings = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+
+    def program(params, images, knobs, keys):
+        leaves = jax.tree.leaves((params, images, knobs, jax.random.key_data(keys)))
+        return exported.call(*leaves)
+
+    return jax.jit(program, in_shardings=shardings)
 
 
 def dream_in_parts(call: DreamCall, progress: Callable[[int], object], each: bool = False):
@@ -242,7 +428,7 @@ def dream_many(
     if params is None:
         model, params = load_model()
     model = model or model_from_params(params)
-    config.check(model)
+    _checked(config, model)
     photos = [load_photo(im) for im in images]
     if not photos:
         return []
@@ -251,12 +437,12 @@ def dream_many(
     results: list[DreamResult | None] = [None] * len(photos)
     for shape in dict.fromkeys(shapes):
         group = [i for i, s in enumerate(shapes) if s == shape]
-        grays = jnp.stack([prepared[i] for i in group])
+        grays = np.stack([prepared[i] for i in group])  # one transfer, no device op
         call = dream_call(
             model, params, config, grays, return_frames or return_stages, parallel, group
         )
         if progress is None:
-            out, frames = progress_call(carve_batch, tuple(call), (1, 2, 3, 4))
+            out, frames = run_whole(call)
         else:
             out, frames = dream_in_parts(call, progress)
         out = np.asarray(out)
