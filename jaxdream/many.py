@@ -33,6 +33,7 @@ import numpy as np
 from jaxdream import parallel, progress
 from jaxdream.carve import carve_batch
 from jaxdream.checkpoint import load_model
+from jaxdream.checks import flag, whole_number
 from jaxdream.config import DreamConfig
 from jaxdream.dream import (
     DreamCall,
@@ -43,7 +44,7 @@ from jaxdream.dream import (
     split_trace,
     stages_of,
 )
-from jaxdream.errors import ConfigError, JaxdreamError, NumericalError, ResourceError
+from jaxdream.errors import ConfigError, ImageError, JaxdreamError, NumericalError, ResourceError
 from jaxdream.imageio import load_photo, photo_shape
 from jaxdream.model import CNN
 from jaxdream.oip import model_from_params
@@ -53,6 +54,10 @@ from jaxdream.oip import model_from_params
 CPU_PHOTOS_PER_DEVICE = 4
 ACCELERATOR_PHOTOS_PER_DEVICE = 256
 MEMORY_FRACTION = 0.5  # of a device's memory (on CPUs: of the memory available now)
+# A batch size beyond any device's memory at the smallest size (a typo such as 10**9 would
+# stack that many copies of the padding photo): refused. A batch is never larger than the
+# photos of one shape, whatever the batch size.
+MAX_BATCH = 65536
 
 
 def lone_keys(seed: int, batch: int) -> jax.Array:
@@ -185,7 +190,7 @@ class PhotoDreams:
         """Photos per batch: the given batch size or the cap, no more than there are photos,
         rounded up to fill every device."""
         n = len(self.devices)
-        wanted = self.batch_size or min(count, self._cap())
+        wanted = min(self.batch_size or self._cap(), count)  # never more than the photos
         return -(-wanted // n) * n if wanted > 1 else 1
 
     def _program(self, shape: tuple[int, int], batch: int) -> _Program:
@@ -354,12 +359,43 @@ def dream_photos(
     >>> [(o.index, o.result.image.shape) for o in run], run.compiled
     ([(0, (22, 32)), (1, (22, 32)), (2, (22, 32))], 1)
     """
+    photos = _photo_list(photos)
+    if not isinstance(config, DreamConfig):
+        raise ConfigError(f"config must be a DreamConfig, not {type(config).__name__}")
+    if batch_size is not None:
+        whole_number("batch size", batch_size, 1, MAX_BATCH)
+    for name, value in (
+        ("return_frames", return_frames),
+        ("ordered", ordered),
+        ("return_stages", return_stages),
+    ):
+        flag(name, value)
     if params is None:
         model, params = load_model()
     model = model or model_from_params(params)
     config.check(model)
-    if batch_size is not None and batch_size < 1:
-        raise ConfigError(f"batch size must be >= 1, got {batch_size}")
     return PhotoDreams(
-        list(photos), config, model, params, batch_size, return_frames, ordered, return_stages
+        photos, config, model, params, batch_size, return_frames, ordered, return_stages
     )
+
+
+def _photo_list(photos) -> list:
+    """``photos`` as a list, refusing one photo given alone. A ``str`` is iterable, so one
+    path would otherwise be taken for a list of one-character names; and taking it as one
+    photo would make a folder's name ambiguous (its photos, or a failed photo?). So a single
+    path, array or image is refused, as ``dream_many`` refuses it: ``dream_photos([path])``
+    says what is meant (``jaxdream.photos.find_photos`` lists a folder's photos)."""
+    from PIL import Image
+
+    if isinstance(photos, str | os.PathLike | bytes | np.ndarray | Image.Image):
+        raise ImageError(
+            f"dream_photos takes a list of photos, not one {type(photos).__name__}: "
+            "dream_photos([photo]) for one (or dream(photo))"
+        )
+    try:
+        return list(photos)
+    except TypeError:
+        raise ImageError(
+            f"dream_photos takes a list of photos (file names, PIL images or arrays), not "
+            f"{type(photos).__name__}"
+        ) from None
