@@ -434,10 +434,10 @@ def stack_objectives(objectives: Sequence[Objective]) -> Objective:
 # faster than the terms (measured on this 2-core CPU, shared, a 56-pixel dream of mixed terms:
 # 1 term 7.7 s, 16 terms 17.8 s, 64 terms 121 s), so an objective holds at most ``MAX_TERMS``.
 # Weights are float32 inside the dream: beyond ``MAX_OBJECTIVE_WEIGHT`` the loss overflows
-# within a few steps. Where the largest weight is under ``MIN_LARGEST_WEIGHT``, the gradient falls toward
-# the RMS guard (``oip.GRAD_EPS``): measured with the bundled CNN (conv3:56, 10 steps), weight
-# 1e-3 moves the photo 0.64x as far as weight 1, 1e-4 0.15x, 1e-6 less than the explorer's
-# "dead" bound, so the dream would stand still and be called "no gradient" falsely.
+# within a few steps. Where the largest weight is under ``MIN_LARGEST_WEIGHT``, the gradient
+# falls toward the RMS guard (``oip.GRAD_EPS``): measured with the bundled CNN (conv3:56, 10
+# steps), weight 1e-3 moves the photo 0.64x as far as weight 1, 1e-4 0.15x, 1e-6 less than
+# the explorer's "dead" bound: the dream would stand still, falsely called "no gradient".
 MAX_TERMS = 32
 MAX_OBJECTIVE_CHARS = 4096
 MAX_OBJECTIVE_WEIGHT = 1e6
