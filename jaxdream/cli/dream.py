@@ -219,8 +219,9 @@ def run_many(args: argparse.Namespace) -> int:
     for folder, what in folders:
         if folder is not None and os.path.realpath(folder) in given:
             raise ImageError(
-                f"{what} folder {folder} is an input folder: a rerun would take the dreams "
-                "for photos; write into another folder (one inside it is fine)"
+                f"{what} folder {folder} is an input folder: its dreams could overwrite an input "
+                "photo, and a rerun would take them for photos; write into another folder (one "
+                "inside it is fine)"
             )
     config = dream_config(args)
     if args.figure:
