@@ -54,7 +54,7 @@ _EXPORTS = {
         "ObjectiveError",
         "ResourceError",
     ],
-    "jaxdream.imageio": ["load_photo", "save_gif", "save_image"],
+    "jaxdream.imageio": ["load_photo", "prepare_photo", "save_gif", "save_image"],
     "jaxdream.imageops": ["resize", "standardize"],
     "jaxdream.layouts": ["Grid", "Overlap"],
     "jaxdream.many": ["Outcome", "dream_photos"],
@@ -75,7 +75,16 @@ _EXPORTS = {
     "jaxdream.runtime": ["configure_cpu_devices"],
 }
 # public submodules
-_MODULES = ["compute", "distributed", "figures", "layouts", "parallel", "presets", "progress"]
+_MODULES = [
+    "compute",
+    "distributed",
+    "figures",
+    "layouts",
+    "maps",
+    "parallel",
+    "presets",
+    "progress",
+]
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = sorted([*_WHERE, *_MODULES])
@@ -114,7 +123,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
-    from jaxdream import compute, distributed, figures, layouts, parallel, progress  # noqa: F401
+    from jaxdream import compute, distributed, figures, layouts, maps, parallel, progress  # noqa: F401
     from jaxdream.cache import enable_compilation_cache  # noqa: F401
     from jaxdream.carve import DreamSpec, Knobs, Stages, carve, carve_part, carve_stages  # noqa: F401
     from jaxdream.checkpoint import load_checkpoint, load_model, save_checkpoint  # noqa: F401

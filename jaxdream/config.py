@@ -33,6 +33,7 @@ from jaxdream.carve import DreamSpec, Knobs
 from jaxdream.checks import flag, number, one_of, shown, whole_number
 from jaxdream.compute import PRECISIONS
 from jaxdream.errors import ConfigError, ImageError, ObjectiveError
+from jaxdream.imageio import PREPARATIONS
 from jaxdream.layouts import Grid, Overlap
 from jaxdream.model import CNN, CONV_IMPLS, activation_shapes
 from jaxdream.objectives import Objective, channel, parse_objective, stack_objectives
@@ -132,7 +133,9 @@ class DreamConfig:
     neighbours by this fraction of a tile, their changes feathered together (``layouts.Overlap``;
     0: the article's disjoint grid). ``conv``: the convolution (``"auto"``: the backend's
     choice, ``jaxdream.compute``); ``precision`` of the matrix products (``"highest"``: full
-    float32 on every backend).
+    float32 on every backend). ``prepare``: how the photo becomes the gray working image
+    (``jaxdream.imageio.prepare_photo``): ``"gray"``, gray first and resized in float, or
+    ``"article"``, the article's (the colour photo resized as uint8 by PIL, then gray).
     """
 
     size: int | tuple[int, int] = 560
@@ -150,6 +153,7 @@ class DreamConfig:
     overlap: float = 0.0
     conv: str = "auto"
     precision: str = "highest"
+    prepare: str = "gray"
 
     def replace(self, **changes) -> DreamConfig:
         """A copy with ``changes`` (``ConfigError`` for a name that is not a field)."""
@@ -202,6 +206,7 @@ class DreamConfig:
             raise ConfigError(f"overlap must be in [0, 1), got {self.overlap}")
         if self.schedule == "faithful" and self.overlap:
             raise ConfigError("overlap is not part of the faithful schedule (it replaces tiles)")
+        one_of("prepare", self.prepare, tuple(PREPARATIONS))
         shapes = activation_shapes(model)
         for objective in self.tile_objectives():
             objective.validate(shapes)

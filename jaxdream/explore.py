@@ -181,7 +181,7 @@ def explore(
     loaded = load_photo(photo)
     shape = config.working_shape(loaded.gray.shape)
     check_work(len(maps), config, shape)
-    gray = prepare(loaded, shape)
+    gray = prepare(loaded, shape, config)
     knobs = [config.replace(map=int(m)).knobs() for m in maps]
     stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *knobs)
     n = len(maps)

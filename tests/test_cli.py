@@ -400,7 +400,7 @@ def test_flags_agree_with_the_library():
         assert cli._core.dream_config(args) == preset_config(name)
         assert args.color == PRESETS[name].color
     args = cli.build_parser("article").parse_args(["dream", "--preset", "article", "--steps", "5"])
-    assert cli._core.dream_config(args) == DreamConfig(steps=5)  # flags beside a preset win
+    assert cli._core.dream_config(args) == DreamConfig(steps=5, prepare="article")  # flags win
     oip_args = parser.parse_args(["oip"])
     import inspect
 

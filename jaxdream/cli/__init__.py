@@ -33,7 +33,7 @@ from jaxdream.errors import JaxdreamError
 __all__ = ["COMMANDS", "CONV_CHOICES", "PRECISION_CHOICES", "build_parser", "main"]
 
 # The commands, in the order ``--help`` lists them: each a module of this package.
-COMMANDS = ("train", "info", "oip", "dream", "explore")
+COMMANDS = ("train", "info", "oip", "dream", "explore", "maps")
 
 
 def build_parser(preset: str | None = None) -> Parser:

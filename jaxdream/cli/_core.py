@@ -169,6 +169,13 @@ def dream_flags(p: argparse.ArgumentParser, preset: str | None, **defaults) -> N
         help="keep the photo's colours",
     )
     p.add_argument("--seed", type=int, default=d["seed"], help="of the tile shifts")
+    p.add_argument(
+        "--prepare",
+        choices=["article", "gray"],
+        default=d["prepare"],
+        help="how the photo becomes the gray working image: gray, gray first and resized in "
+        "float; article, the article's (resized in colour as uint8 by PIL, then gray)",
+    )
     compute_flags(p)
     weights_flag(p)
 

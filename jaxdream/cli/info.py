@@ -20,6 +20,7 @@ def run(args: argparse.Namespace) -> int:
     import jax
 
     from jaxdream.checkpoint import bundled_weights_path, load_checkpoint
+    from jaxdream.maps import CLASSES, load_tables
     from jaxdream.model import activation_shapes, param_count
 
     path = Path(args.weights) if args.weights else bundled_weights_path()
@@ -32,6 +33,16 @@ def run(args: argparse.Namespace) -> int:
         "layers": {k: list(v) for k, v in activation_shapes(model).items()},
         "devices": [str(d) for d in jax.devices()],
         "versions": versions(),
+    }
+    tables = load_tables(path)  # measured on MNIST for these weights (jaxdream maps --save)
+    info["maps"] = tables and {
+        name: {
+            "most_selective": [t.most_selective(d) for d in range(CLASSES)],
+            "selectivity": [
+                round(float(t.selectivity_for(d)[t.most_selective(d)]), 3) for d in range(CLASSES)
+            ],
+        }
+        for name, t in tables.items()
     }
     if args.json:
         print(json.dumps(info, indent=2))
@@ -52,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
                 f"devices  {len(devices)} x {devices[0].platform} ({jax.default_backend()} "
                 f"backend)",
                 "versions " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()),
+                *_maps_lines(info["maps"]),
                 "(--json for all of it, as JSON)",
             ]
         )
@@ -60,3 +72,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- oip
+
+
+def _maps_lines(maps: dict | None, layer: str = "conv3") -> list[str]:
+    """One line: the map of ``layer`` most selective for each digit (``jaxdream.maps``)."""
+    if not maps or layer not in maps:
+        return ["maps     not measured for these weights (jaxdream maps --save)"]
+    best = maps[layer]["most_selective"]
+    return [
+        f"maps     {layer}'s most selective map for digits 0-9: {' '.join(map(str, best))} "
+        f"(the article's 9-map 56 is map {best[9]} here; --json for all layers)"
+    ]

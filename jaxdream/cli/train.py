@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from jaxdream.checkpoint import model_card, save_checkpoint
     from jaxdream.data import load_split
     from jaxdream.errors import CheckpointError
+    from jaxdream.maps import TABLE_LAYERS, map_table, save_beside
     from jaxdream.model import param_count
     from jaxdream.train import TrainConfig, train_and_evaluate
 
@@ -64,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     )
     config.check()
     out = Path(args.output)
-    for path in (out, out.with_suffix(".md")):  # before minutes of training, not after
+    # before minutes of training, not after
+    for path in (out, out.with_suffix(".md"), out.with_suffix(".maps.json")):
         check_writable(path, error=CheckpointError)
     start = time.perf_counter()
     train = load_split(args.train_split, args.data_dir, args.download)
@@ -86,9 +88,15 @@ def run(args: argparse.Namespace) -> int:
         "versions": versions(),
     }
     save_checkpoint(out, result.model, result.params, metadata)
+    # Which map answers which digit, on the test split (jaxdream.maps): for the card and info.
+    tables = {
+        name: map_table(result.model, result.params, test.images, test.labels, name)
+        for name in TABLE_LAYERS
+    }
     card = out.with_suffix(".md")
-    text = model_card(result, metadata, param_count(result.params)).encode()
+    text = model_card(result, metadata, param_count(result.params), tables).encode()
     atomic_write(card, lambda f: f.write(text), error=CheckpointError)
+    save_beside(out, tables, args.test_split)
     print(
         f"test accuracy {result.test_accuracy:.2%} after {config.epochs} epochs, "
         f"{seconds:.0f} s in all; wrote {out} and {card}"
