@@ -48,6 +48,10 @@ def check_regular_file(
         raise error(
             f"{path} is {st.st_size:,} bytes: more than {what} may be ({max_bytes:,} bytes)"
         )
+    try:  # the true reason where it cannot be read (else it would read as corrupt)
+        os.close(os.open(path, os.O_RDONLY))
+    except OSError as e:
+        raise error(f"cannot read {path}: {e.strerror}") from None
     return st.st_size
 
 

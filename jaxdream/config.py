@@ -36,7 +36,14 @@ from jaxdream.errors import ConfigError, ImageError, ObjectiveError
 from jaxdream.imageio import PREPARATIONS
 from jaxdream.layouts import Grid, Overlap
 from jaxdream.model import CNN, CONV_IMPLS, activation_shapes
-from jaxdream.objectives import Objective, channel, parse_objective, stack_objectives
+from jaxdream.objectives import (
+    MAX_TERMS,
+    Objective,
+    channel,
+    parse_objective,
+    stack_objectives,
+    stacked_terms,
+)
 
 ObjectiveLike = Objective | str
 
@@ -208,8 +215,15 @@ class DreamConfig:
             raise ConfigError("overlap is not part of the faithful schedule (it replaces tiles)")
         one_of("prepare", self.prepare, tuple(PREPARATIONS))
         shapes = activation_shapes(model)
-        for objective in self.tile_objectives():
+        objectives = self.tile_objectives()
+        for objective in objectives:
             objective.validate(shapes)
+        terms = stacked_terms(objectives)
+        if terms > MAX_TERMS:
+            raise ConfigError(
+                f"the tiles' objectives make {terms} different terms, which every tile computes "
+                f"in one call: at most {MAX_TERMS} (each adds to the compile time)"
+            )
         work = self.tile_steps()
         if work > MAX_TILE_STEPS:
             raise ConfigError(

@@ -443,6 +443,19 @@ def find_photos(
             problems.append((folder, f"cannot list the folder: {e.strerror}"))
         return files, folders
 
+    def readable(paths: list[str]) -> list[str]:
+        """The files that can be opened; the others reported with the system's reason (an
+        unreadable photo would later read as 'corrupt')."""
+        ok = []
+        for p in paths:
+            try:
+                os.close(os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)))
+            except OSError as e:
+                problems.append((p, f"cannot read it: {e.strerror}"))
+                continue
+            ok.append(p)
+        return ok
+
     for given in inputs:
         path = os.fspath(given)
         if os.path.isdir(path):
@@ -455,9 +468,9 @@ def find_photos(
                 files += more
                 if recursive:
                     pending += subfolders
-            found += sorted(files)
+            found += readable(sorted(files))
         elif os.path.lexists(path):
-            found.append(path)
+            found += readable([path]) if os.path.isfile(path) else [path]
         else:
             problems.append((path, "it does not exist"))
     return found, problems

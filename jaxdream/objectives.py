@@ -388,6 +388,20 @@ def _refined(obj: Objective) -> Objective:
     return obj
 
 
+def stacked_terms(objectives: Sequence[Objective]) -> int:
+    """How many terms ONE stacked call of ``objectives`` computes (``stack_objectives``: every
+    tile computes every structure present), the count ``MAX_TERMS`` bounds.
+
+    >>> stacked_terms([channel("conv3", 5), channel("conv3", 7), logit(3) + layer("conv2")])
+    3
+    """
+    seen: dict[jax.tree_util.PyTreeDef, int] = {}
+    for o in objectives:
+        o = _canonical(o)
+        seen.setdefault(jax.tree.structure(o), len(o.terms) if isinstance(o, Sum) else 1)
+    return sum(seen.values())
+
+
 def stack_objectives(objectives: Sequence[Objective]) -> Objective:
     """ONE objective whose numeric leaves have a leading axis, one entry per objective, to be
     ``jax.vmap``-ed over a batch of tiles (or images) in one compiled call.

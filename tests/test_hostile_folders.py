@@ -105,3 +105,35 @@ def test_what_counts_as_a_finished_output(tmp_path):
     assert damaged_output(tmp_path / "dir.png") == "it is not a file"
     for name in ("half.png", "flipped.png", "text.png"):
         assert damaged_output(tmp_path / name) == "it is not a whole image", name
+
+
+def test_unreadable_photos_are_reported_with_the_systems_reason(tree, monkeypatch):
+    real = os.open
+
+    def fake_open(path, flags, *args, **kwargs):
+        if os.fspath(path).endswith("b.png"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(many.os, "open", fake_open)
+    found, problems = find_photos([tree, tree / "sub" / "c.png"], exclude=[tree / "out"])
+    assert [os.path.basename(p) for p in found] == ["a.jpg", "c.png"]
+    assert (str(tree / "b.png"), "cannot read it: Permission denied") in problems
+
+
+def test_an_unreadable_single_photo_says_so(tmp_path, monkeypatch):
+    from jaxdream import _files
+
+    photo = _photo(tmp_path / "a.png")
+    real = os.open
+    monkeypatch.setattr(
+        _files.os,
+        "open",
+        lambda p, *a, **k: (
+            (_ for _ in ()).throw(PermissionError(13, "Permission denied"))
+            if os.fspath(p) == photo
+            else real(p, *a, **k)
+        ),
+    )
+    with pytest.raises(ImageError, match=f"cannot read {photo}: Permission denied"):
+        _files.check_regular_file(photo, 10**6)

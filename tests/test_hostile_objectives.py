@@ -297,3 +297,20 @@ def test_very_long_text_is_refused_before_reading_it():
     with pytest.raises(ObjectiveError, match=f"at most {MAX_OBJECTIVE_CHARS:,}") as e:
         parse_objective(text)
     assert len(str(e.value)) < 200
+
+
+def test_the_terms_of_all_tiles_together_are_bounded(bundled):
+    """Tiles of different structures each compute the union (``stack_objectives``)."""
+    from jaxdream.config import Level
+    from jaxdream.errors import ConfigError
+
+    model, _ = bundled
+    kinds = ["conv3:1", "logit:2", "conv2", "mean_square:conv2", "conv3:1:1:1"]
+    per_tile = tuple(" + ".join(kinds[: 1 + i % 5]) for i in range(16))
+    fits = DreamConfig(levels=(Level(2, objective=per_tile),))
+    fits.check(model)  # 5 structures of 1..5 terms: 15 terms
+    many = tuple(f"{i + 1}*conv3:1" + " + conv2" * (i % 3) for i in range(16))
+    DreamConfig(levels=(Level(2, objective=many),)).check(model)  # 3 structures: 6 terms
+    wide = tuple(" + ".join(f"conv3:{j}" for j in range(i + 1)) for i in range(16))
+    with pytest.raises(ConfigError, match="136 different terms"):
+        DreamConfig(levels=(Level(2, objective=wide),)).check(model)
