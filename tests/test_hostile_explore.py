@@ -92,7 +92,10 @@ def test_explore_refuses_map_lists_through_the_api(tiny, maps, says):
 def test_explore_refuses_work_beyond_one_call(tiny):
     model, params = tiny
     photo = np.random.default_rng(0).random((20, 20))
-    config = DreamConfig(size=16, iterations=1000, steps=1000, levels=(Level(0), Level(1)))
+    # Each dream: 1000 x 4000 x 5 tiles = 20 million tile steps (under one dream's limit); 8
+    # maps: 160 million, refused before any work.
+    config = DreamConfig(size=16, iterations=1000, steps=4000, levels=(Level(0), Level(1)))
+    config.replace(map=1).check(model)
     with pytest.raises(ConfigError, match="tile steps"):
         explore(photo, "conv3", list(range(8)), config, model=model, params=params)
     with pytest.raises(ConfigError, match="config must be a DreamConfig"):
