@@ -48,6 +48,10 @@ def check_regular_file(
         raise error(
             f"{path} is {st.st_size:,} bytes: more than {what} may be ({max_bytes:,} bytes)"
         )
+    try:  # the true reason where it cannot be read (else it would read as corrupt)
+        os.close(os.open(path, os.O_RDONLY))
+    except OSError as e:
+        raise error(f"cannot read {path}: {e.strerror}") from None
     return st.st_size
 
 
@@ -65,7 +69,23 @@ def check_writable(path: str | os.PathLike, error: type[JaxdreamError] = ImageEr
         raise error(f"cannot write {path}: {e.strerror}") from None
     if not os.access(folder, os.W_OK):
         raise error(f"cannot write {path}: folder {folder} is not writable")
+    probe_folder(folder, f"cannot write {path}", error)
     return path
+
+
+def probe_folder(
+    folder: str | os.PathLike, doing: str, error: type[JaxdreamError] = ImageError
+) -> None:
+    """Make and remove a hidden file in ``folder``: the kernel's word on whether it can be
+    written, where mode bits say yes and it says no (``/proc``, a read-only mount, root's
+    ``os.access``). Nothing is left behind."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".jaxdream-probe.", dir=folder)
+    except OSError as e:
+        raise error(f"{doing}: folder {folder} cannot be written ({e.strerror})") from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
 
 
 @contextlib.contextmanager

@@ -30,13 +30,20 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdream.carve import DreamSpec, Knobs
-from jaxdream.checks import number, whole_number
+from jaxdream.checks import flag, number, one_of, shown, whole_number
 from jaxdream.compute import PRECISIONS
-from jaxdream.errors import ConfigError, ObjectiveError
+from jaxdream.errors import ConfigError, ImageError, ObjectiveError
 from jaxdream.imageio import PREPARATIONS
 from jaxdream.layouts import Grid, Overlap
 from jaxdream.model import CNN, CONV_IMPLS, activation_shapes
-from jaxdream.objectives import Objective, channel, parse_objective, stack_objectives
+from jaxdream.objectives import (
+    MAX_TERMS,
+    Objective,
+    channel,
+    parse_objective,
+    stack_objectives,
+    stacked_terms,
+)
 
 ObjectiveLike = Objective | str
 
@@ -156,6 +163,13 @@ class DreamConfig:
     prepare: str = "gray"
 
     def replace(self, **changes) -> DreamConfig:
+        """A copy with ``changes`` (``ConfigError`` for a name that is not a field)."""
+        fields = [f.name for f in dataclasses.fields(self)]
+        unknown = [k for k in changes if k not in fields]
+        if unknown:
+            raise ConfigError(
+                f"DreamConfig has no field {unknown[0]!r}; fields: {', '.join(fields)}"
+            )
         return dataclasses.replace(self, **changes)
 
     def check(self, model: CNN) -> None:
@@ -164,6 +178,13 @@ class DreamConfig:
         if self.schedule not in ("batched", "faithful"):
             raise ConfigError(f"schedule must be 'batched' or 'faithful', got {self.schedule!r}")
         _size(self.size)
+        if not isinstance(self.layer, str):
+            raise ConfigError(f"layer must be a layer's name, got {shown(self.layer)}")
+        if self.objective is None:
+            whole_number("map", self.map, -1, 2**31 - 1)
+        flag("shift_tiles", self.shift_tiles)
+        one_of("conv", self.conv, ("auto", *sorted(CONV_IMPLS)))
+        one_of("precision", self.precision, tuple(PRECISIONS))
         whole_number("iterations", self.iterations, 1, MAX_ITERATIONS)
         whole_number("steps", self.steps, 0, MAX_STEPS)
         whole_number("seed", self.seed, -(2**63), 2**63 - 1)
@@ -187,23 +208,22 @@ class DreamConfig:
             raise ConfigError("the faithful schedule runs levels in order: list them ascending")
         if self.schedule == "faithful" and self.shift_tiles:
             raise ConfigError("shift_tiles is not part of the faithful schedule")
-        if not (np.isfinite(self.overlap) and 0 <= self.overlap < 1):
+        number("overlap", self.overlap, 0, 1)
+        if not 0 <= self.overlap < 1:
             raise ConfigError(f"overlap must be in [0, 1), got {self.overlap}")
         if self.schedule == "faithful" and self.overlap:
             raise ConfigError("overlap is not part of the faithful schedule (it replaces tiles)")
-        if self.conv != "auto" and self.conv not in CONV_IMPLS:
-            raise ConfigError(
-                f"conv must be 'auto' or one of {sorted(CONV_IMPLS)}, got {self.conv!r}"
-            )
-        if self.precision not in PRECISIONS:
-            raise ConfigError(
-                f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}"
-            )
-        if self.prepare not in PREPARATIONS:
-            raise ConfigError(f"prepare must be one of {list(PREPARATIONS)}, got {self.prepare!r}")
+        one_of("prepare", self.prepare, tuple(PREPARATIONS))
         shapes = activation_shapes(model)
-        for objective in self.tile_objectives():
+        objectives = self.tile_objectives()
+        for objective in objectives:
             objective.validate(shapes)
+        terms = stacked_terms(objectives)
+        if terms > MAX_TERMS:
+            raise ConfigError(
+                f"the tiles' objectives make {terms} different terms, which every tile computes "
+                f"in one call: at most {MAX_TERMS} (each adds to the compile time)"
+            )
         work = self.tile_steps()
         if work > MAX_TILE_STEPS:
             raise ConfigError(
@@ -307,6 +327,8 @@ class DreamConfig:
         if self.size < grid:
             raise ConfigError(f"size {self.size} is smaller than the {grid}x{grid} tile grid")
         h0, w0 = image_shape
+        if min(h0, w0) < 1:
+            raise ImageError(f"the photo is empty: {h0}x{w0} pixels")
         ratio = snap_aspect(h0 / w0)
         h, w = (self.size, self.size / ratio) if ratio >= 1 else (self.size * ratio, self.size)
 
@@ -358,6 +380,8 @@ def parse_level(text: str) -> Level:
         "use LEVEL[:TILE,...][/MAP,...][*WEIGHT] or LEVEL[:TILE,...][*WEIGHT]=OBJECTIVE[;...], "
         "e.g. 0, 1:3, 1/56,12,3,7, 2*0.5 or '1:3=logit:7'"
     )
+    if not isinstance(text, str):
+        raise ConfigError(f"a level is text such as '1:3', not {shown(text)}")
     objective = None
     if "=" in text:
         text, objective_text = text.split("=", 1)
@@ -380,4 +404,4 @@ def parse_level(text: str) -> Level:
             objective=objective,
         )
     except ValueError:
-        raise ConfigError(f"cannot read level {text!r}: {help_text}") from None
+        raise ConfigError(f"cannot read level {shown(text)}: {help_text}") from None

@@ -26,7 +26,8 @@ import numpy as np
 from jaxdream import parallel
 from jaxdream.carve import carve_batch_each
 from jaxdream.checkpoint import load_model
-from jaxdream.config import DreamConfig
+from jaxdream.checks import shown, whole_number
+from jaxdream.config import MAX_SIDE, MAX_TILE_STEPS, DreamConfig
 from jaxdream.dream import (
     DreamCall,
     DreamResult,
@@ -54,27 +55,94 @@ class Explored(NamedTuple):
 
 
 def parse_maps(text: str, count: int) -> list[int]:
-    """``all``, a range ``A-B`` (inclusive) or a list ``1,5,9`` of a layer's ``count`` maps.
+    """``all``, a range ``A-B`` (inclusive) or a list ``1,5,9`` of a layer's ``count`` maps;
+    every map in ``0..count-1`` and listed once (a map twice is the same dream twice).
 
     >>> parse_maps("2-4", 8), parse_maps("1,6", 8), len(parse_maps("all", 8))
     ([2, 3, 4], [1, 6], 8)
     """
-    try:
-        if text == "all":
-            maps = list(range(count))
-        elif "-" in text.strip("-"):
-            low, high = (int(v) for v in text.split("-", 1))
-            maps = list(range(low, high + 1))
-        else:
-            maps = [int(v) for v in text.split(",")]
-    except ValueError:
-        raise ConfigError(
-            f"--maps takes 'all', a range A-B or a list A,B,C; got {text!r}"
-        ) from None
-    bad = [m for m in maps if not 0 <= m < count]
-    if not maps or bad:
-        raise ConfigError(f"maps must be in 0..{count - 1}; got {text!r}")
+    usage = f"--maps takes 'all', a range A-B or a list A,B,C of maps 0..{count - 1}"
+    if not isinstance(text, str):
+        raise ConfigError(f"{usage}; got {shown(text)}")
+    text = text.strip()
+    if len(text) > 100_000:
+        raise ConfigError(f"{usage}; got {len(text):,} characters")
+
+    def index(v: str) -> int:
+        v = v.strip()
+        if not v.isascii() or not v.isdigit():
+            raise ConfigError(f"{usage}; got {shown(text)}")
+        if len(v) > 9 or int(v) >= count:
+            raise ConfigError(f"maps must be in 0..{count - 1}; map {shown(int(v))} is not")
+        return int(v)
+
+    if text == "all":
+        return list(range(count))
+    if "-" in text and "," not in text:
+        low, _, high = text.partition("-")
+        a, b = index(low), index(high)
+        if a > b:
+            raise ConfigError(f"--maps {text!r} is an empty range: write the lower map first")
+        return list(range(a, b + 1))
+    maps = [index(v) for v in text.split(",")]
+    seen: set[int] = set()
+    for m in maps:
+        if m in seen:
+            raise ConfigError(f"map {m} is listed twice in --maps: each map is dreamt once")
+        seen.add(m)
     return maps
+
+
+def check_work(count: int, config: DreamConfig, shape: tuple[int, int]) -> None:
+    """Refuse ``count`` dreams of ``config`` on working images of ``shape`` in one call where
+    together they pass ONE dream's limits: its tile steps (``MAX_TILE_STEPS``) and its pixels
+    (``MAX_SIDE`` squared, the largest working image). Many maps each just under the limit
+    would otherwise make one call of hours and gigabytes.
+
+    >>> check_work(64, DreamConfig(), (280, 280))
+    >>> try:
+    ...     check_work(10**6, DreamConfig(), (280, 280))
+    ... except ConfigError as e:
+    ...     print(str(e)[:59])
+    1,000,000 maps x 240 tile steps = 240,000,000 tile steps is
+    """
+    steps = count * config.tile_steps()
+    if steps > MAX_TILE_STEPS:
+        raise ConfigError(
+            f"{count:,} maps x {config.tile_steps():,} tile steps = {steps:,} tile steps is more "
+            f"than one call may take ({MAX_TILE_STEPS:,}): fewer maps, iterations or steps"
+        )
+    pixels = count * shape[0] * shape[1]
+    if pixels > MAX_SIDE**2:
+        raise ConfigError(
+            f"{count:,} maps x {shape[1]}x{shape[0]} pixels = {pixels:,} pixels is more than one "
+            f"call may hold ({MAX_SIDE**2:,}): fewer maps or a smaller --size"
+        )
+
+
+MAX_CELL = 2048
+
+
+def check_sheet(count: int, columns: int, cell: int, shape: tuple[int, int]) -> None:
+    """Refuse a contact sheet of ``count`` dreams of ``shape`` (height, width) in ``columns``
+    at ``cell`` pixels wide that would be larger than one dream's image may be (``MAX_SIDE``
+    squared pixels), before any work.
+
+    >>> check_sheet(64, 8, 200, (280, 280))
+    """
+    whole_number("--cell", cell, 8, MAX_CELL)
+    whole_number("--columns", columns, 1, 1024)
+    from jaxdream.figures import LABEL_HEIGHT, PAD
+
+    height = max(1, round(cell * shape[0] / shape[1]))
+    columns = min(columns, count)
+    rows = -(-count // columns)
+    w, h = columns * (cell + PAD) + PAD, rows * (height + LABEL_HEIGHT + PAD) + PAD
+    if w * h > MAX_SIDE**2:
+        raise ConfigError(
+            f"a sheet of {count} dreams at --cell {cell} in {columns} columns would be {w:,}x"
+            f"{h:,} pixels, more than {MAX_SIDE**2:,}: a smaller --cell, or fewer maps"
+        )
 
 
 def explore(
@@ -90,10 +158,21 @@ def explore(
     """Dream ``photo`` once per map of ``layer`` (every tile carving that map; ``config``'s
     other settings) in one compiled call; strongest first. ``progress(iterations_done)`` as
     for ``dream``."""
+    if not isinstance(config, DreamConfig):
+        raise ConfigError(f"config must be a DreamConfig, not {type(config).__name__}")
+    if not isinstance(layer, str):
+        raise ConfigError(f"layer must be a layer's name, not {shown(layer)}")
     if params is None:
         model, params = load_model()
     model = model or model_from_params(params)
     levels = tuple(dataclasses.replace(lv, maps=None, objective=None) for lv in config.levels)
+    maps = list(maps) if isinstance(maps, Sequence) and not isinstance(maps, str) else None
+    if not maps or not all(
+        isinstance(m, int | np.integer) and not isinstance(m, bool) for m in maps
+    ):
+        raise ConfigError("maps must be a non-empty list of whole numbers")
+    if len(set(maps)) != len(maps):
+        raise ConfigError("each map may be listed once (a map twice is the same dream twice)")
     config = config.replace(layer=layer, objective=None, map=int(maps[0]), levels=levels)
     config.check(model)
     count = activation_shapes(model)[layer][-1]
@@ -101,6 +180,7 @@ def explore(
         raise ConfigError(f"maps of {layer} are 0..{count - 1}")
     loaded = load_photo(photo)
     shape = config.working_shape(loaded.gray.shape)
+    check_work(len(maps), config, shape)
     gray = prepare(loaded, shape, config)
     knobs = [config.replace(map=int(m)).knobs() for m in maps]
     stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *knobs)

@@ -33,6 +33,7 @@ import numpy as np
 from jaxdream import parallel, progress
 from jaxdream.carve import carve_batch
 from jaxdream.checkpoint import load_model
+from jaxdream.checks import flag, whole_number
 from jaxdream.config import DreamConfig
 from jaxdream.dream import (
     DreamCall,
@@ -43,7 +44,7 @@ from jaxdream.dream import (
     split_trace,
     stages_of,
 )
-from jaxdream.errors import ConfigError, JaxdreamError, NumericalError, ResourceError
+from jaxdream.errors import ConfigError, ImageError, JaxdreamError, NumericalError, ResourceError
 from jaxdream.imageio import load_photo, photo_shape
 from jaxdream.model import CNN
 from jaxdream.oip import model_from_params
@@ -53,6 +54,10 @@ from jaxdream.oip import model_from_params
 CPU_PHOTOS_PER_DEVICE = 4
 ACCELERATOR_PHOTOS_PER_DEVICE = 256
 MEMORY_FRACTION = 0.5  # of a device's memory (on CPUs: of the memory available now)
+# A batch size beyond any device's memory at the smallest size (a typo such as 10**9 would
+# stack that many copies of the padding photo): refused. A batch is never larger than the
+# photos of one shape, whatever the batch size.
+MAX_BATCH = 65536
 
 
 def lone_keys(seed: int, batch: int) -> jax.Array:
@@ -185,7 +190,7 @@ class PhotoDreams:
         """Photos per batch: the given batch size or the cap, no more than there are photos,
         rounded up to fill every device."""
         n = len(self.devices)
-        wanted = self.batch_size or min(count, self._cap())
+        wanted = min(self.batch_size or self._cap(), count)  # never more than the photos
         return -(-wanted // n) * n if wanted > 1 else 1
 
     def _program(self, shape: tuple[int, int], batch: int) -> _Program:
@@ -354,12 +359,187 @@ def dream_photos(
     >>> [(o.index, o.result.image.shape) for o in run], run.compiled
     ([(0, (22, 32)), (1, (22, 32)), (2, (22, 32))], 1)
     """
+    photos = _photo_list(photos)
+    if not isinstance(config, DreamConfig):
+        raise ConfigError(f"config must be a DreamConfig, not {type(config).__name__}")
+    if batch_size is not None:
+        whole_number("batch size", batch_size, 1, MAX_BATCH)
+    for name, value in (
+        ("return_frames", return_frames),
+        ("ordered", ordered),
+        ("return_stages", return_stages),
+    ):
+        flag(name, value)
     if params is None:
         model, params = load_model()
     model = model or model_from_params(params)
     config.check(model)
-    if batch_size is not None and batch_size < 1:
-        raise ConfigError(f"batch size must be >= 1, got {batch_size}")
     return PhotoDreams(
-        list(photos), config, model, params, batch_size, return_frames, ordered, return_stages
+        photos, config, model, params, batch_size, return_frames, ordered, return_stages
     )
+
+
+def _photo_list(photos) -> list:
+    """``photos`` as a list, refusing one photo given alone. A ``str`` is iterable, so one
+    path would otherwise be taken for a list of one-character names; and taking it as one
+    photo would make a folder's name ambiguous (its photos, or a failed photo?). So a single
+    path, array or image is refused, as ``dream_many`` refuses it: ``dream_photos([path])``
+    says what is meant (``jaxdream.photos.find_photos`` lists a folder's photos)."""
+    from PIL import Image
+
+    if isinstance(photos, str | os.PathLike | bytes | np.ndarray | Image.Image):
+        raise ImageError(
+            f"dream_photos takes a list of photos, not one {type(photos).__name__}: "
+            "dream_photos([photo]) for one (or dream(photo))"
+        )
+    try:
+        return list(photos)
+    except TypeError:
+        raise ImageError(
+            f"dream_photos takes a list of photos (file names, PIL images or arrays), not "
+            f"{type(photos).__name__}"
+        ) from None
+
+
+# --------------------------------------------------------------------------- folders
+
+
+def find_photos(
+    inputs: Sequence[str | os.PathLike],
+    recursive: bool = False,
+    exclude: Sequence[str | os.PathLike] = (),
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """The photos named in ``inputs``: files as given, folders' image files sorted by name
+    (hidden files and folders skipped; subfolders with ``recursive``; symlinked folders not
+    followed). Folders in ``exclude`` (the run's output folders) are not walked: a rerun
+    with its output folder inside an input folder does not take its own dreams for photos.
+    Returns ``(found, problems)``, ``problems`` holding ``(path, why)`` for inputs that do not
+    exist and folders that cannot be listed, with the system's reason."""
+    from jaxdream.photos import image_suffixes
+
+    suffixes = image_suffixes()
+    skip = {os.path.realpath(p) for p in exclude if p}
+    found: list[str] = []
+    problems: list[tuple[str, str]] = []
+
+    def listing(folder: str) -> tuple[list[str], list[str]]:
+        files, folders = [], []
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.name.startswith("."):
+                        continue
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            folders.append(entry.path)
+                        elif os.path.splitext(entry.name)[1].lower() in suffixes:
+                            if entry.is_file():
+                                files.append(entry.path)
+                            elif not os.path.exists(entry.path):
+                                problems.append((entry.path, "it is a broken link"))
+                    except OSError as e:
+                        problems.append((entry.path, f"cannot read it: {e.strerror}"))
+        except OSError as e:
+            problems.append((folder, f"cannot list the folder: {e.strerror}"))
+        return files, folders
+
+    def readable(paths: list[str]) -> list[str]:
+        """The files that can be opened; the others reported with the system's reason (an
+        unreadable photo would later read as 'corrupt')."""
+        ok = []
+        for p in paths:
+            try:
+                os.close(os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)))
+            except OSError as e:
+                problems.append((p, f"cannot read it: {e.strerror}"))
+                continue
+            ok.append(p)
+        return ok
+
+    for given in inputs:
+        path = os.fspath(given)
+        if os.path.isdir(path):
+            pending, files = [path], []
+            while pending:
+                folder = pending.pop()
+                if os.path.realpath(folder) in skip:
+                    continue
+                more, subfolders = listing(folder)
+                files += more
+                if recursive:
+                    pending += subfolders
+            found += readable(sorted(files))
+        elif os.path.lexists(path):
+            found += readable([path]) if os.path.isfile(path) else [path]
+        else:
+            problems.append((path, "it does not exist"))
+    return found, problems
+
+
+def output_paths(
+    photos: Sequence[str | os.PathLike],
+    output: str | os.PathLike,
+    gif: str | os.PathLike | None = None,
+    figure: str | os.PathLike | None = None,
+) -> list[dict[str, str | None]]:
+    """Each photo's outputs in the folders ``output`` (``STEM.png``), ``gif`` (``STEM.gif``)
+    and ``figure`` (``STEM-stages.png``): no two outputs of one run share a name, whichever
+    photos they come from (``b-stages.png`` beside ``b.png`` with the figures in the output
+    folder: the later photo's stem gets ``-2``, ``-3``, ...). The same photos give the same
+    names, which ``--skip-existing`` and several processes rely on. An output that would be an
+    input photo raises ``ImageError``.
+
+    >>> [p["output"] for p in output_paths(["a/cat.jpg", "b/cat.png"], "out")]
+    ['out/cat.png', 'out/cat-2.png']
+    >>> [p["output"] for p in output_paths(["b.jpg", "b-stages.jpg"], "o", figure="o")]
+    ['o/b.png', 'o/b-stages-2.png']
+    """
+    from pathlib import Path
+
+    inputs = {os.path.realpath(p) for p in photos}
+    taken: set[str] = set()
+    jobs = []
+    for photo in photos:
+        stem = Path(photo).stem or "photo"
+        k = 1
+        while True:
+            name = stem if k == 1 else f"{stem}-{k}"
+            paths = {
+                "output": os.path.join(output, f"{name}.png"),
+                "gif": os.path.join(gif, f"{name}.gif") if gif else None,
+                "figure": os.path.join(figure, f"{name}-stages.png") if figure else None,
+            }
+            keys = [os.path.realpath(p) for p in paths.values() if p]
+            if not taken.intersection(keys) and len(set(keys)) == len(keys):
+                break
+            k += 1
+        for p in paths.values():
+            if p and os.path.realpath(p) in inputs:
+                raise ImageError(f"{p} would overwrite an input photo: choose another folder")
+        taken.update(keys)
+        jobs.append(paths)
+    return jobs
+
+
+def damaged_output(path: str | os.PathLike) -> str | None:
+    """Why the output ``path`` of an earlier run does not count as done (``None``: it does):
+    it is missing, empty, or not a whole image (an interrupted copy, a file of another kind).
+    ``--skip-existing`` redoes such outputs rather than counting them as done."""
+    from PIL import Image
+
+    if not os.path.lexists(path):
+        return "it is missing"
+    try:
+        if not os.path.isfile(path):
+            return "it is not a file"
+        if os.path.getsize(path) == 0:
+            return "it is empty"
+        with Image.open(path) as im:
+            im.verify()  # the whole file: every chunk's checksum, for PNG
+        with Image.open(path) as im:
+            im.load()
+    except OSError as e:
+        return f"it cannot be read ({e.strerror})" if e.strerror else "it is not a whole image"
+    except Exception:  # Pillow's decoders raise many types for damaged data
+        return "it is not a whole image"
+    return None

@@ -99,6 +99,15 @@ def config_from_flags(values: dict[str, Any]):
     from jaxdream.config import DreamConfig, parse_level
     from jaxdream.errors import ConfigError
 
+    if not isinstance(values, dict):
+        raise ConfigError(f"flag values are a dict, not {type(values).__name__}")
+    unknown = [k for k in values if k not in ARTICLE_FLAGS]
+    if unknown:
+        raise ConfigError(f"no dream setting {unknown[0]!r}; settings: {', '.join(ARTICLE_FLAGS)}")
+    values = {**ARTICLE_FLAGS, **values}
+    levels = values["levels"]
+    if not isinstance(levels, list | tuple) or not all(isinstance(t, str) for t in levels):
+        raise ConfigError(f"levels are a list of texts such as ['0', '1:3'], not {levels!r}")
     size = values["size"]
     if not isinstance(size, list | tuple) or len(size) not in (1, 2):
         raise ConfigError("--size takes one number (longer side) or two (height width)")
@@ -111,7 +120,7 @@ def config_from_flags(values: dict[str, Any]):
 
 def preset_config(name: str):
     """The ``DreamConfig`` of preset ``name`` (``ConfigError`` naming the presets if unknown)."""
-    if name not in PRESETS:
+    if not isinstance(name, str) or name not in PRESETS:
         from jaxdream.errors import ConfigError
 
         raise ConfigError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")

@@ -20,10 +20,13 @@ from jaxdream.cli._core import (
     CONV_CHOICES,
     PRECISION_CHOICES,
     Parser,
+    join_option_values,
+    join_run,
     on_sigint,
     on_sigterm,
     preset_named,
     stop,
+    typed_flags,
 )
 from jaxdream.errors import JaxdreamError
 
@@ -49,8 +52,9 @@ def build_parser(preset: str | None = None) -> Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    argv = sys.argv[1:] if argv is None else list(argv)
+    argv = join_option_values(sys.argv[1:] if argv is None else list(argv))
     args = build_parser(preset_named(argv)).parse_args(argv)
+    args.typed = typed_flags(argv)
     from jaxdream.runtime import configure_cpu_devices
 
     if threading.current_thread() is threading.main_thread():
@@ -59,12 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if hasattr(signal, "SIGXFSZ"):  # a file-size limit: let the write fail, not the process
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
-        if getattr(args, "distributed", False) or getattr(args, "coordinator_address", None):
-            from jaxdream import distributed
-
-            distributed.initialize(
-                args.coordinator_address, args.num_processes, args.process_id
-            )  # before any JAX computation, also the CPU set-up's check
+        join_run(args)  # before any JAX computation, also the CPU set-up's check
         configure_cpu_devices()  # before any computation; a no-op where XLA_FLAGS is set
         if os.environ.get("JAXDREAM_NO_CACHE", "") in ("", "0"):
             from jaxdream.cache import enable_compilation_cache

@@ -199,10 +199,69 @@ def distributed_flags(p: argparse.ArgumentParser) -> None:
 
 
 def dream_config(args: argparse.Namespace):
-    """The ``DreamConfig`` the dream flags in ``args`` name."""
+    """The ``DreamConfig`` the dream flags in ``args`` name. Flags typed beside a preset win
+    over it (``args.typed``, from ``typed_flags``): ``--layer``/``--map`` typed beside a preset
+    that sets an objective drop the preset's objective (it would silently replace them), and
+    ``--objective`` typed with ``--layer`` or ``--map`` is refused (one would be ignored)."""
+    from jaxdream.errors import ConfigError
     from jaxdream.presets import ARTICLE_FLAGS, config_from_flags
 
-    return config_from_flags({k: getattr(args, k) for k in ARTICLE_FLAGS})
+    values = {k: getattr(args, k) for k in ARTICLE_FLAGS}
+    typed = getattr(args, "typed", set())
+    if "objective" in typed and typed & {"layer", "map"}:
+        both = " and ".join(f"--{k}" for k in ("layer", "map") if k in typed)
+        raise ConfigError(f"--objective replaces {both}: give one or the other")
+    if "objective" not in typed and typed & {"layer", "map"}:
+        values["objective"] = None
+    return config_from_flags(values)
+
+
+def typed_flags(argv: Sequence[str]) -> set[str]:
+    """The destinations of the long options typed in ``argv`` (``--no-color`` is ``color``).
+
+    >>> sorted(typed_flags(["dream", "--map", "5", "--no-color", "--objective=conv2", "x"]))
+    ['color', 'map', 'objective']
+    """
+    typed = set()
+    for arg in argv:
+        if arg == "--":
+            break
+        if arg.startswith("--") and len(arg) > 2:
+            name = arg[2:].split("=", 1)[0].replace("-", "_")
+            typed.add(name[3:] if name.startswith("no_") else name)
+    return typed
+
+
+def join_option_values(argv: Sequence[str], options=("--objective",)) -> list[str]:
+    """``argv`` with ``--objective -conv3:56`` written ``--objective=-conv3:56``: argparse takes
+    a value that starts with ``-`` for an option, but a negated objective is one. A short
+    option (``-q``) after the flag stays an option (the value is then missing, as typed).
+
+    >>> join_option_values(["oip", "--objective", "-conv3:56", "-q"])
+    ['oip', '--objective=-conv3:56', '-q']
+    """
+    out, i = [], 0
+    argv = list(argv)
+    while i < len(argv):
+        arg = argv[i]
+        nxt = argv[i + 1] if i + 1 < len(argv) else None
+        if arg in options and nxt and nxt[0] == "-" and nxt[1:2] != "-" and len(nxt) > 2:
+            out.append(f"{arg}={nxt}")
+            i += 2
+            continue
+        out.append(arg)
+        i += 1
+    return out
+
+
+def join_run(args: argparse.Namespace) -> None:
+    """Join a multi-process run where the flags ask for one (any of the four: one or two of
+    the three hand-given ones are refused, never ignored), before any JAX computation."""
+    from jaxdream import distributed
+
+    flags = [getattr(args, k, None) for k in ("coordinator_address", "num_processes", "process_id")]
+    if distributed.check_flags(getattr(args, "distributed", False), *flags):
+        distributed.initialize(*flags)
 
 
 def display(args: argparse.Namespace):
@@ -246,9 +305,29 @@ def check_distinct(source: str | os.PathLike, outputs: list[str]) -> None:
 def output_folder(path: str | None, what: str) -> Path | None:
     """``path`` as an output folder: made if missing (its parent must exist), refused if it
     cannot be written, before any work."""
+    folder = plan_folder(path, what)
+    if folder is not None:
+        make_folder(folder, what)
+    return folder
+
+
+def make_folder(folder: Path, what: str) -> None:
+    """Make the output folder ``plan_folder`` checked (once every check has passed: nothing
+    is made before a refusal)."""
+    try:
+        folder.mkdir(exist_ok=True)  # several processes may make it at once
+    except OSError as e:
+        raise ImageError(f"cannot make {what} folder {folder}: {e.strerror}") from None
+
+
+def plan_folder(path: str | None, what: str) -> Path | None:
+    """``path`` as an output folder, checked but not made: it is a folder that can be written
+    (tried, not read off mode bits), or it can be made in a folder that can."""
     if not path:
         return None
     from PIL import Image
+
+    from jaxdream._files import probe_folder
 
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
@@ -261,12 +340,11 @@ def output_folder(path: str | None, what: str) -> Path | None:
     if not folder.exists():
         if not folder.parent.is_dir():
             raise ImageError(f"cannot make {what} folder {folder}: {folder.parent} does not exist")
-        try:
-            folder.mkdir(exist_ok=True)  # several processes may make it at once
-        except OSError as e:
-            raise ImageError(f"cannot make {what} folder {folder}: {e.strerror}") from None
+        probe_folder(folder.parent, f"cannot make {what} folder {folder}")
+        return folder
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ImageError(f"cannot write into {what} folder {folder}")
+    probe_folder(folder, f"cannot write into {what} folder {folder}")
     return folder
 
 
@@ -350,10 +428,19 @@ def on_sigint(signum, frame):
 
 
 def preset_named(argv: Sequence[str]) -> str | None:
-    """The ``--preset`` value in ``argv``, if any (it sets the other flags' defaults)."""
+    """The ``--preset`` value in ``argv``, if any (it sets the other flags' defaults); given
+    twice, the last, as argparse takes it (else the defaults would be one preset's and
+    ``args.preset`` the other's).
+
+    >>> preset_named(["dream", "--preset", "article", "--preset=emboss"])
+    'emboss'
+    """
+    named = None
     for i, arg in enumerate(argv):
+        if arg == "--":
+            break
         if arg == "--preset" and i + 1 < len(argv):
-            return argv[i + 1]
+            named = argv[i + 1]
         if arg.startswith("--preset="):
-            return arg.split("=", 1)[1]
-    return None
+            named = arg.split("=", 1)[1]
+    return named

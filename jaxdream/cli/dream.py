@@ -19,12 +19,13 @@ from jaxdream.cli._core import (
     dream_flags,
     folder_stage,
     load_weights,
-    output_folder,
+    make_folder,
+    plan_folder,
     preset_defaults,
     quiet_flag,
     stage_bar,
 )
-from jaxdream.errors import ConfigError, ImageError, JaxdreamError
+from jaxdream.errors import ImageError, JaxdreamError
 
 
 def register(sub, preset: str | None) -> None:
@@ -199,41 +200,58 @@ def run_many(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from jaxdream import distributed, progress
-    from jaxdream.many import dream_photos
-    from jaxdream.photos import find_photos, output_names
+    from jaxdream.checks import whole_number
+    from jaxdream.many import (
+        MAX_BATCH,
+        damaged_output,
+        dream_photos,
+        find_photos,
+        output_paths,
+    )
 
-    out_dir = output_folder(args.output, "output")
-    gif_dir = output_folder(args.gif, "--gif")
+    # Every output folder is checked before any work and made only once every check passed.
+    folders = [
+        (plan_folder(path, what), what)
+        for path, what in ((args.output, "output"), (args.gif, "--gif"), (args.figure, "--figure"))
+    ]
+    (out_dir, _), (gif_dir, _), (figure_dir, _) = folders
+    given = {os.path.realpath(p) for p in args.input or [] if os.path.isdir(p)}
+    for folder, what in folders:
+        if folder is not None and os.path.realpath(folder) in given:
+            raise ImageError(
+                f"{what} folder {folder} is an input folder: its dreams could overwrite an input "
+                "photo, and a rerun would take them for photos; write into another folder (one "
+                "inside it is fine)"
+            )
     config = dream_config(args)
     if args.figure:
         from jaxdream.figures import check_stage_rows
 
         check_stage_rows(config.iterations, len(config.levels))
-    figure_dir = output_folder(args.figure, "--figure")
     shown = display(args)
     model, params = load_weights(args.weights)
     config.check(model)
-    if args.batch_size is not None and args.batch_size < 1:
-        raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
-    found, missing = find_photos(args.input, recursive=args.recursive)
-    names = output_names(found)
-    jobs = []
-    for path, stem in zip(found, names, strict=True):
-        paths = {
-            "output": str(out_dir / f"{stem}.png"),
-            "gif": str(gif_dir / f"{stem}.gif") if gif_dir else None,
-            "figure": str(figure_dir / f"{stem}-stages.png") if figure_dir else None,
-        }
-        jobs.append((path, paths))
-    inputs = {Path(p).resolve() for p in found}
-    for _, paths in jobs:
-        clash = [p for p in paths.values() if p and Path(p).resolve() in inputs]
-        if clash:
-            raise ImageError(f"{clash[0]} would overwrite an input photo: choose another folder")
+    if args.batch_size is not None:
+        whole_number("--batch-size", args.batch_size, 1, MAX_BATCH)
+    found, missing = find_photos(
+        args.input, recursive=args.recursive, exclude=[f for f, _ in folders if f]
+    )
+    jobs = list(zip(found, output_paths(found, out_dir, gif_dir, figure_dir), strict=True))
+    for folder, what in folders:
+        if folder is not None:
+            make_folder(folder, what)
     jobs = distributed.share(jobs)
     skipped = 0
     if args.skip_existing:
-        todo = [j for j in jobs if not all(Path(p).exists() for p in j[1].values() if p)]
+        todo = []
+        for job in jobs:
+            why = {p: damaged_output(p) for p in job[1].values() if p}
+            if not any(why.values()):
+                continue
+            for p, reason in why.items():
+                if reason and reason != "it is missing":
+                    print(f"jaxdream: redoing {job[0]}: {p} {reason}", file=sys.stderr)
+            todo.append(job)
         skipped, jobs = len(jobs) - len(todo), todo
     for path, why in missing:
         print(f"jaxdream: skipped {path}: {why}", file=sys.stderr)

@@ -7,6 +7,7 @@ import argparse
 import time
 
 from jaxdream.cli._core import (
+    check_distinct,
     dream_config,
     load_weights,
     preset_defaults,
@@ -55,9 +56,9 @@ def run(args: argparse.Namespace) -> int:
 
     from jaxdream._files import check_regular_file
     from jaxdream.checkpoint import bundled_sample_path
-    from jaxdream.explore import explore, parse_maps
+    from jaxdream.explore import check_sheet, check_work, explore, parse_maps
     from jaxdream.figures import labelled_grid
-    from jaxdream.imageio import MAX_FILE_BYTES, check_output, save_image
+    from jaxdream.imageio import MAX_FILE_BYTES, check_output, photo_shape, save_image
     from jaxdream.model import activation_shapes
     from jaxdream.objectives import channel
     from jaxdream.presets import PRESETS
@@ -65,12 +66,17 @@ def run(args: argparse.Namespace) -> int:
     source = args.input or bundled_sample_path()
     check_regular_file(source, MAX_FILE_BYTES)
     check_output(args.output, "RGB")
+    check_distinct(source, [args.output])  # explore a.png -o a.png
     config = dream_config(args)
     model, params = load_weights(args.weights)
     shapes = activation_shapes(model)
     if args.layer not in shapes:
         channel(args.layer, 0).validate(shapes)  # the error listing the layers
     maps = parse_maps(args.maps, shapes[args.layer][-1])
+    # The whole of the work and the sheet, before any of it: each map is a dream.
+    shape = config.working_shape(photo_shape(source))
+    check_work(len(maps), config, shape)
+    check_sheet(len(maps), args.columns, args.cell, shape)
     color = args.color if args.color is not None else PRESETS[args.preset].color
     t0 = time.perf_counter()
     doing = f"dreaming {len(maps)} maps at once"

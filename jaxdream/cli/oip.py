@@ -8,7 +8,13 @@ import dataclasses
 import sys
 import time
 
-from jaxdream.cli._core import compute_flags, load_weights, stage_bar, weights_flag
+from jaxdream.cli._core import (
+    check_distinct,
+    compute_flags,
+    load_weights,
+    stage_bar,
+    weights_flag,
+)
 from jaxdream.errors import ConfigError
 
 
@@ -52,6 +58,12 @@ def run(args: argparse.Namespace) -> int:
     from jaxdream.oip import oip, oip_from_noise
 
     check_output(args.output)
+    if args.start:
+        from jaxdream._files import check_regular_file
+        from jaxdream.imageio import MAX_FILE_BYTES
+
+        check_regular_file(args.start, MAX_FILE_BYTES)
+        check_distinct(args.start, [args.output])  # oip --start a.png -o a.png
     whole_number("--seed", args.seed, -(2**63), 2**63 - 1)
     number("--amplitude", args.amplitude, 0, 1e6)
     whole_number("--scale", args.scale, 1, 64)
