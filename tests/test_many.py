@@ -17,8 +17,7 @@ from jaxdream.config import DreamConfig, Level
 from jaxdream.dream import dream, dream_many
 from jaxdream.errors import ImageError, ResourceError
 from jaxdream.imageio import load_photo, photo_shape
-from jaxdream.many import dream_photos
-from jaxdream.photos import find_photos, output_names
+from jaxdream.many import dream_photos, find_photos, output_paths
 
 CFG = DreamConfig(size=48, iterations=1, steps=2, levels=(Level(0), Level(1)))
 FAST = ["--size", "48", "--iterations", "1", "--steps", "2", "--levels", "0", "1", "-q"]
@@ -118,7 +117,8 @@ def test_find_photos_and_output_names(folder):
     assert missing == [(str(folder / "nope.png"), "it does not exist")]
     deep, _ = find_photos([folder], recursive=True)
     assert str(folder / "sub" / "p0.jpg") in deep
-    assert output_names(deep).count("p0") == 1 and "p0-2" in output_names(deep)
+    names = [Path(p["output"]).stem for p in output_paths(deep, "out")]
+    assert names.count("p0") == 1 and "p0-2" in names
 
 
 def test_folder_on_the_command_line(tmp_path, folder, capsys):
