@@ -203,8 +203,26 @@ def _quadrants(ops, x):
     )
 
 
-def build(name: str, params: Mapping):
-    """A peer by name: ``torch-eager``, ``tf-eager`` or ``tf-function``."""
+def set_threads(name: str, threads: int | None) -> None:
+    """The peer's intra-op thread count (before its first operation); ``None``: its default."""
+    if threads is None:
+        return
+    if name == "torch-eager":
+        import torch
+
+        torch.set_num_threads(threads)
+    else:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+
+
+def build(name: str, params: Mapping, threads: int | None = None):
+    """A peer by name: ``torch-eager``, ``tf-eager`` or ``tf-function``, with ``threads``
+    intra-op threads (``None``: the library's default)."""
+    if name not in ("torch-eager", "tf-eager", "tf-function"):
+        raise ValueError(f"unknown peer {name!r}")
+    set_threads(name, threads)
     if name == "torch-eager":
         return TorchOps(params)
     if name in ("tf-eager", "tf-function"):

@@ -258,10 +258,16 @@ def bench_peers(
     names: Sequence[str],
     repeats: int,
     oip_batch_size: int = 320,
+    threads: int | None = None,
+    photo: np.ndarray | None = None,
 ):
     """Each peer: numerical checks against jaxdream, then its dream time and its OIP throughput
-    at ``oip_batch_size``, each timed in turns with jaxdream's."""
+    at ``oip_batch_size``, each timed in turns with jaxdream's: its public call,
+    ``jaxdream.dream(photo, config, model=, params=)`` (``photo``: gray, at the working size;
+    default: ``image``), and its compiled core. ``threads``: the peer's intra-op threads
+    (``None``: its own default)."""
     from benchmarks import peers
+    from jaxdream.dream import dream as public_dream
 
     out = {}
     gray = np.asarray(image)
@@ -284,6 +290,11 @@ def bench_peers(
         ).images
     )
     ours_dream, _ = _dream_call(model, params, config, image[None])
+    photo = gray if photo is None else photo
+
+    def ours_public():
+        return public_dream(photo, config, model=model, params=params).image
+
     big = jax.random.normal(jax.random.key(1), (oip_batch_size, 28, 28))
     big_obj = broadcast_objective(channel("conv3", 56), oip_batch_size)
     big_maps = np.full(oip_batch_size, 56, np.int32)
@@ -302,7 +313,7 @@ def bench_peers(
 
     for name in names:
         try:
-            ops = peers.build(name, params)
+            ops = peers.build(name, params, threads)
         except ImportError as e:
             out[name] = {"skipped": f"not installed ({e.name})"}
             continue
@@ -320,13 +331,22 @@ def bench_peers(
         dream()
         first = time.perf_counter() - start
         n = 1 if name == "tf-eager" else repeats
-        t = timed_interleaved({"peer": dream, "jaxdream": ours_dream}, n)
+        t = timed_interleaved(
+            {"peer": dream, "jaxdream": ours_public, "jaxdream_core": ours_dream}, n
+        )
         row = {
             "checks": checks,
+            "threads": threads,
             "first_call_s": first,
             "dream": t["peer"],
+            # What a user calls: jaxdream.dream(photo, config, model=, params=) on the gray
+            # photo at the working size (the peers get the standardized working image).
             "jaxdream_dream": t["jaxdream"],
+            "jaxdream_core_dream": t["jaxdream_core"],
             "ratio_peer_over_jaxdream": t["peer"]["median_s"] / t["jaxdream"]["median_s"],
+            "ratio_peer_over_jaxdream_core": (
+                t["peer"]["median_s"] / t["jaxdream_core"]["median_s"]
+            ),
         }
         if name != "tf-eager":  # the seed-style eager loop at batch 320 would take minutes
             peer_big = lambda ops=ops: ops.numpy(
@@ -344,21 +364,49 @@ def bench_peers(
 
 
 def bench_peers_isolated(
-    names: Sequence[str], size: int, repeats: int, oip_batch_size: int
+    names: Sequence[str],
+    size: int,
+    repeats: int,
+    oip_batch_size: int,
+    thread_counts: Sequence[int] = (1, 2),
 ) -> dict:
     """``bench_peers``, each peer with jaxdream in a new process of its own
     (``benchmarks/peer_worker.py``), so that one peer's libraries do not slow the next one's
-    comparison."""
+    comparison; once for each of ``thread_counts`` (the peer's intra-op threads), the fastest
+    dream kept as the peer's row (each count's figures under ``by_threads``)."""
     out = {}
     for name in names:
-        cmd = [sys.executable, "-m", "benchmarks.peer_worker", name, "--size", str(size)]
-        cmd += ["--repeats", str(repeats), "--oip-batch", str(oip_batch_size)]
-        done = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent)
-        if done.returncode:
-            tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            out[name] = {"skipped": f"its process failed: {tail}"}
-        else:
-            out[name] = json.loads(done.stdout.strip().splitlines()[-1])
+        runs = {}
+        for threads in thread_counts:
+            cmd = [sys.executable, "-m", "benchmarks.peer_worker", name, "--size", str(size)]
+            cmd += ["--repeats", str(repeats), "--oip-batch", str(oip_batch_size)]
+            cmd += ["--threads", str(threads)]
+            done = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent)
+            if done.returncode:
+                tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+                runs[threads] = {"skipped": f"its process failed: {tail}"}
+            else:
+                runs[threads] = json.loads(done.stdout.strip().splitlines()[-1])
+        timed_runs = {t: r for t, r in runs.items() if "skipped" not in r}
+        if not timed_runs:
+            out[name] = next(iter(runs.values()))
+            continue
+        best = min(timed_runs, key=lambda t: timed_runs[t]["dream"]["median_s"])
+        out[name] = {
+            **timed_runs[best],
+            "by_threads": {
+                str(t): {
+                    "peer_dream_median_s": r["dream"]["median_s"],
+                    "ratio_peer_over_jaxdream": r["ratio_peer_over_jaxdream"],
+                    **(
+                        {"peer_oip_image_steps_per_s": r["oip"]["peer_image_steps_per_s"]}
+                        if "oip" in r
+                        else {}
+                    ),
+                }
+                for t, r in timed_runs.items()
+            },
+        }
     return out
 
 
