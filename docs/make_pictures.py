@@ -4,12 +4,15 @@
 - ``presets.jpg``: the cat photo under every preset, labelled;
 - ``preset_candidates.jpg``: both bundled photos under the candidate settings the ``vivid``
   preset was chosen from (``CANDIDATES``), labelled;
+- ``zoom.webp``: an infinite zoom into the cat photo (``ZOOM``, the README's ``jaxdream zoom``
+  command; ``python docs/make_pictures.py zoom`` makes it alone);
 - ``article_figure.jpg``, ``chelsea_levels012_color.jpg``, ``astronaut_quadrant_maps.jpg``,
   ``oip_conv3_all_maps.jpg``: the commands the README shows beside them.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -62,8 +65,38 @@ def dreamt(photo: Path, name: str) -> np.ndarray:
     return result.to_uint8(color=PRESETS[name].color)
 
 
+# The README's zoom: small enough to show inline (an animated WebP of about 1 MB).
+ZOOM = [
+    "zoom",
+    str(ASSETS / "chelsea.jpg"),
+    "--frames",
+    "40",
+    "--size",
+    "240",
+    "--zoom",
+    "1.04",
+    "--rotate",
+    "0.5",
+    "--fps",
+    "12",
+    "-q",
+]
+
+
+def zoom_picture() -> Path:
+    """``docs/images/zoom.webp``: the README's ``jaxdream zoom`` command."""
+    out = HERE / "images" / "zoom.webp"
+    out.unlink(missing_ok=True)
+    assert cli([*ZOOM, "-o", str(out)]) == 0
+    return out
+
+
 def main() -> None:
     jaxdream.configure_cpu_devices()
+    if sys.argv[1:] == ["zoom"]:
+        zoom_picture()
+        return
+    zoom_picture()
     photos = [ASSETS / "astronaut.jpg", ASSETS / "chelsea.jpg"]
     lead = [Image.fromarray(dreamt(p, "vivid")) for p in photos]
     height = min(im.height for im in lead)  # no upscaling: the dreams as computed

@@ -54,11 +54,12 @@ _EXPORTS = {
         "ObjectiveError",
         "ResourceError",
     ],
-    "jaxdream.imageio": ["load_photo", "save_gif", "save_image"],
+    "jaxdream.imageio": ["load_photo", "prepare_photo", "save_gif", "save_image"],
     "jaxdream.imageops": ["resize", "standardize"],
     "jaxdream.layouts": ["Grid", "Overlap"],
     "jaxdream.many": ["Outcome", "dream_photos"],
     "jaxdream.model": ["CNN", "activation_shapes", "activations", "init_params"],
+    "jaxdream.motion": ["Motion", "zoom"],
     "jaxdream.objectives": [
         "Objective",
         "channel",
@@ -73,9 +74,21 @@ _EXPORTS = {
     "jaxdream.parallel": ["Execution"],
     "jaxdream.presets": ["PRESETS", "preset_config"],
     "jaxdream.runtime": ["configure_cpu_devices"],
+    "jaxdream.video": ["VideoError", "dream_video", "flicker", "probe", "save_video"],
 }
 # public submodules
-_MODULES = ["compute", "distributed", "figures", "layouts", "parallel", "presets", "progress"]
+_MODULES = [
+    "compute",
+    "distributed",
+    "figures",
+    "layouts",
+    "maps",
+    "motion",
+    "parallel",
+    "presets",
+    "progress",
+    "video",
+]
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = sorted([*_WHERE, *_MODULES])
@@ -114,7 +127,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
-    from jaxdream import compute, distributed, figures, layouts, parallel, progress  # noqa: F401
+    from jaxdream import compute, distributed, figures, layouts, maps, parallel, progress  # noqa: F401
     from jaxdream.cache import enable_compilation_cache  # noqa: F401
     from jaxdream.carve import DreamSpec, Knobs, Stages, carve, carve_part, carve_stages  # noqa: F401
     from jaxdream.checkpoint import load_checkpoint, load_model, save_checkpoint  # noqa: F401
@@ -122,5 +135,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eag
     from jaxdream.dream import DreamResult, dream, dream_call, dream_in_parts, dream_many  # noqa: F401
     from jaxdream.many import Outcome, dream_photos  # noqa: F401
     from jaxdream.model import CNN  # noqa: F401
+    from jaxdream.motion import Motion, zoom  # noqa: F401
     from jaxdream.objectives import Objective, channel, parse_objective  # noqa: F401
     from jaxdream.oip import noise_image, noise_images, oip  # noqa: F401
+    from jaxdream.video import VideoError, dream_video, flicker, probe, save_video  # noqa: F401

@@ -166,9 +166,12 @@ def load_model(path: str | os.PathLike | None = None) -> tuple[CNN, dict]:
     return model, params
 
 
-def model_card(result, metadata: Mapping, n_params: int) -> str:
+def model_card(result, metadata: Mapping, n_params: int, maps: Mapping | None = None) -> str:
     """The Markdown model card of a training run (``train_and_evaluate``'s result), saved
-    beside its checkpoint."""
+    beside its checkpoint; with ``maps`` (``jaxdream.maps.MapTable`` s by layer), the section
+    on which map answers which digit (``jaxdream.maps.maps_card``)."""
+    from jaxdream.maps import maps_card
+
     m = result.model
     rows = "\n".join(
         f"| {r.epoch} | {r.train_loss:.4f} | {r.test_loss:.4f} | {r.test_accuracy:.2%} |"
@@ -193,4 +196,4 @@ def model_card(result, metadata: Mapping, n_params: int) -> str:
 | epoch | train loss | test loss | test accuracy |
 | --- | --- | --- | --- |
 {rows}
-"""
+""" + (f"\n{maps_card(maps)}" if maps else "")

@@ -33,6 +33,7 @@ from jaxdream.carve import DreamSpec, Knobs
 from jaxdream.checks import number, whole_number
 from jaxdream.compute import PRECISIONS
 from jaxdream.errors import ConfigError, ObjectiveError
+from jaxdream.imageio import PREPARATIONS
 from jaxdream.layouts import Grid, Overlap
 from jaxdream.model import CNN, CONV_IMPLS, activation_shapes
 from jaxdream.objectives import Objective, channel, parse_objective, stack_objectives
@@ -132,7 +133,9 @@ class DreamConfig:
     neighbours by this fraction of a tile, their changes feathered together (``layouts.Overlap``;
     0: the article's disjoint grid). ``conv``: the convolution (``"auto"``: the backend's
     choice, ``jaxdream.compute``); ``precision`` of the matrix products (``"highest"``: full
-    float32 on every backend).
+    float32 on every backend). ``prepare``: how the photo becomes the gray working image
+    (``jaxdream.imageio.prepare_photo``): ``"gray"``, gray first and resized in float, or
+    ``"article"``, the article's (the colour photo resized as uint8 by PIL, then gray).
     """
 
     size: int | tuple[int, int] = 560
@@ -150,6 +153,7 @@ class DreamConfig:
     overlap: float = 0.0
     conv: str = "auto"
     precision: str = "highest"
+    prepare: str = "gray"
 
     def replace(self, **changes) -> DreamConfig:
         return dataclasses.replace(self, **changes)
@@ -195,6 +199,8 @@ class DreamConfig:
             raise ConfigError(
                 f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}"
             )
+        if self.prepare not in PREPARATIONS:
+            raise ConfigError(f"prepare must be one of {list(PREPARATIONS)}, got {self.prepare!r}")
         shapes = activation_shapes(model)
         for objective in self.tile_objectives():
             objective.validate(shapes)

@@ -38,8 +38,8 @@ from jaxdream.checkpoint import load_model
 from jaxdream.config import DreamConfig
 from jaxdream.display import Display, colorize, render
 from jaxdream.errors import ConfigError, ImageError, NumericalError
-from jaxdream.imageio import Photo, load_photo
-from jaxdream.imageops import resize_host, standardize_host
+from jaxdream.imageio import Photo, load_photo, prepare_photo
+from jaxdream.imageops import resize_host
 from jaxdream.model import CNN
 from jaxdream.oip import model_from_params
 from jaxdream.progress import call as progress_call
@@ -202,10 +202,13 @@ def check_finite(images: np.ndarray, config: DreamConfig) -> None:
         )
 
 
-def prepare(photo: Photo, shape: tuple[int, int]) -> np.ndarray:
-    """The standardized gray working image of ``shape`` (on the host: no program to compile
-    for each photo's size)."""
-    return standardize_host(resize_host(photo.gray, shape))
+def prepare(
+    photo: Photo, shape: tuple[int, int], config: DreamConfig = DreamConfig()
+) -> np.ndarray:
+    """The standardized gray working image of ``shape``, prepared as ``config.prepare`` says
+    (``jaxdream.imageio.prepare_photo``, on the host: no program to compile for each photo's
+    size)."""
+    return prepare_photo(photo, shape, config.prepare)
 
 
 def dream_many(
@@ -244,7 +247,7 @@ def dream_many(
     if not photos:
         return []
     shapes = [config.working_shape(p.gray.shape) for p in photos]
-    prepared = [prepare(p, shape) for p, shape in zip(photos, shapes, strict=True)]
+    prepared = [prepare(p, shape, config) for p, shape in zip(photos, shapes, strict=True)]
     results: list[DreamResult | None] = [None] * len(photos)
     for shape in dict.fromkeys(shapes):
         group = [i for i, s in enumerate(shapes) if s == shape]

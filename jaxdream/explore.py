@@ -101,7 +101,7 @@ def explore(
         raise ConfigError(f"maps of {layer} are 0..{count - 1}")
     loaded = load_photo(photo)
     shape = config.working_shape(loaded.gray.shape)
-    gray = prepare(loaded, shape)
+    gray = prepare(loaded, shape, config)
     knobs = [config.replace(map=int(m)).knobs() for m in maps]
     stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *knobs)
     n = len(maps)

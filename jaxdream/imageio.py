@@ -16,12 +16,15 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from jaxdream._files import atomic_write, check_regular_file, check_writable
-from jaxdream.errors import ImageError
+from jaxdream.errors import ConfigError, ImageError
+from jaxdream.imageops import resize_host, standardize_host
 
 MAX_PIXELS = 100_000_000  # beyond this an image is refused as a likely decompression bomb
 MAX_FILE_BYTES = 2 << 30  # a file larger than this is not read
 REDUCE_ABOVE = 4096  # longer sides above this are box-reduced by an integer factor first
 GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
+# How a photo becomes the standardized gray working image (``prepare_photo``).
+PREPARATIONS = ("gray", "article")
 
 
 class Photo(NamedTuple):
@@ -82,6 +85,29 @@ def _from_pil(img: Image.Image) -> Photo:
     has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
     img = img.convert("RGBA" if has_alpha else "RGB")
     return _from_array(np.asarray(img))
+
+
+def prepare_photo(photo: Photo, shape: tuple[int, int], how: str = "gray") -> np.ndarray:
+    """The standardized gray working image ``(H, W)`` = ``shape`` of ``photo``, float32.
+
+    ``"gray"`` (jaxdream's): gray at the photo's own size, resized in float (bicubic,
+    antialiased: ``resize_host``). ``"article"`` (the article's): the colour photo as uint8
+    resized by PIL's bicubic filter (so clipped and rounded), then ``0.299 R + 0.587 G +
+    0.114 B`` in float. Both end in per-image standardization. They differ by up to about 0.16
+    (rms 0.004) on a 560x560 photo. On the host: no program to compile for each photo's size.
+
+    >>> photo = load_photo(np.linspace(0, 1, 64 * 48).reshape(64, 48))
+    >>> [prepare_photo(photo, (32, 24), h).shape for h in PREPARATIONS]
+    [(32, 24), (32, 24)]
+    """
+    if how == "gray":
+        return standardize_host(resize_host(photo.gray, shape))
+    if how == "article":
+        rgb8 = np.round(np.clip(photo.rgb, 0.0, 1.0) * 255.0).astype(np.uint8)
+        small = Image.fromarray(rgb8).resize((shape[1], shape[0]), Image.Resampling.BICUBIC)
+        gray = np.asarray(small, np.float32) @ GRAY_WEIGHTS
+        return standardize_host(gray / 255.0)
+    raise ConfigError(f"a photo is prepared as one of {list(PREPARATIONS)}, not {how!r}")
 
 
 @contextlib.contextmanager

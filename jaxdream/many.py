@@ -268,7 +268,7 @@ class PhotoDreams:
                 if real != shape:  # the header told another shape (rare): dream it alone
                     yield from self._dream(real, [i])
                     continue
-                loaded.append((i, (prepare(photo, shape), photo.rgb)))
+                loaded.append((i, (prepare(photo, shape, self.config), photo.rgb)))
             yield from outcomes
             if loaded:
                 yield from self._run_batch(program, shape, loaded)

@@ -7,13 +7,14 @@ preset override it). No JAX is imported here: ``jaxdream --help`` shows a preset
   photo's colours: rich stroke textures that keep the subject. Chosen by looking at the two
   bundled photos dreamt with nine candidate settings (maps and layers of conv2 and conv3,
   DeepDream's mean of squares, levels 0-3, with and without overlap, 4 and 6 iterations).
-- ``article``: the article's settings exactly (``DreamConfig()``): map 56 of ``conv3``, the
-  whole image and the lower-right quadrant, 4 iterations of 30 steps, gray.
+- ``article``: the article's settings exactly (``DreamConfig(prepare="article")``): map 56 of
+  ``conv3``, the whole image and the lower-right quadrant, 4 iterations of 30 steps, gray, the
+  photo prepared as the article does (resized in colour as uint8, then gray).
 - ``emboss``: DeepDream's mean of squares of ``conv2``: soft embossed blobs.
 - ``ripples``: map 5 of ``conv2`` down to 8x8 tiles: sand-ripple stripes.
 
->>> preset_config("article") == preset_config("article")
-True
+>>> preset_config("article").prepare, preset_config("vivid").prepare
+('article', 'gray')
 >>> preset_config("vivid").map, preset_config("vivid").overlap, PRESETS["vivid"].color
 (-1, 0.5, True)
 """
@@ -41,6 +42,7 @@ ARTICLE_FLAGS: dict[str, Any] = {
     "seed": 0,
     "conv": "auto",
     "precision": "highest",
+    "prepare": "gray",
 }
 
 
@@ -63,7 +65,11 @@ PRESETS: dict[str, Preset] = {
         (("map", -1), ("levels", ["0", "1", "2"]), ("overlap", 0.5), ("iterations", 6)),
         color=True,
     ),
-    "article": Preset("the article's settings exactly: map 56 of conv3, full image + quadrant 3"),
+    "article": Preset(
+        "the article's settings exactly: map 56 of conv3, full image + quadrant 3, the photo "
+        "prepared as the article does",
+        (("prepare", "article"),),
+    ),
     "emboss": Preset(
         "DeepDream's mean of squares of conv2, levels 0-2 overlapping, in colour",
         (

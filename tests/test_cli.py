@@ -394,13 +394,13 @@ def test_flags_agree_with_the_library():
 
     assert config_from_flags(ARTICLE_FLAGS) == DreamConfig()  # the article's, written once
     parser = cli.build_parser()
-    assert cli._dream_config(parser.parse_args(["dream"])) == preset_config("vivid")
+    assert cli._core.dream_config(parser.parse_args(["dream"])) == preset_config("vivid")
     for name in PRESETS:
         args = cli.build_parser(name).parse_args(["dream", "--preset", name])
-        assert cli._dream_config(args) == preset_config(name)
+        assert cli._core.dream_config(args) == preset_config(name)
         assert args.color == PRESETS[name].color
     args = cli.build_parser("article").parse_args(["dream", "--preset", "article", "--steps", "5"])
-    assert cli._dream_config(args) == DreamConfig(steps=5)  # flags beside a preset win
+    assert cli._core.dream_config(args) == DreamConfig(steps=5, prepare="article")  # flags win
     oip_args = parser.parse_args(["oip"])
     import inspect
 
@@ -451,3 +451,18 @@ def test_a_dream_that_changes_nothing_says_so_and_names_maps_that_respond(tmp_pa
     assert len(maps) == 5 and 18 not in maps
     assert main([*argv[:-1], "47", "--size", "112", "-q"]) == 0  # one it named: no warning
     assert "gave no gradient" not in capsys.readouterr().err
+
+
+def test_every_command_is_a_module_with_register_and_run():
+    """A command is one module of ``jaxdream.cli`` named once in ``COMMANDS``."""
+    import importlib
+
+    from jaxdream import cli
+
+    parser = cli.build_parser()
+    listed = parser._subparsers._group_actions[0].choices
+    assert list(listed) == list(cli.COMMANDS)
+    for name in cli.COMMANDS:
+        module = importlib.import_module(f"jaxdream.cli.{name}")
+        assert callable(module.register) and callable(module.run)
+        assert listed[name].get_default("func") is module.run

@@ -286,7 +286,7 @@ def test_a_termination_while_writing_leaves_no_temporary_file(tmp_path):
 import os, signal, time
 from jaxdream import cli
 from jaxdream._files import atomic_open
-signal.signal(signal.SIGTERM, cli._on_sigterm)
+signal.signal(signal.SIGTERM, cli._core.on_sigterm)
 with atomic_open({str(tmp_path / "o.png")!r}) as f:
     f.write(b"half an image")
     os.kill(os.getpid(), signal.SIGTERM)
@@ -309,7 +309,7 @@ def write():
         time.sleep(30)
 threading.Thread(target=write, daemon=True).start()
 started.wait()
-cli._stop(130, "interrupted")
+cli._core.stop(130, "interrupted")
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
     assert done.returncode == 130 and os.listdir(tmp_path) == []

@@ -1,0 +1,359 @@
+"""What every command shares: the parser class, the dream flags (written once, their defaults
+a preset's), the compute and multi-host flags, weights, output checks, progress bars, and the
+signals that stop a run.
+
+A command is a module of this package with ``register(sub, preset)`` (adds its subparser, its
+``func`` set to the module's ``run``) and ``run(args) -> int``; it is named once in the
+package's ``COMMANDS``. Nothing here imports JAX at import time: ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from jaxdream.errors import ImageError
+
+DEFAULT_WEIGHTS_NOTE = "the weights bundled with jaxdream"
+
+# The choices of ``jaxdream.compute`` and ``jaxdream.model``, written here so that ``--help``
+# needs no JAX (tests/test_cli.py checks them against the library's).
+CONV_CHOICES = ("auto", "fast", "im2col", "xla")
+PRECISION_CHOICES = ("highest", "high", "default")
+
+
+class Parser(argparse.ArgumentParser):
+    """Argument errors in the promised form: one line, ``jaxdream: error: ...``, code 2; every
+    option's help shows its default."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        print(f"jaxdream: error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        sys.exit(2)
+
+
+def versions() -> dict[str, str]:
+    """The versions that fix a result: Python's and the libraries'."""
+    import flax
+    import jax
+    import numpy
+    import optax
+
+    return {
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "flax": flax.__version__,
+        "optax": optax.__version__,
+        "numpy": numpy.__version__,
+    }
+
+
+# --------------------------------------------------------------------------- flags
+
+
+def preset_defaults(preset: str | None) -> tuple[str, dict]:
+    """``(name, flag values)`` of ``preset`` (the default preset where it is not one)."""
+    from jaxdream.presets import DEFAULT_PRESET, PRESETS
+
+    name = preset if preset in PRESETS else DEFAULT_PRESET
+    return name, PRESETS[name].flag_values()
+
+
+def weights_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", help=f"checkpoint (unset: {DEFAULT_WEIGHTS_NOTE})")
+
+
+def quiet_flag(p: argparse.ArgumentParser, what: str = "no progress bar") -> None:
+    p.add_argument("-q", "--quiet", action="store_true", help=what)
+
+
+def compute_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--conv",
+        default="auto",
+        choices=CONV_CHOICES,
+        help="convolution (auto: im2col on CPUs, XLA's own on GPUs and TPUs)",
+    )
+    p.add_argument(
+        "--precision",
+        default="highest",
+        choices=PRECISION_CHOICES,
+        help="matrix-product precision (highest: full float32 on every backend; "
+        "'default' lets GPUs use TF32 and TPUs bf16 passes)",
+    )
+
+
+def dream_flags(p: argparse.ArgumentParser, preset: str | None, **defaults) -> None:
+    """The settings of a dream (``presets.ARTICLE_FLAGS``' keys, ``--preset``, ``--color``):
+    every dreaming command takes them. Their defaults are ``preset``'s, then ``defaults``'."""
+    from jaxdream.presets import PRESETS
+
+    name, d = preset_defaults(preset)
+    d = {**d, "color": PRESETS[name].color, **defaults}
+    p.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        default=name,
+        help="named settings; flags given beside it override them",
+    )
+    p.add_argument("--layer", default=d["layer"], help="the layer whose map is carved")
+    p.add_argument(
+        "--map", type=int, default=d["map"], help="map of the layer; -1: the whole layer"
+    )
+    p.add_argument(
+        "--objective",
+        default=d["objective"],
+        help="every tile's objective instead of --layer/--map, as for 'jaxdream oip': e.g. "
+        "'0.7*conv3:56 + 0.3*conv2:12', 'logit:9', 'conv3:56 - 0.1*logit:3'",
+    )
+    p.add_argument(
+        "--levels",
+        nargs="+",
+        default=d["levels"],
+        metavar="SPEC",
+        help="tile levels, LEVEL[:TILE,...][/MAP,...][*WEIGHT]: 0 = whole image, "
+        "1 = quadrants (tiles 0..3 row-major), 2 = 4x4 grid; e.g. '0 1' or "
+        "'0 1/56,12,3,7 2*0.5' ('0 1:3' is the article's). Objectives per level or "
+        "tile: LEVEL[:TILE,...][*WEIGHT]=OBJECTIVE[;OBJECTIVE...], e.g. '1=logit:3' or "
+        "'1:0,3=conv2:5;logit:7'",
+    )
+    p.add_argument(
+        "--overlap",
+        type=float,
+        default=d["overlap"],
+        metavar="FRACTION",
+        help="tiles of levels >= 1 overlap their neighbours by this fraction of a tile, "
+        "their changes feathered together (hides seams; 0: the article's grid)",
+    )
+    p.add_argument("--iterations", type=int, default=d["iterations"], help="carving rounds")
+    p.add_argument("--steps", type=int, default=d["steps"], help="OIP steps per round and tile")
+    p.add_argument("--epsilon", type=float, default=d["epsilon"], help="OIP step size")
+    p.add_argument(
+        "--conv-criterion",
+        type=float,
+        default=d["conv_criterion"],
+        help="stop OIP early (the article: 2e-4)",
+    )
+    p.add_argument(
+        "--size",
+        type=int,
+        nargs="+",
+        default=d["size"],
+        metavar="N",
+        help="working size: longer side, or HEIGHT WIDTH",
+    )
+    p.add_argument(
+        "--schedule",
+        choices=["batched", "faithful"],
+        default=d["schedule"],
+        help="batched: all tiles in one call; faithful: the article's steps exactly",
+    )
+    p.add_argument(
+        "--shift-tiles",
+        action=argparse.BooleanOptionalAction,
+        default=d["shift_tiles"],
+        help="random tile offsets (seams)",
+    )
+    p.add_argument(
+        "--color",
+        action=argparse.BooleanOptionalAction,
+        default=d["color"],
+        help="keep the photo's colours",
+    )
+    p.add_argument("--seed", type=int, default=d["seed"], help="of the tile shifts")
+    p.add_argument(
+        "--prepare",
+        choices=["article", "gray"],
+        default=d["prepare"],
+        help="how the photo becomes the gray working image: gray, gray first and resized in "
+        "float; article, the article's (resized in colour as uint8 by PIL, then gray)",
+    )
+    compute_flags(p)
+    weights_flag(p)
+
+
+def display_flags(p: argparse.ArgumentParser) -> None:
+    """How a dream is shown: the article's contrast clip and its factors."""
+    p.add_argument("--no-clip", action="store_true", help="skip the article's contrast clip")
+    p.add_argument("--fact", type=float, default=0.2, help="display contrast factor")
+    p.add_argument("--centre-move", type=float, default=0.5, help="display centre")
+
+
+def distributed_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="join a multi-host run, the cluster found by JAX (SLURM, Open MPI, TPU pods)",
+    )
+    p.add_argument("--coordinator-address", metavar="HOST:PORT", help="multi-host: process 0's")
+    p.add_argument("--num-processes", type=int, metavar="N", help="multi-host: processes in all")
+    p.add_argument("--process-id", type=int, metavar="I", help="multi-host: this one, 0..N-1")
+
+
+def dream_config(args: argparse.Namespace):
+    """The ``DreamConfig`` the dream flags in ``args`` name."""
+    from jaxdream.presets import ARTICLE_FLAGS, config_from_flags
+
+    return config_from_flags({k: getattr(args, k) for k in ARTICLE_FLAGS})
+
+
+def display(args: argparse.Namespace):
+    """The ``Display`` the display flags in ``args`` name."""
+    from jaxdream.display import Display
+
+    return Display(clip=not args.no_clip, centre_move=args.centre_move, fact=args.fact)
+
+
+def describe(config) -> str:
+    """A dream's objective in a few words: its one name, or how many there are."""
+    names = list(dict.fromkeys(o.name for o in config.tile_objectives()))
+    return names[0] if len(names) == 1 else f"{len(names)} objectives"
+
+
+def load_weights(path: str | None):
+    """``(model, params)`` of a checkpoint (the bundled one where ``path`` is unset)."""
+    from jaxdream.checkpoint import load_model
+
+    return load_model(path)
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def check_distinct(source: str | os.PathLike, outputs: list[str]) -> None:
+    """Refuse outputs that would overwrite the input or one another (nothing is lost to a slip
+    such as ``jaxdream dream cat.jpg -o cat.jpg``)."""
+    seen: dict[Path, str] = {}
+    for out in outputs:
+        key = Path(out).resolve()
+        if key in seen:
+            raise ImageError(f"{out} is named for two outputs ({seen[key]} and {out})")
+        seen[key] = out
+        if key == Path(source).resolve() or (
+            Path(out).exists() and Path(source).exists() and os.path.samefile(out, source)
+        ):
+            raise ImageError(f"{out} is the input photo: choose another output name")
+
+
+def output_folder(path: str | None, what: str) -> Path | None:
+    """``path`` as an output folder: made if missing (its parent must exist), refused if it
+    cannot be written, before any work."""
+    if not path:
+        return None
+    from PIL import Image
+
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise ImageError(f"{what} {folder} must be a folder when several photos are dreamt")
+    if not folder.exists() and folder.suffix.lower() in Image.registered_extensions():
+        raise ImageError(
+            f"{what} {folder} names an image file, but several photos (or a folder) are "
+            "dreamt: give a folder to write into"
+        )
+    if not folder.exists():
+        if not folder.parent.is_dir():
+            raise ImageError(f"cannot make {what} folder {folder}: {folder.parent} does not exist")
+        try:
+            folder.mkdir(exist_ok=True)  # several processes may make it at once
+        except OSError as e:
+            raise ImageError(f"cannot make {what} folder {folder}: {e.strerror}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ImageError(f"cannot write into {what} folder {folder}")
+    return folder
+
+
+# --------------------------------------------------------------------------- progress
+
+
+@contextlib.contextmanager
+def stage_bar(total: int, quiet: bool, doing: str, unit: str = "iteration", report=True):
+    """A progress bar of ``total`` units: ``(bar, progress)``, ``progress`` the callback to give
+    a dream when ``report`` (else ``None``). The compile stage is shown as it
+    happens ("compiling", or "loading" a program from the cache, then how long it took); no bar
+    with ``quiet`` or when standard error is not a terminal (tqdm's ``disable=None``)."""
+    from tqdm.auto import tqdm
+
+    from jaxdream import progress
+
+    with tqdm(total=total, unit=unit, disable=True if quiet else None) as bar:
+        if bar.disable:
+            yield bar, None
+            return
+        bar.set_description("starting")
+
+        def stage(event: str, seconds: float | None) -> None:
+            if event == "compiling":
+                bar.set_description("compiling")
+            elif event == "loading":
+                bar.set_description("loading the program from the cache")
+            elif event == "compiled":
+                bar.set_description(f"{doing} (compiled in {seconds:.1f} s)")
+            else:
+                bar.set_description(f"{doing} (program from the cache, {seconds:.2f} s)")
+
+        def done(n: int) -> None:
+            if n > bar.n:
+                bar.update(n - bar.n)
+
+        with progress.watching_compiles(stage):
+            yield bar, (done if report else None)
+        bar.update(total - bar.n)
+
+
+def folder_stage(bar, doing: str = "dreaming"):
+    """A many-item bar's compile stage: each program compiled or loaded, as it happens."""
+
+    def stage(event: str, seconds: float | None) -> None:
+        if bar.disable:
+            return
+        if event in ("compiling", "loading"):
+            what = "compiling a program" if event == "compiling" else "loading a program"
+            bar.set_description(what if event == "compiling" else f"{what} from the cache")
+        else:
+            how = "compiled" if event == "compiled" else "from the cache"
+            bar.set_description(f"{doing} (program {how} in {seconds:.1f} s)")
+
+    return stage
+
+
+# --------------------------------------------------------------------------- stopping
+
+
+def stop(code: int, message: str):
+    """Leave at once (a compiled program may still be running): no partial file stays."""
+    from jaxdream._files import remove_partial_files
+
+    remove_partial_files()
+    with contextlib.suppress(Exception):
+        print(f"jaxdream: {message}", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
+
+
+def on_sigterm(signum, frame):
+    """SIGTERM: stop here and now (no unwinding through a running dream)."""
+    stop(143, "terminated")
+
+
+def on_sigint(signum, frame):
+    """Ctrl-C: the same, with the shell's code for it."""
+    stop(130, "interrupted")
+
+
+def preset_named(argv: Sequence[str]) -> str | None:
+    """The ``--preset`` value in ``argv``, if any (it sets the other flags' defaults)."""
+    for i, arg in enumerate(argv):
+        if arg == "--preset" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--preset="):
+            return arg.split("=", 1)[1]
+    return None

@@ -1,0 +1,85 @@
+"""``jaxdream info``: the model, its layers, the devices and the versions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from jaxdream.cli._core import versions, weights_flag
+
+
+def register(sub, preset: str | None) -> None:
+    p = sub.add_parser("info", help="describe the model, its layers and the devices")
+    weights_flag(p)
+    p.add_argument("--json", action="store_true", help="everything, as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import jax
+
+    from jaxdream.checkpoint import bundled_weights_path, load_checkpoint
+    from jaxdream.maps import CLASSES, load_tables
+    from jaxdream.model import activation_shapes, param_count
+
+    path = Path(args.weights) if args.weights else bundled_weights_path()
+    model, params, meta = load_checkpoint(path)
+    info = {
+        "weights": str(path),
+        "model": {"widths": list(model.widths), "hidden": model.hidden},
+        "parameters": param_count(params),
+        "test_accuracy": meta.get("test_accuracy"),
+        "layers": {k: list(v) for k, v in activation_shapes(model).items()},
+        "devices": [str(d) for d in jax.devices()],
+        "versions": versions(),
+    }
+    tables = load_tables(path)  # measured on MNIST for these weights (jaxdream maps --save)
+    info["maps"] = tables and {
+        name: {
+            "most_selective": [t.most_selective(d) for d in range(CLASSES)],
+            "selectivity": [
+                round(float(t.selectivity_for(d)[t.most_selective(d)]), 3) for d in range(CLASSES)
+            ],
+        }
+        for name, t in tables.items()
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    accuracy = info["test_accuracy"]
+    layers = ", ".join(
+        f"{k} {'x'.join(map(str, v))}" for k, v in info["layers"].items() if not k.endswith("_pre")
+    )
+    devices = jax.devices()
+    print(
+        "\n".join(
+            [
+                f"weights  {path}",
+                f"model    conv widths {list(model.widths)}, dense {model.hidden}, "
+                f"{info['parameters']:,} parameters"
+                + (f", {accuracy:.2%} MNIST test accuracy" if accuracy is not None else ""),
+                f"layers   {layers} (and *_pre before each ReLU)",
+                f"devices  {len(devices)} x {devices[0].platform} ({jax.default_backend()} "
+                f"backend)",
+                "versions " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()),
+                *_maps_lines(info["maps"]),
+                "(--json for all of it, as JSON)",
+            ]
+        )
+    )
+    return 0
+
+
+# --------------------------------------------------------------------------- oip
+
+
+def _maps_lines(maps: dict | None, layer: str = "conv3") -> list[str]:
+    """One line: the map of ``layer`` most selective for each digit (``jaxdream.maps``)."""
+    if not maps or layer not in maps:
+        return ["maps     not measured for these weights (jaxdream maps --save)"]
+    best = maps[layer]["most_selective"]
+    return [
+        f"maps     {layer}'s most selective map for digits 0-9: {' '.join(map(str, best))} "
+        f"(the article's 9-map 56 is map {best[9]} here; --json for all layers)"
+    ]

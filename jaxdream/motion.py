@@ -1,0 +1,292 @@
+"""Zoom: a photo dreamt, then zoomed in a little and dreamt again, frame after frame (the
+classic "infinite zoom"), by ONE compiled program for every frame.
+
+Frame 0 is the photo dreamt; frame ``k + 1`` is frame ``k``'s dream moved by the ``Motion``
+(scaled about the centre by ``zoom``, turned by ``rotate`` degrees counter-clockwise, the view
+moved by ``pan`` pixels), standardized, and dreamt again with the config's iterations (a few:
+the command line's default is ``MOTION_ITERATIONS``). The dream's state (the standardized
+working image and the colours it is shown in) carries from frame to frame, moved with it, as
+the classic does. The move and the dream are one program (``zoom_step``): the motion's numbers
+and the frame's index are traced arguments, so every frame, the first (the identity move)
+included, runs the same compiled program; each frame's key is ``fold_in(key(seed), k)``.
+
+The next frame is queued on the device before the last one is copied to the host, so the
+device never waits for the host; frames come out as uint8 at the working size.
+
+>>> import numpy as np
+>>> photo = np.random.default_rng(0).random((48, 64))
+>>> frames = list(zoom(photo, DreamConfig(size=32, iterations=1, steps=1), frames=3))
+>>> len(frames), frames[0].shape, frames[0].dtype
+(3, (24, 32), dtype('uint8'))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Iterator, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxdream import parallel as par
+from jaxdream import progress
+from jaxdream.carve import DreamSpec, Knobs, carve_batch
+from jaxdream.checks import number, whole_number
+from jaxdream.config import DreamConfig
+from jaxdream.display import Display, colorize, render
+from jaxdream.errors import ConfigError
+from jaxdream.imageops import resize_host, standardize
+
+MOTION_ITERATIONS = 2  # iterations per frame: each frame carries the dream before it
+MAX_FRAMES = 1_000_000
+MAX_ZOOM = 10.0  # per frame; 1/MAX_ZOOM the other way
+
+
+@dataclasses.dataclass(frozen=True)
+class Motion:
+    """How one frame moves to the next: ``zoom`` (> 1 zooms in, < 1 out) about the centre,
+    ``rotate`` degrees counter-clockwise, ``pan`` ``(dx, dy)``: the view moves ``dx`` pixels
+    right and ``dy`` down (the picture slides the other way).
+
+    >>> Motion(zoom=2.0).matrix((4, 4))[0].tolist()  # half the view, twice the size
+    [[0.5, 0.0], [-0.0, 0.5]]
+    """
+
+    zoom: float = 1.05
+    rotate: float = 0.0
+    pan: tuple[float, float] = (0.0, 0.0)
+
+    def check(self) -> None:
+        """``ConfigError`` for a zoom <= 0 or beyond ``MAX_ZOOM`` either way, and for NaN or
+        infinite values anywhere."""
+        number("zoom", self.zoom, -math.inf, math.inf)
+        if self.zoom <= 0:
+            raise ConfigError(f"zoom must be > 0 (1.05 zooms in by 5% a frame), got {self.zoom:g}")
+        if not 1 / MAX_ZOOM <= self.zoom <= MAX_ZOOM:
+            raise ConfigError(
+                f"zoom must be in [{1 / MAX_ZOOM:g}, {MAX_ZOOM:g}] a frame, got {self.zoom:g}"
+            )
+        number("rotate", self.rotate, -360, 360)
+        if not isinstance(self.pan, tuple | list) or len(self.pan) != 2:
+            raise ConfigError(f"pan is two numbers (dx, dy), got {self.pan!r}")
+        for name, v in zip(("pan dx", "pan dy"), self.pan, strict=True):
+            number(name, v, -1e4, 1e4)
+
+    def matrix(self, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """``(A, t)`` in ``(y, x)`` order: output pixel ``p`` samples the previous frame at
+        ``c + A (p - c) + t``, ``c`` the centre (float32, traced by ``zoom_step``)."""
+        del shape  # the move is in pixels about the centre, whatever the size
+        theta = math.radians(self.rotate)
+        cos, sin = math.cos(theta) / self.zoom, math.sin(theta) / self.zoom
+        a = np.array([[cos, sin], [-sin, cos]], np.float32)
+        t = np.array([self.pan[1], self.pan[0]], np.float32)
+        return a, t
+
+
+IDENTITY = (np.eye(2, dtype=np.float32), np.zeros(2, np.float32))
+
+
+def warp(image: jax.Array, matrix: jax.Array, offset: jax.Array) -> jax.Array:
+    """``image`` ``(H, W)`` or ``(H, W, C)`` moved by the affine map ``(matrix, offset)``
+    (``Motion.matrix``), bilinear, reflected at the borders. The identity returns the image
+    exactly.
+
+    >>> x = jnp.arange(12.0).reshape(3, 4)
+    >>> bool((warp(x, *IDENTITY) == x).all())
+    True
+    """
+    h, w = image.shape[:2]
+    cy, cx = (h - 1) / 2, (w - 1) / 2
+    vy, vx = jnp.meshgrid(
+        jnp.arange(h, dtype=jnp.float32) - cy, jnp.arange(w, dtype=jnp.float32) - cx, indexing="ij"
+    )
+    # Elementwise, not a matrix product: full float32 on every backend.
+    sy = matrix[0, 0] * vy + matrix[0, 1] * vx + (cy + offset[0])
+    sx = matrix[1, 0] * vy + matrix[1, 1] * vx + (cx + offset[1])
+
+    def sample(channel):
+        return jax.scipy.ndimage.map_coordinates(channel, [sy, sx], order=1, mode="reflect")
+
+    if image.ndim == 2:
+        return sample(image)
+    return jax.vmap(sample, in_axes=2, out_axes=2)(image)
+
+
+@functools.partial(jax.jit, static_argnames=("spec", "execution"))
+def zoom_step(
+    spec: DreamSpec,
+    params: Mapping,
+    image: jax.Array,
+    rgb: jax.Array,
+    knobs: Knobs,
+    key: jax.Array,
+    index: jax.Array,
+    matrix: jax.Array,
+    offset: jax.Array,
+    execution: par.Execution = par.Execution(),
+) -> tuple[jax.Array, jax.Array]:
+    """One frame: the previous frame's standardized ``image`` ``(H, W)`` and its colours
+    ``rgb`` ``(H, W, 3)`` moved by ``(matrix, offset)``, then the image dreamt (``carve``
+    with the key ``fold_in(key, index)``). Returns ``(dream, rgb)``: the next state."""
+    moved = standardize(warp(image, matrix, offset))
+    rgb = jnp.clip(warp(rgb, matrix, offset), 0.0, 1.0)
+    keys = jax.random.fold_in(key, index)[None]
+    dreams, _ = carve_batch(spec, params, moved[None], knobs, keys, execution)
+    return dreams[0], rgb
+
+
+class ZoomFrames:
+    """The iterator ``zoom`` returns: uint8 frames at the working size, one a ``next``.
+    ``index`` is the number of the next frame; ``state()`` what ``zoom(..., resume=...)``
+    continues from (host arrays: save them with ``numpy.savez``)."""
+
+    def __init__(self, args: dict):
+        self.__dict__.update(args)
+        self._host: tuple[np.ndarray, np.ndarray] | None = None
+        self._iterator = self._run()
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return self
+
+    def __next__(self) -> np.ndarray:
+        return next(self._iterator)
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The dream after the last frame yielded: ``image``, ``rgb``, ``reference`` (the
+        photo's gray working image, the display's reference) and ``next`` (its index + 1)."""
+        if self._host is None:
+            raise ConfigError("no frame has been made yet: there is no state to keep")
+        image, rgb = self._host
+        return {
+            "image": image,
+            "rgb": rgb,
+            "reference": self.reference,
+            "next": np.int64(self.index),
+        }
+
+    def render(self, image: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+        gray = render(image, self.reference, self.display)
+        return colorize(gray, rgb) if self.color else gray
+
+    def _run(self) -> Iterator[np.ndarray]:
+        from jaxdream.dream import check_finite
+
+        args = (
+            self.spec,
+            self.params,
+            self.image,
+            self.rgb,
+            self.knobs,
+            self.key,
+            np.int32(self.index),
+            *(IDENTITY if self.index == 0 else self.move),
+            self.execution,
+        )
+        if self.index >= self.frames:
+            return
+        step = progress.compiled(zoom_step, args, (1, 2, 3, 4, 5, 6, 7, 8))
+        a, t = self.move
+        current = step(*args[1:9])
+        while self.index < self.frames:
+            k = self.index
+            upcoming = None
+            if k + 1 < self.frames:  # queued before this frame is awaited
+                upcoming = step(self.params, *current, self.knobs, self.key, np.int32(k + 1), a, t)
+            image, rgb = par.run(lambda c=current: jax.device_get(c))
+            check_finite(image, self.config)
+            self._host = (image, rgb)
+            self.index = k + 1
+            yield self.render(image, rgb)
+            current = upcoming
+
+
+def zoom(
+    photo,
+    config: DreamConfig = DreamConfig(),
+    *,
+    frames: int = 120,
+    zoom: float = 1.05,
+    rotate: float = 0.0,
+    pan: tuple[float, float] = (0.0, 0.0),
+    display: Display = Display(),
+    color: bool = False,
+    model=None,
+    params: Mapping | None = None,
+    parallel: par.Execution | str = "auto",
+    resume: Mapping | None = None,
+) -> ZoomFrames:
+    """``frames`` frames of an infinite zoom into ``photo`` (a path, PIL image or array),
+    each dreamt with ``config`` (its ``iterations`` per frame: a few, e.g.
+    ``MOTION_ITERATIONS``), moved by ``zoom``, ``rotate`` and ``pan`` per frame (``Motion``);
+    uint8 frames at the working size, yielded as they are made, in colour with ``color``.
+    ``resume``: a ``ZoomFrames.state()`` to continue from (its next frame on). Bad settings
+    raise ``ConfigError`` (and a bad photo ``ImageError``) before any work."""
+    from jaxdream.checkpoint import load_model
+    from jaxdream.dream import prepare
+    from jaxdream.imageio import load_photo
+    from jaxdream.oip import model_from_params
+
+    if not isinstance(config, DreamConfig):
+        raise ConfigError(f"config must be a DreamConfig, not {type(config).__name__}")
+    whole_number("frames", frames, 1, MAX_FRAMES)
+    pan = tuple(pan) if isinstance(pan, tuple | list) else pan
+    motion = Motion(zoom, rotate, pan)
+    motion.check()
+    if params is None:
+        model, params = load_model()
+    model = model or model_from_params(params)
+    config.check(model)
+    loaded = load_photo(photo)
+    shape = config.working_shape(loaded.gray.shape)
+    reference = prepare(loaded, shape, config)  # as dream() prepares it (config.prepare)
+    image, rgb, start = reference, np.clip(resize_host(loaded.rgb, shape), 0.0, 1.0), 0
+    if resume is not None:
+        image, rgb, start = _resumed(resume, shape, frames)
+        reference = np.asarray(resume["reference"], np.float32)
+    execution = par.resolve(parallel, 1, config.tile_count())
+    # The state lies where the step leaves it (replicated over a mesh, where the execution
+    # has one): the first frame's inputs then match every later frame's, and one program runs.
+    mesh = getattr(execution.images, "mesh", None)
+    place = None if mesh is None else jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    image, rgb = (jax.device_put(np.asarray(a, np.float32), place) for a in (image, rgb))
+    return ZoomFrames(
+        {
+            "config": config,
+            "spec": config.spec(model, shape),
+            "params": params,
+            "knobs": config.knobs(),
+            "key": jax.random.key(config.seed),
+            "execution": execution,
+            "image": image,
+            "rgb": rgb,
+            "reference": reference,
+            "move": motion.matrix(shape),
+            "frames": frames,
+            "index": start,
+            "display": display,
+            "color": color,
+        }
+    )
+
+
+def _resumed(state: Mapping, shape: tuple[int, int], frames: int):
+    try:
+        image = np.asarray(state["image"], np.float32)
+        rgb = np.asarray(state["rgb"], np.float32)
+        start = int(state["next"])
+        np.asarray(state["reference"], np.float32)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConfigError(f"cannot resume the zoom: its saved state is incomplete ({e})") from None
+    if image.shape != shape or rgb.shape != (*shape, 3):
+        raise ConfigError(
+            f"cannot resume: the saved frames are {image.shape[1]}x{image.shape[0]}, these "
+            f"settings make {shape[1]}x{shape[0]}"
+        )
+    if not np.all(np.isfinite(image)) or not np.all(np.isfinite(rgb)):
+        raise ConfigError("cannot resume the zoom: its saved state holds NaN or infinite values")
+    if not 0 < start <= frames:
+        raise ConfigError(f"cannot resume at frame {start} of a zoom of {frames} frames")
+    return image, rgb, start

@@ -1,0 +1,194 @@
+"""The selectivity study (``jaxdream.maps``): the table against a plain per-image computation,
+the index's definition, the stored tables of the bundled weights, and MNIST on a small split."""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from jaxdream.checkpoint import bundled_weights_path
+from jaxdream.errors import ConfigError, DataError
+from jaxdream.maps import (
+    CARD_HEADING,
+    MapTable,
+    bundled_tables,
+    map_table,
+    maps_card,
+    mnist_map_table,
+    write_tables,
+)
+from jaxdream.model import activations, standardize
+
+
+def digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, 28, 28), np.uint8), rng.integers(0, 10, n).astype(np.int32)
+
+
+@pytest.mark.parametrize("layer", ["conv2", "conv3"])
+def test_table_is_the_mean_per_class_of_each_maps_mean(tiny, layer):
+    model, params = tiny
+    images, labels = digits(23)
+    table = map_table(model, params, images, labels, layer, batch_size=5)  # a padded last batch
+    per_image = np.stack(
+        [
+            np.asarray(activations(model, params, standardize(im / 255.0))[layer]).mean((0, 1))
+            for im in images.astype(np.float32)
+        ]
+    )
+    for c in range(10):
+        want = per_image[labels == c].mean(0) if (labels == c).any() else np.zeros(8)
+        np.testing.assert_allclose(table.means[:, c], want[: table.means.shape[0]], atol=1e-5)
+    assert table.counts.tolist() == np.bincount(labels, minlength=10).tolist()
+    assert table.layer == layer
+
+
+def test_selectivity_index():
+    means = np.array(
+        [
+            [1.0] * 10,  # fires for all alike
+            [1.0] * 9 + [4.0],  # a 9-map: 4 times the others
+            [0.0] * 10,  # quiet
+            [2.0] * 9 + [5.0],  # fires more for 9s, less selectively
+            [1.0, 3.0] + [1.0] * 8,  # a 1-map
+        ]
+    )
+    t = MapTable("conv3", means, np.full(10, 5))
+    assert t.top.tolist() == [0, 9, 0, 9, 1]
+    np.testing.assert_allclose(t.selectivity, [1.0, 4.0, 0.0, 2.5, 3.0])
+    assert t.quiet.tolist() == [False, False, True, False, False]
+    assert t.most_selective(9) == 1 and t.most_selective(1) == 4
+    assert t.most_selective(5) in (0, 1, 3, 4)  # no map's top class: the largest ratio
+    assert t.ranked()[0] == 1
+    back = MapTable.from_dict(t.to_dict())
+    np.testing.assert_allclose(back.means, t.means)
+    assert back.counts.tolist() == t.counts.tolist()
+    with pytest.raises(ConfigError, match="digit"):
+        t.most_selective(10)
+
+
+def test_bad_layers_and_data_are_refused(tiny):
+    model, params = tiny
+    images, labels = digits(4)
+    with pytest.raises(ConfigError, match="layer of maps"):
+        map_table(model, params, images, labels, "dense")
+    with pytest.raises(DataError):
+        map_table(model, params, images[:, :20], labels)
+    with pytest.raises(DataError):
+        map_table(model, params, images, labels[:3])
+    with pytest.raises(ConfigError, match="batch_size"):
+        map_table(model, params, images, labels, batch_size=0)
+
+
+def test_bundled_tables_name_our_nine_map(tmp_path):
+    tables = bundled_tables()
+    conv3 = tables["conv3"]
+    assert conv3.means.shape == (64, 10) and conv3.counts.sum() == 10_000
+    nine = conv3.most_selective(9)
+    assert conv3.top[nine] == 9
+    card = bundled_weights_path().with_suffix(".md").read_text()
+    assert f"is map {nine} of conv3 here" in card and card.count(CARD_HEADING) == 1
+    assert card.endswith(maps_card(tables))  # the card says what the stored tables say
+    write_tables(tmp_path / "t.json", tables, {"split": "x"})
+    assert (tmp_path / "t.json").read_text().startswith("{")
+
+
+def test_model_card_holds_the_maps_section(tiny):
+    from jaxdream.checkpoint import model_card
+    from jaxdream.train import EpochReport, TrainResult
+
+    model, params = tiny
+    result = TrainResult(model, params, [EpochReport(1, 0.5, 0.4, 0.9, 1.0)])
+    metadata = {
+        "versions": {"jax": "x"},
+        "test_accuracy": 0.9,
+        "test_loss": 0.4,
+        "command": "jaxdream train",
+        "train_config": {"seed": 0},
+    }
+    plain = model_card(result, metadata, 10)
+    table = map_table(model, params, *digits(30), "conv3")
+    card = model_card(result, metadata, 10, {"conv3": table})
+    assert CARD_HEADING not in plain and card.startswith(plain)
+    assert f"most selective for 9s is map {table.most_selective(9)}" in card
+
+
+@pytest.mark.slow
+def test_mnist_small_split_agrees_with_the_stored_table(mnist_dir, bundled):
+    model, params = bundled
+    small = mnist_map_table("conv3", "test[:400]", model=model, params=params, data_dir=mnist_dir)
+    assert small.counts.sum() == 400
+    stored = bundled_tables()["conv3"]
+    # 400 digits give every map's profile over the classes nearly as the 10,000 do.
+    corr = np.corrcoef(small.means.ravel(), stored.means.ravel())[0, 1]
+    assert corr > 0.95
+
+
+def test_info_shows_each_digits_map(capsys):
+    from jaxdream.cli import main
+
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    nine = bundled_tables()["conv3"].most_selective(9)
+    assert f"9-map 56 is map {nine} here" in out.splitlines()[-2]
+    assert main(["info", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["maps"]["conv3"]["most_selective"][9] == nine
+    assert set(info["maps"]) == {"conv1", "conv2", "conv3"}
+
+
+@pytest.mark.slow
+def test_maps_command_on_a_small_split(mnist_dir, capsys, tmp_path):
+    from jaxdream.cli import main
+
+    split = "test[:50]"
+    assert main(["maps", "--data-dir", mnist_dir, "--split", split, "--layer", "conv2"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(CARD_HEADING) and "most selective map of conv2" in out
+    assert main(["maps", "--data-dir", mnist_dir, "--split", split, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["layer"] == "conv3" and sum(data["counts"]) == 50 and len(data["maps"]) == 64
+    assert main(["maps", "--layer", "conv9", "--data-dir", mnist_dir]) == 2
+    assert "conv9" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_tables_saved_beside_a_checkpoint(mnist_dir, tiny, tmp_path):
+    from jaxdream.checkpoint import save_checkpoint
+    from jaxdream.maps import load_tables, tables_path, write_beside
+
+    model, params = tiny
+    weights = tmp_path / "tiny.msgpack"
+    save_checkpoint(weights, model, params)
+    weights.with_suffix(".md").write_text("# card\n")
+    assert load_tables(weights) is None  # none measured yet
+    path = write_beside(weights, mnist_dir, "test[:30]")
+    assert path == tables_path(weights)
+    tables = load_tables(weights)
+    assert set(tables) == {"conv1", "conv2", "conv3"} and tables["conv3"].counts.sum() == 30
+    card = weights.with_suffix(".md").read_text()
+    assert card.startswith("# card\n") and card.endswith(maps_card(tables))
+    write_beside(weights, mnist_dir, "test[:30]")  # again: the section replaced, not added
+    assert weights.with_suffix(".md").read_text() == card
+    save_checkpoint(weights, model, jax.tree.map(lambda a: a + 1, params))
+    assert load_tables(weights) is None  # measured for other weights: not shown
+
+
+@pytest.mark.slow
+def test_training_stores_the_tables_of_its_weights(mnist_dir, tmp_path, capsys):
+    from jaxdream.cli import main
+    from jaxdream.maps import load_tables
+
+    out = tmp_path / "w.msgpack"
+    argv = ["train", "--data-dir", mnist_dir, "--train-split", "train[:256]"]
+    argv += ["--test-split", "test[:128]", "--epochs", "1", "--widths", "4", "4", "4"]
+    assert main([*argv, "--hidden", "8", "-q", "-o", str(out)]) == 0
+    tables = load_tables(out)
+    assert tables["conv3"].counts.sum() == 128 and tables["conv1"].means.shape == (4, 10)
+    assert out.with_suffix(".md").read_text().count(CARD_HEADING) == 1
+    capsys.readouterr()
+    assert main(["info", "--weights", str(out)]) == 0
+    assert "conv3's most selective map for digits 0-9" in capsys.readouterr().out
