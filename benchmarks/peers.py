@@ -130,10 +130,11 @@ class TFOps:
             axis=0,
         )
 
-    def _iteration(self, x, maps, steps, epsilon):
+    def _iteration(self, x, maps, steps, epsilon, quadrants=(0, 1, 2, 3)):
         if self.name == "tf-eager":
-            return dream_iteration(self, x, maps, steps, epsilon, oip=self.oip_per_tile)
-        return dream_iteration(self, x, maps, steps, epsilon)
+            oip = self.oip_per_tile
+            return dream_iteration(self, x, maps, steps, epsilon, oip=oip, quadrants=quadrants)
+        return dream_iteration(self, x, maps, steps, epsilon, quadrants=quadrants)
 
     def tensor(self, x):
         return self.tf.constant(np.asarray(x, np.float32))
@@ -173,19 +174,27 @@ class TFOps:
         return x[..., 0]
 
 
-def dream_iteration(ops, x, maps, steps: int, epsilon: float, oip=None):
-    """One iteration of jaxdream's batched schedule for the full image + its 4 quadrants, on an
-    ``(H, W)`` backend tensor (``oip``: the backend's batched OIP unless given)."""
+def dream_iteration(ops, x, maps, steps: int, epsilon: float, oip=None, quadrants=(0, 1, 2, 3)):
+    """One iteration of jaxdream's batched schedule for the full image + its ``quadrants``
+    (row-major; the article's: ``(3,)``), on an ``(H, W)`` backend tensor (``oip``: the
+    backend's batched OIP unless given)."""
     h, w = x.shape
-    tiles28 = ops.cat(
-        [ops.resize(x[None], (TILE, TILE)), ops.resize(_quadrants(ops, x), (TILE, TILE))]
+    quads = _quadrants(ops, x)
+    chosen = (
+        quads
+        if tuple(quadrants) == (0, 1, 2, 3)
+        else ops.cat([quads[k : k + 1] for k in quadrants])
     )
+    tiles28 = ops.cat([ops.resize(x[None], (TILE, TILE)), ops.resize(chosen, (TILE, TILE))])
     mean, scale = ops.stats(tiles28)
     z = (tiles28 - mean) / scale
     change = ((oip or ops.oip)(z, maps, steps, epsilon) - z) * scale
     full = ops.resize(change[:1], (h, w))[0]
     q = ops.resize(change[1:], (h // 2, w // 2))
-    quads = ops.cat([ops.cat([q[0], q[1]], axis=1), ops.cat([q[2], q[3]], axis=1)])
+    parts = {k: q[i] for i, k in enumerate(quadrants)}
+    zero = q[0] * 0.0
+    b = [parts.get(k, zero) for k in range(4)]
+    quads = ops.cat([ops.cat([b[0], b[1]], axis=1), ops.cat([b[2], b[3]], axis=1)])
     x = x + full + quads
     mean, scale = ops.stats(x[None])
     return (x - mean[0]) / scale[0]
@@ -203,8 +212,26 @@ def _quadrants(ops, x):
     )
 
 
-def build(name: str, params: Mapping):
-    """A peer by name: ``torch-eager``, ``tf-eager`` or ``tf-function``."""
+def set_threads(name: str, threads: int | None) -> None:
+    """The peer's intra-op thread count (before its first operation); ``None``: its default."""
+    if threads is None:
+        return
+    if name == "torch-eager":
+        import torch
+
+        torch.set_num_threads(threads)
+    else:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+
+
+def build(name: str, params: Mapping, threads: int | None = None):
+    """A peer by name: ``torch-eager``, ``tf-eager`` or ``tf-function``, with ``threads``
+    intra-op threads (``None``: the library's default)."""
+    if name not in ("torch-eager", "tf-eager", "tf-function"):
+        raise ValueError(f"unknown peer {name!r}")
+    set_threads(name, threads)
     if name == "torch-eager":
         return TorchOps(params)
     if name in ("tf-eager", "tf-function"):
@@ -212,12 +239,22 @@ def build(name: str, params: Mapping):
     raise ValueError(f"unknown peer {name!r}")
 
 
-def dream(ops, image: np.ndarray, maps, iterations: int, steps: int, epsilon: float):
+def dream(
+    ops,
+    image: np.ndarray,
+    maps,
+    iterations: int,
+    steps: int,
+    epsilon: float,
+    quadrants=(0, 1, 2, 3),
+):
     """The whole dream of a standardized ``(H, W)`` numpy image; returns numpy."""
     x = ops.tensor(image)
-    iteration = getattr(ops, "iteration", None) or (lambda *a: dream_iteration(ops, *a))
+    iteration = getattr(ops, "iteration", None) or (
+        lambda x, m, s, e, q: dream_iteration(ops, x, m, s, e, quadrants=q)
+    )
     for _ in range(iterations):
-        x = iteration(x, maps, steps, epsilon)
+        x = iteration(x, maps, steps, epsilon, tuple(quadrants))
     return ops.numpy(x)
 
 

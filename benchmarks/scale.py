@@ -1,8 +1,11 @@
-"""Scale-out benchmarks: many photos on 1, 2, 4 and 8 simulated CPU devices, and a folder of
-mixed photos through the command line's path against ``dream_many`` on pre-grouped batches.
+"""Scale-out benchmarks: many photos on 1, 2, 4 and 8 simulated CPU devices, a folder of
+mixed photos through the command line's path against ``dream_many`` on pre-grouped batches,
+and how a dream's program grows with its tile count.
 
     python -m benchmarks.scale                 # prints a table, --json writes the record
     python -m benchmarks.scale --devices 1 2   # fewer device counts
+    python -m benchmarks.scale --programs      # program cost at levels 0-2, 0-4, 0-6 only
+    python -m benchmarks.scale --programs --repo /tmp/old   # the same for another checkout
 
 Each device count runs in a process of its own (XLA's device count is fixed at start). On a
 2-core machine, 2 devices can use both cores; 4 and 8 share them (they show the overhead of
@@ -52,6 +55,81 @@ print(json.dumps({"devices": jax.local_device_count(), "photos": n,
                   "dreams_per_s": n / statistics.median(times),
                   "batch": max(k[1] for k in run._programs)}))
 """
+
+PROGRAM_WORKER = r"""
+import json, sys, time
+from jaxdream.runtime import configure_cpu_devices
+configure_cpu_devices()  # as the command line does
+import jax, jax.numpy as jnp
+from jaxdream import DreamConfig, Level
+from jaxdream.carve import carve_batch
+from jaxdream.checkpoint import load_model
+from jaxdream.dream import dream_call
+deepest, overlap, size = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+model, params = load_model()
+config = DreamConfig(size=size, levels=tuple(Level(k) for k in range(deepest + 1)),
+                     iterations=1, steps=2, overlap=overlap)
+image = jax.random.normal(jax.random.key(0), (1, size, size))
+call = dream_call(model, params, config, image)
+clock = lambda: (time.perf_counter(), time.process_time())
+t0 = clock()
+traced = carve_batch.trace(*call)
+t1 = clock()
+lowered = traced.lower()
+t2 = clock()
+text = lowered.as_text()
+t3 = clock()
+compiled = lowered.compile()
+t4 = clock()
+compiled(*call[1:5])[0].block_until_ready()
+t5 = clock()
+span = lambda a, b: {"wall_s": b[0] - a[0], "cpu_s": b[1] - a[1]}
+print(json.dumps({"levels": f"0-{deepest}", "overlap": overlap, "size": size,
+                  "tiles": config.tile_count(), "trace": span(t0, t1), "lower": span(t1, t2),
+                  "compile": span(t3, t4), "first_run": span(t4, t5),
+                  "stablehlo_bytes": len(text.encode())}))
+"""
+
+
+def programs(deepest=(2, 4, 6), overlaps=(0.0, 0.5), size: int = 64, repo=None) -> list[dict]:
+    """Trace, lower and compile time and StableHLO size of one dream (1 iteration of 2 steps,
+    levels ``0..d`` for each ``d``, plain and overlapping tiles) at ``size``, each in a new
+    process without the persistent cache; ``repo``: the checkout to measure (default: this
+    one), so that a figure before a change is one command."""
+    out = []
+    root = Path(repo) if repo else HERE.parent
+    for d in deepest:
+        for overlap in overlaps:
+            env = dict(os.environ, JAXDREAM_NO_CACHE="1", PYTHONPATH=str(root))
+            cmd = [sys.executable, "-c", PROGRAM_WORKER, str(d), str(overlap), str(size)]
+            done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=root)
+            if done.returncode:
+                tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+                out.append({"levels": f"0-{d}", "overlap": overlap, "failed": tail})
+            else:
+                out.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return out
+
+
+def programs_table(rows: list[dict]) -> str:
+    """Seconds as wall (CPU of this process): on a shared machine the CPU time is the steadier
+    figure of the two (tracing, lowering and XLA's compile run on one thread, mostly)."""
+    lines = [
+        "| levels | tiles | layout | trace s | lower s | compile s | StableHLO |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    both = lambda t: f"{t['wall_s']:.2f} ({t['cpu_s']:.2f})"
+    for r in rows:
+        layout = f"overlap {r['overlap']}" if r["overlap"] else "grid"
+        if "failed" in r:
+            lines.append(f"| {r['levels']} | | {layout} | failed: {r['failed']} | | | |")
+            continue
+        lines.append(
+            f"| {r['levels']} | {r['tiles']:,} | {layout} | {both(r['trace'])} | "
+            f"{both(r['lower'])} | {both(r['compile'])} | {r['stablehlo_bytes'] / 1e6:.2f} MB |"
+        )
+    return "\n".join(lines)
+
 
 # Aspect ratios of a mixed folder: common camera and phone shapes, both orientations, and a few
 # odd crops.
@@ -234,7 +312,19 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-folder", action="store_true")
     parser.add_argument("--json", help="write the record here")
+    parser.add_argument(
+        "--programs", action="store_true", help="only the program cost by tile count"
+    )
+    parser.add_argument("--levels", type=int, nargs="+", default=[2, 4, 6], help="deepest levels")
+    parser.add_argument("--repo", help="the checkout whose program cost is measured")
     args = parser.parse_args(argv)
+    if args.programs:
+        size = args.size if args.size != 560 else 64
+        rows = programs(tuple(args.levels), size=size, repo=args.repo)
+        print(programs_table(rows))
+        if args.json:
+            Path(args.json).write_text(json.dumps({"programs": rows}, indent=1))
+        return 0
     record = {"devices": devices(args.devices, args.photos, args.size, args.repeats)}
     if not args.no_folder:
         from jaxdream.runtime import configure_cpu_devices

@@ -258,9 +258,16 @@ def bench_peers(
     names: Sequence[str],
     repeats: int,
     oip_batch_size: int = 320,
+    threads: int | None = None,
+    photo: np.ndarray | None = None,
+    extra: dict[str, DreamConfig] | None = None,
 ):
     """Each peer: numerical checks against jaxdream, then its dream time and its OIP throughput
-    at ``oip_batch_size``, each timed in turns with jaxdream's."""
+    at ``oip_batch_size``, each timed in turns with jaxdream's: its public call,
+    ``jaxdream.dream(photo, config, model=, params=)`` (``photo``: gray, at the working size;
+    default: ``image``), and its compiled core. ``threads``: the peer's intra-op threads
+    (``None``: its own default). ``extra``: more dreams timed alike, by label (level 0 and
+    some quadrants of level 1 only), besides ``config``'s (``"5 tiles"``)."""
     from benchmarks import peers
 
     out = {}
@@ -283,7 +290,8 @@ def bench_peers(
             config.steps,
         ).images
     )
-    ours_dream, _ = _dream_call(model, params, config, image[None])
+    photo = gray if photo is None else photo
+
     big = jax.random.normal(jax.random.key(1), (oip_batch_size, 28, 28))
     big_obj = broadcast_objective(channel("conv3", 56), oip_batch_size)
     big_maps = np.full(oip_batch_size, 56, np.int32)
@@ -302,7 +310,7 @@ def bench_peers(
 
     for name in names:
         try:
-            ops = peers.build(name, params)
+            ops = peers.build(name, params, threads)
         except ImportError as e:
             out[name] = {"skipped": f"not installed ({e.name})"}
             continue
@@ -313,21 +321,14 @@ def bench_peers(
             "correction_full_max_abs_diff": float(np.abs(full - ours_corr[0]).max()),
             "correction_quadrants_max_abs_diff": float(np.abs(quads - ours_corr[1]).max()),
         }
-        dream = lambda ops=ops: peers.dream(
-            ops, gray, maps, config.iterations, config.steps, config.epsilon
-        )
-        start = time.perf_counter()
-        dream()
-        first = time.perf_counter() - start
         n = 1 if name == "tf-eager" else repeats
-        t = timed_interleaved({"peer": dream, "jaxdream": ours_dream}, n)
-        row = {
-            "checks": checks,
-            "first_call_s": first,
-            "dream": t["peer"],
-            "jaxdream_dream": t["jaxdream"],
-            "ratio_peer_over_jaxdream": t["peer"]["median_s"] / t["jaxdream"]["median_s"],
-        }
+        row = {"checks": checks, "threads": threads, "workloads": {}}
+        for label, cfg in {"5 tiles": config, **(extra or {})}.items():
+            row["workloads"][label] = _peer_dream(
+                peers, ops, gray, photo, cfg, model, params, image, n
+            )
+        # The first workload's figures at the top (the history's lines compare these).
+        row.update(row["workloads"]["5 tiles"])
         if name != "tf-eager":  # the seed-style eager loop at batch 320 would take minutes
             peer_big = lambda ops=ops: ops.numpy(
                 ops.batch_oip(ops.tensor(big), big_maps, config.steps, config.epsilon)
@@ -343,22 +344,87 @@ def bench_peers(
     return out
 
 
+def _peer_dream(peers, ops, gray, photo, config: DreamConfig, model, params, image, n) -> dict:
+    """One peer's dream of ``config`` timed in turns with ``jaxdream.dream`` (the public call)
+    and jaxdream's compiled core."""
+    from jaxdream.dream import dream as public_dream
+
+    maps = np.asarray(config.knobs().objective.map, np.int32)
+    quadrants = next((t for lv, t in config.spec(model, gray.shape).levels if lv == 1), ())
+    ours_core, _ = _dream_call(model, params, config, image[None])
+
+    def ours_public():
+        return public_dream(photo, config, model=model, params=params).image
+
+    def dream():
+        return peers.dream(
+            ops, gray, maps, config.iterations, config.steps, config.epsilon, quadrants
+        )
+
+    start = time.perf_counter()
+    dream()
+    first = time.perf_counter() - start
+    t = timed_interleaved({"peer": dream, "jaxdream": ours_public, "jaxdream_core": ours_core}, n)
+    return {
+        "tiles": config.tile_count(),
+        "first_call_s": first,
+        "dream": t["peer"],
+        # What a user calls: jaxdream.dream(photo, config, model=, params=) on the gray photo
+        # at the working size (the peers get the standardized working image).
+        "jaxdream_dream": t["jaxdream"],
+        "jaxdream_core_dream": t["jaxdream_core"],
+        "ratio_peer_over_jaxdream": t["peer"]["median_s"] / t["jaxdream"]["median_s"],
+        "ratio_peer_over_jaxdream_core": t["peer"]["median_s"] / t["jaxdream_core"]["median_s"],
+    }
+
+
 def bench_peers_isolated(
-    names: Sequence[str], size: int, repeats: int, oip_batch_size: int
+    names: Sequence[str],
+    size: int,
+    repeats: int,
+    oip_batch_size: int,
+    thread_counts: Sequence[int] = (1, 2),
 ) -> dict:
     """``bench_peers``, each peer with jaxdream in a new process of its own
     (``benchmarks/peer_worker.py``), so that one peer's libraries do not slow the next one's
-    comparison."""
+    comparison; once for each of ``thread_counts`` (the peer's intra-op threads), the fastest
+    dream kept as the peer's row (each count's figures under ``by_threads``)."""
     out = {}
     for name in names:
-        cmd = [sys.executable, "-m", "benchmarks.peer_worker", name, "--size", str(size)]
-        cmd += ["--repeats", str(repeats), "--oip-batch", str(oip_batch_size)]
-        done = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent)
-        if done.returncode:
-            tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            out[name] = {"skipped": f"its process failed: {tail}"}
-        else:
-            out[name] = json.loads(done.stdout.strip().splitlines()[-1])
+        runs = {}
+        for threads in thread_counts:
+            cmd = [sys.executable, "-m", "benchmarks.peer_worker", name, "--size", str(size)]
+            cmd += ["--repeats", str(repeats), "--oip-batch", str(oip_batch_size)]
+            cmd += ["--threads", str(threads)]
+            done = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent)
+            if done.returncode:
+                tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+                runs[threads] = {"skipped": f"its process failed: {tail}"}
+            else:
+                runs[threads] = json.loads(done.stdout.strip().splitlines()[-1])
+        timed_runs = {t: r for t, r in runs.items() if "skipped" not in r}
+        if not timed_runs:
+            out[name] = next(iter(runs.values()))
+            continue
+        best = min(timed_runs, key=lambda t: timed_runs[t]["dream"]["median_s"])
+        out[name] = {
+            **timed_runs[best],
+            "by_threads": {
+                str(t): {
+                    "peer_dream_median_s": r["dream"]["median_s"],
+                    "ratio_peer_over_jaxdream": r["ratio_peer_over_jaxdream"],
+                    "ratios_by_workload": {
+                        k: w["ratio_peer_over_jaxdream"] for k, w in r.get("workloads", {}).items()
+                    },
+                    **(
+                        {"peer_oip_image_steps_per_s": r["oip"]["peer_image_steps_per_s"]}
+                        if "oip" in r
+                        else {}
+                    ),
+                }
+                for t, r in timed_runs.items()
+            },
+        }
     return out
 
 
@@ -558,10 +624,31 @@ def table(record: dict) -> str:
             continue
         worst = max(p["checks"].values())
         peer_ms, ours_ms = p["dream"]["median_s"] * 1e3, p["jaxdream_dream"]["median_s"] * 1e3
+        threads = f", {p['threads']} thread(s)" if p.get("threads") else ""
+        core = ""
+        if "jaxdream_core_dream" in p:
+            core = (
+                f"; {p['ratio_peer_over_jaxdream_core']:.1f}x its compiled core's "
+                f"{p['jaxdream_core_dream']['median_s'] * 1e3:.1f} ms"
+            )
         lines.append(
-            f"| peer {name}: one dream | {peer_ms:.1f} ms = {p['ratio_peer_over_jaxdream']:.1f}x "
-            f"jaxdream's {ours_ms:.1f} ms in the same turns (checks: max abs diff {worst:.1e}) |"
+            f"| peer {name}{threads}: one dream | {peer_ms:.1f} ms = "
+            f"{p['ratio_peer_over_jaxdream']:.1f}x jaxdream.dream()'s {ours_ms:.1f} ms in the "
+            f"same turns{core} (checks: max abs diff {worst:.1e}) |"
         )
+        for label, w in p.get("workloads", {}).items():
+            lines.append(
+                f"| peer {name}: {label} | {w['dream']['median_s'] * 1e3:.1f} ms = "
+                f"{w['ratio_peer_over_jaxdream']:.2f}x jaxdream.dream()'s "
+                f"{w['jaxdream_dream']['median_s'] * 1e3:.1f} ms, "
+                f"{w['ratio_peer_over_jaxdream_core']:.2f}x its core's "
+                f"{w['jaxdream_core_dream']['median_s'] * 1e3:.1f} ms |"
+            )
+        for t, b in p.get("by_threads", {}).items():
+            lines.append(
+                f"| peer {name} with {t} thread(s) | {b['peer_dream_median_s'] * 1e3:.1f} ms "
+                f"({b['ratio_peer_over_jaxdream']:.1f}x) |"
+            )
         if "oip" in p:
             o = p["oip"]
             lines.append(

@@ -7,7 +7,10 @@ A layout is a small frozen (hashable) object with three methods, all static in s
 - ``place(values, shape, level, tiles)``: an ``(H, W)`` image holding each tile's ``values``
   (a change to add) where that tile lies, zero elsewhere.
 
-Level 0 is always the whole image. A new layout is one class here; the dream takes any object
+Level 0 is always the whole image. Each level's tiles are cut and placed in ONE operation
+whatever their count (a reshape for the grid, a windowed gather and scatter-add for
+overlapping tiles), so a dream's program stays about the same size from 5 tiles to 4,096.
+A new layout is one class here; the dream takes any object
 with these methods (``DreamConfig.layout`` names the built-in ones).
 
 >>> import jax.numpy as jnp
@@ -71,21 +74,49 @@ def _ramp_1d(size: int, n: int, margin: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @functools.lru_cache(maxsize=64)
-def _overlap_plan(shape: tuple[int, int], level: int, fraction: float):
-    """Static tile origins ``(n*n, 2)`` and normalized feather windows ``(n*n, th, tw)`` of an
-    ``Overlap`` level: at every pixel the windows of all ``n*n`` tiles sum to 1."""
+def _overlap_axis(side: int, level: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """One axis of an ``Overlap`` level: the ``n`` window starts and their feathered weights
+    ``(n, length)``, normalized so that the windows sum to 1 at every pixel of the axis.
+
+    The 2-D windows are products of one row window and one column window, so they sum to 1 at
+    every pixel of the image too: only these 1-D weights are stored (per level, not per tile),
+    and a tile's 2-D window is their product, computed in the program."""
     n = 2**level
-    (sy, wy), (sx, wx) = (
-        _ramp_1d(side, n, Overlap.margin(side // n, fraction, side)) for side in shape
-    )
+    starts, weights = _ramp_1d(side, n, Overlap.margin(side // n, fraction, side))
+    total = np.zeros(side)
+    for s, w in zip(starts, weights, strict=True):
+        total[s : s + w.size] += w
+    weights = weights / np.stack([total[s : s + weights.shape[1]] for s in starts])
+    return starts.astype(np.int32), weights.astype(np.float32)
+
+
+def _overlap_plan(shape: tuple[int, int], level: int, fraction: float):
+    """Every tile's origin ``(n*n, 2)`` and 2-D window ``(n*n, th, tw)`` of an ``Overlap``
+    level, in numpy (to look at and test; the program computes them from ``_overlap_axis``)."""
+    (sy, wy), (sx, wx) = (_overlap_axis(side, level, fraction) for side in shape)
     origins = np.array([(y, x) for y in sy for x in sx])
-    windows = np.einsum("ah,bw->abhw", wy, wx).reshape(n * n, wy.shape[1], wx.shape[1])
-    total = np.zeros(shape)
-    for (y, x), w in zip(origins, windows, strict=True):
-        total[y : y + w.shape[0], x : x + w.shape[1]] += w
-    for k, (y, x) in enumerate(origins):
-        windows[k] /= total[y : y + windows.shape[1], x : x + windows.shape[2]]
-    return origins, windows.astype(np.float32)
+    windows = np.einsum("ah,bw->abhw", wy, wx).reshape(len(origins), wy.shape[1], wx.shape[1])
+    return origins, windows
+
+
+def _origins(starts_y: np.ndarray, starts_x: np.ndarray, tiles: Sequence[int]):
+    """Row and column indices ``(T,)`` of the chosen tiles (row-major) into the starts: from
+    the ``n`` starts by a broadcast where all tiles take part, else one index per tile."""
+    n = starts_x.size
+    if tuple(tiles) == tuple(range(n * n)):
+        rows = jnp.broadcast_to(jnp.arange(n)[:, None], (n, n)).reshape(-1)
+        cols = jnp.broadcast_to(jnp.arange(n)[None, :], (n, n)).reshape(-1)
+        return rows, cols
+    tiles = np.asarray(tiles)
+    return jnp.asarray(tiles // n, jnp.int32), jnp.asarray(tiles % n, jnp.int32)
+
+
+_WINDOWS = jax.lax.GatherDimensionNumbers(
+    offset_dims=(1, 2), collapsed_slice_dims=(), start_index_map=(0, 1)
+)
+_PLACES = jax.lax.ScatterDimensionNumbers(
+    update_window_dims=(1, 2), inserted_window_dims=(), scatter_dims_to_operand_dims=(0, 1)
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,26 +145,34 @@ class Overlap:
         h, w = (s // n + 2 * self.margin(s // n, self.fraction, s) for s in shape)
         return h, w
 
+    def _plan(self, shape: tuple[int, int], level: int, tiles: Sequence[int]):
+        """The chosen tiles' origins ``(T, 2)`` and their row and column weights."""
+        (sy, wy), (sx, wx) = (_overlap_axis(side, level, float(self.fraction)) for side in shape)
+        rows, cols = _origins(sy, sx, tiles)
+        origins = jnp.stack([jnp.asarray(sy)[rows], jnp.asarray(sx)[cols]], axis=1)
+        return origins, jnp.asarray(wy)[rows], jnp.asarray(wx)[cols]
+
     def cut(self, image: Array, level: int, tiles: Sequence[int]) -> Array:
         if level == 0:
             return cut_tiles(image, 0, tuple(tiles))
-        origins, _ = _overlap_plan(tuple(image.shape), level, float(self.fraction))
-        th, tw = self.tile_shape(tuple(image.shape), level)
-        return jnp.stack([image[y : y + th, x : x + tw] for y, x in origins[np.asarray(tiles)]])
+        shape = tuple(image.shape)
+        origins, _, _ = self._plan(shape, level, tiles)
+        size = self.tile_shape(shape, level)
+        # ONE windowed gather, whatever the tile count: the windows are computed, not stored.
+        return jax.lax.gather(image, origins, _WINDOWS, size, mode="promise_in_bounds")
 
     def place(
         self, values: Array, shape: tuple[int, int], level: int, tiles: Sequence[int]
     ) -> Array:
         if level == 0:
             return place_tiles(values, shape, 0, tuple(tiles))
-        origins, windows = _overlap_plan(tuple(shape), level, float(self.fraction))
-        th, tw = self.tile_shape(tuple(shape), level)
-        parts = []
-        for value, k in zip(values, tiles, strict=True):  # static offsets: pads, no scatter
-            y, x = (int(v) for v in origins[k])
-            pad = ((y, shape[0] - y - th), (x, shape[1] - x - tw))
-            parts.append(jnp.pad(value * windows[k], pad))
-        return sum(parts[1:], parts[0])
+        origins, wy, wx = self._plan(tuple(shape), level, tiles)
+        weighted = values * wy[:, :, None] * wx[:, None, :]
+        # ONE windowed scatter-add, in tile order (the order the tiles' changes were summed in).
+        zeros = jnp.zeros(shape, values.dtype)
+        return jax.lax.scatter_add(
+            zeros, origins, weighted, _PLACES, indices_are_sorted=True, mode="promise_in_bounds"
+        )
 
 
 LAYOUTS = {"grid": Grid, "overlap": Overlap}
