@@ -264,6 +264,17 @@ def join_run(args: argparse.Namespace) -> None:
         distributed.initialize(*flags)
 
 
+def run_settings(args: argparse.Namespace, skip: Sequence[str]) -> dict:
+    """The flags of ``args`` but ``skip`` (those that only say how a run goes), as JSON values:
+    what a resumed render must match. Sets (``args.typed``, the flags typed) become sorted
+    lists, without the skipped flags (``--resume`` typed or not, the render is the same)."""
+    return {
+        k: sorted(set(v) - set(skip)) if isinstance(v, set | frozenset) else v
+        for k, v in sorted(vars(args).items())
+        if k not in skip
+    }
+
+
 def display(args: argparse.Namespace):
     """The ``Display`` the display flags in ``args`` name."""
     from jaxdream.display import Display

@@ -22,6 +22,7 @@ from jaxdream.cli._core import (
     load_weights,
     preset_defaults,
     quiet_flag,
+    run_settings,
 )
 from jaxdream.errors import ConfigError
 
@@ -134,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     output = part_name(args.output, index, count)
     if count > 1:
         check_video_output(output, args.input)
-    settings = {k: v for k, v in sorted(vars(args).items()) if k not in RESUME_SKIPS}
+    settings = run_settings(args, RESUME_SKIPS)
     keep = Resumable(output, {**settings, "part": [first, stop]}, args.resume)
     done = keep.done()
     notes = []

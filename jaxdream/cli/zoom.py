@@ -18,6 +18,7 @@ from jaxdream.cli._core import (
     load_weights,
     preset_defaults,
     quiet_flag,
+    run_settings,
 )
 from jaxdream.errors import ConfigError
 
@@ -65,7 +66,7 @@ def register(sub, preset: str | None) -> None:
 
 def settings_of(args: argparse.Namespace) -> dict:
     """What fixes a render's frames: every flag but those that only say how it runs."""
-    return {k: v for k, v in sorted(vars(args).items()) if k not in RESUME_SKIPS}
+    return run_settings(args, RESUME_SKIPS)
 
 
 def run(args: argparse.Namespace) -> int:
