@@ -93,8 +93,33 @@ def test_per_tile_objectives_act_on_their_tiles(bundled, smooth_image):
 # --------------------------------------------------------------------------- retrace guard
 
 
-def test_a_dream_compiles_once_for_other_maps_weights_epsilon_and_seeds(bundled):
+@pytest.mark.parametrize("path", ["traced", "exported"])
+def test_a_dream_compiles_once_for_other_maps_weights_epsilon_and_seeds(
+    bundled, path, tmp_path, monkeypatch
+):
+    """Numbers never make a new program, on either path a dream takes: traced (no persistent
+    cache: ``carve_batch``'s own cache) or exported into the persistent cache (once the CLI
+    has turned it on, as any earlier test may have: the exported programs made)."""
+    import importlib
+
+    import jax
+
+    from jaxdream import cache
+
     _, params = bundled
+    module = importlib.import_module("jaxdream.dream")
+    monkeypatch.setattr(module, "_EXPORTED", {})
+    before_dir = jax.config.jax_compilation_cache_dir
+    if path == "exported":
+        cache.enable_compilation_cache(tmp_path / "xla")
+    else:
+        jax.config.update("jax_compilation_cache_dir", None)
+
+    def programs():
+        if path == "exported":
+            return len(list((tmp_path / "xla" / cache.EXPORTED_FOLDER).glob("*.jaxexport")))
+        return carve_batch._cache_size()
+
     rng = np.random.default_rng(0)
     photos = [rng.random((40, 56)).astype(np.float32) for _ in range(2)]
     configs = [
@@ -113,14 +138,17 @@ def test_a_dream_compiles_once_for_other_maps_weights_epsilon_and_seeds(bundled)
             levels=(Level(0), Level(1, tiles=(3,), weight=0.25)),
         ),
     ]
-    dream(photos[0], configs[0], params=params)
-    before = carve_batch._cache_size()
-    for config in configs[1:]:
-        for photo in photos:
-            dream(photo, config, params=params)
-    assert carve_batch._cache_size() == before, "the dream recompiled for changed numbers"
-    dream(photos[0], configs[0].replace(steps=3), params=params)  # steps are static
-    assert carve_batch._cache_size() == before + 1
+    try:
+        dream(photos[0], configs[0], params=params)
+        before = programs()
+        for config in configs[1:]:
+            for photo in photos:
+                dream(photo, config, params=params)
+        assert programs() == before, "the dream recompiled for changed numbers"
+        dream(photos[0], configs[0].replace(steps=3), params=params)  # steps are static
+        assert programs() == before + 1
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before_dir)
 
 
 # --------------------------------------------------------------------------- layouts
