@@ -57,17 +57,25 @@ def _from_array(a: np.ndarray) -> Photo:
             raise ImageError("the image holds NaN or infinite values")
         lo, hi = float(a.min()), float(a.max())
         if lo < 0 or hi > 1:  # arbitrary range: map onto [0, 1] (in float64: +-3e38 fits)
-            wide = a.astype(np.float64)
-            a = ((wide - lo) / (hi - lo)).astype(np.float32) if hi > lo else np.zeros_like(a)
+            if hi > lo:  # in place on a float64 copy: (wide - lo) / (hi - lo), no temporaries
+                wide = a.astype(np.float64)
+                a = np.divide(np.subtract(wide, lo, out=wide), hi - lo, out=wide)
+                a = a.astype(np.float32)
+            else:
+                a = np.zeros_like(a)
     else:
         raise ImageError(f"an image array must hold numbers, not {a.dtype}")
     if a.ndim == 2:
-        rgb = np.repeat(a[..., None], 3, axis=-1)
-    else:
-        rgb = a[..., :3]
-        if a.shape[-1] == 4:  # composite over white
-            alpha = a[..., 3:]
-            rgb = rgb * alpha + (1.0 - alpha)
+        # A gray image's gray is itself (the weights sum to exactly 1 in float32: the weighted
+        # sum of three equal channels differed from it by rounding, <= 1 ulp), and its RGB a
+        # read-only view: no (H, W, 3) copy and no matrix product on every call. ``a`` is
+        # this function's own array here (every branch above made a new one).
+        gray = np.ascontiguousarray(a, np.float32)
+        return Photo(gray, np.broadcast_to(gray[..., None], (*gray.shape, 3)))
+    rgb = a[..., :3]
+    if a.shape[-1] == 4:  # composite over white
+        alpha = a[..., 3:]
+        rgb = rgb * alpha + (1.0 - alpha)
     rgb = np.ascontiguousarray(rgb, np.float32)
     return Photo(rgb @ GRAY_WEIGHTS, rgb)
 
@@ -82,6 +90,8 @@ def _from_pil(img: Image.Image) -> Photo:
         return _from_array(np.asarray(img, np.int64))
     if img.mode == "F":
         return _from_array(np.asarray(img, np.float32))
+    if img.mode == "L" and "transparency" not in img.info:  # gray: the 2-D path, as an array
+        return _from_array(np.asarray(img))
     has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
     img = img.convert("RGBA" if has_alpha else "RGB")
     return _from_array(np.asarray(img))

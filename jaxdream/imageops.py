@@ -94,10 +94,20 @@ def resize_host(x: np.ndarray, shape: Sequence[int]) -> np.ndarray:
 
 
 def standardize_host(image: np.ndarray) -> np.ndarray:
-    """``standardize`` of a host array in numpy (statistics in float64)."""
-    x = np.asarray(image, np.float64)
-    scale = max(float(x.std()), 1.0 / math.sqrt(x.size))
-    return ((x - x.mean()) / scale).astype(np.float32)
+    """``standardize`` of a host array in numpy (statistics in float64).
+
+    The deviations from the mean are computed once, in place, and serve both the variance and
+    the result: the same operations as ``(x - x.mean()) / x.std()``, so the same bytes.
+
+    >>> x = np.random.default_rng(0).random((4, 5)).astype(np.float64)
+    >>> bool(np.array_equal(standardize_host(x), ((x - x.mean()) / x.std()).astype(np.float32)))
+    True
+    """
+    x = np.array(image, np.float64)  # a copy of its own, worked on in place
+    np.subtract(x, x.mean(), out=x)
+    variance = float(np.add.reduce(np.square(x), axis=None) / x.size)
+    scale = max(math.sqrt(variance), 1.0 / math.sqrt(x.size))
+    return np.divide(x, scale, out=x).astype(np.float32)
 
 
 def cut_tiles(image: Array, level: int, tiles: Sequence[int]) -> Array:
