@@ -89,26 +89,29 @@ def probe_folder(
 
 
 @contextlib.contextmanager
-def atomic_open(
-    path: str | os.PathLike, error: type[JaxdreamError] = ImageError
-) -> Iterator[BinaryIO]:
-    """Open a temporary file beside ``path`` for writing; on success it replaces ``path``.
+def atomic_path(
+    path: str | os.PathLike, error: type[JaxdreamError] = ImageError, suffix: str = ".tmp"
+) -> Iterator[Path]:
+    """A temporary file's path beside ``path`` for a writer that needs a name (FFmpeg); on
+    success the file replaces ``path``.
 
-    On any exception the temporary file is removed and ``path`` is left as it was. A folder
-    that does not exist or cannot be written raises ``error`` naming it.
+    On any exception the temporary file is removed and ``path`` is left as it was; so is it
+    when the process is stopped by a signal (``remove_partial_files``). A folder that does not
+    exist or cannot be written, or a write that fails (a full disk), raises ``error`` naming
+    ``path``. ``suffix`` ends the temporary name (a writer may choose its format by it).
     """
     path = check_writable(path, error)
     folder = path.parent if str(path.parent) else Path(".")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=folder)
     except OSError as e:
         raise error(f"cannot write {path}: {e.strerror}") from e
+    os.close(fd)
     with _PARTIAL_LOCK:
         _PARTIAL.add(tmp)
     try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
+        yield Path(tmp)
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
@@ -123,6 +126,17 @@ def atomic_open(
     finally:
         with _PARTIAL_LOCK:
             _PARTIAL.discard(tmp)
+
+
+@contextlib.contextmanager
+def atomic_open(
+    path: str | os.PathLike, error: type[JaxdreamError] = ImageError
+) -> Iterator[BinaryIO]:
+    """Open a temporary file beside ``path`` for writing; on success it replaces ``path``
+    (``atomic_path``: removed on any exception or signal, ``path`` left as it was)."""
+    with atomic_path(path, error) as tmp, open(tmp, "wb") as f:
+        yield f
+        f.flush()
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object], **kw) -> None:

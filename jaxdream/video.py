@@ -36,7 +36,6 @@ import math
 import os
 import queue
 import shutil
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -45,6 +44,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image
 
+from jaxdream import _files
 from jaxdream._files import check_regular_file, check_writable
 from jaxdream.config import DreamConfig
 from jaxdream.display import Display
@@ -340,36 +340,6 @@ SETTINGS = {
 }
 
 
-@contextlib.contextmanager
-def _atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary file's path beside ``path`` (FFmpeg writes it by name: an MP4's index is
-    moved to the front once the frames are in), renamed over ``path`` on success, removed on
-    any error and by the command line's signal handlers (``jaxdream._files``)."""
-    from jaxdream import _files
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    with _files._PARTIAL_LOCK:
-        _files._PARTIAL.add(tmp)
-    try:
-        yield Path(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise VideoError(f"cannot write {path}: {e.strerror or e}") from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    finally:
-        with _files._PARTIAL_LOCK:
-            _files._PARTIAL.discard(tmp)
-
-
 class VideoWriter:
     """Frames written as they come to ``path`` (format from the name, module docstring), at
     ``fps``; ``time_base``: frames then carry their own times (``write(frame, time)``, in
@@ -412,7 +382,9 @@ class VideoWriter:
             self._folder.mkdir()
             self._stack.callback(self._drop_folder)
         elif ext != ".gif":
-            self._file = self._stack.enter_context(_atomic_path(self.path))
+            self._file = self._stack.enter_context(
+                _files.atomic_path(self.path, VideoError, suffix=self.path.suffix)
+            )
             self._settings = SETTINGS[ext]
             self._container = None
         return self
@@ -675,7 +647,9 @@ class VideoDreams:
     """The iterator ``dream_video`` returns: dreamt frames (uint8) in order, as they are made.
     ``info`` is the input's ``VideoInfo``; ``times`` the time of each frame yielded so far
     (seconds from ``start``); ``lost`` (once it ends) the frames that did not decode;
-    ``compiled`` the programs its dreams used."""
+    ``compiled`` the programs its dreams used; ``state``, with coherence, what the last frame
+    yielded carries into the next (its working image and its carving: ``dream_video``'s
+    ``state`` for a render that continues after it)."""
 
     def __init__(
         self,
@@ -691,6 +665,8 @@ class VideoDreams:
         params,
         batch_size,
         frames,
+        state=None,
+        prime=True,
     ):
         from jaxdream.checkpoint import load_model
         from jaxdream.oip import model_from_params
@@ -704,6 +680,12 @@ class VideoDreams:
         self.batch_size = batch_size
         self._frames = frames
         first, stop = (0, None) if frames is None else frames
+        # A coherent range that starts after the first frame, with nothing carried into it,
+        # begins by dreaming the frame before it (not yielded): its carving is carried into
+        # the range's first frame, so a part or a resumed render does not restart the carving.
+        self._primer = None
+        if coherence != "none" and state is None and prime and first > 0:
+            first = self._primer = first - 1
         self.decoded = Decoded(path, start, duration, stop, first)
         self.info = self.decoded.info
         if start >= self.info.duration:
@@ -711,10 +693,29 @@ class VideoDreams:
                 f"start {start:g} s is past the end of {path} ({self.info.duration:.2f} s)"
             )
         self.shape = config.working_shape((self.info.height, self.info.width))
+        self.state = None if state is None else self._checked_state(state, coherence)
+        self._carried = self.state
         self.times: list[float] = []
         self.compiled = 0
         self._plain = config.replace(prepare="gray")
         self._iterator = self._run()
+
+    def _checked_state(self, state, coherence: str) -> tuple[np.ndarray, np.ndarray]:
+        if coherence == "none":
+            raise ConfigError("a carried state needs coherence 'blend' or 'flow'")
+        try:
+            image, carving = (np.asarray(a, np.float32) for a in state)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                "state must be a pair of arrays (a frame's working image and its carving)"
+            ) from None
+        for name, a in (("image", image), ("carving", carving)):
+            if a.shape != self.shape or not np.all(np.isfinite(a)):
+                raise ConfigError(
+                    f"the carried state's {name} must be finite, of the working shape "
+                    f"{self.shape}; got {a.shape}"
+                )
+        return image, carving
 
     @property
     def lost(self) -> int:
@@ -766,7 +767,7 @@ class VideoDreams:
         def dream_batches():
             try:
                 pending: list[Frame] = []
-                state = None
+                state = self._carried
                 while not stop.is_set():
                     item = frames_in.get()
                     if isinstance(item, BaseException):
@@ -778,7 +779,10 @@ class VideoDreams:
                             results = self._dream_batch(pending, batch, dream_photos)
                         else:
                             results, state = self._dream_coherent(pending[0], state, dream_photos)
-                        self._put(dreams_out, list(zip(pending, results, strict=True)), stop)
+                        states = [state] * len(pending)
+                        self._put(
+                            dreams_out, list(zip(pending, results, states, strict=True)), stop
+                        )
                         pending = []
                     if item is None:
                         break
@@ -797,7 +801,10 @@ class VideoDreams:
                     break
                 if isinstance(item, BaseException):
                     raise item
-                for frame, result in item:
+                for frame, result, state in item:
+                    self.state = state
+                    if frame.index == self._primer:
+                        continue
                     self.times.append(frame.time)
                     yield result.to_uint8(self.display, color=self.color, photo_size=True)
         finally:
@@ -872,6 +879,8 @@ def dream_video(
     params: Mapping | None = None,
     batch_size: int | None = None,
     frames: tuple[int, int | None] | None = None,
+    state: tuple[np.ndarray, np.ndarray] | None = None,
+    prime: bool = True,
 ) -> VideoDreams:
     """Every frame of the video at ``path`` (from ``start`` seconds, for ``duration``)
     dreamt with ``config``, at the video's own size (rotation applied), as uint8 frames
@@ -884,8 +893,12 @@ def dream_video(
     times ``carry``, before it is dreamt; ``"flow"``, the same carving first moved along the
     motion (OpenCV's Farneback optical flow), as DeepDreamVideo does. Both dream one frame
     after another (each needs the one before). ``frames=(first, stop)``: only the frames of
-    those indices in the range (a process's share of a multi-host run). Errors before any
-    work: ``VideoError``, ``ConfigError``."""
+    those indices in the range (a process's share of a multi-host run, or what a resumed
+    render has left). ``state``: the carving to carry into the first of them (``VideoDreams.state``
+    after the frame before it: a resumed render then makes the bytes of one uninterrupted);
+    without it a coherent range that starts after frame 0 first dreams the frame before it,
+    unyielded, and carries that (``prime``; ``False``: start afresh). Errors before any work:
+    ``VideoError``, ``ConfigError``."""
     if not isinstance(config, DreamConfig):
         raise ConfigError(f"config must be a DreamConfig, not {type(config).__name__}")
     if coherence not in COHERENCE:
@@ -913,6 +926,8 @@ def dream_video(
         params,
         batch_size,
         frames,
+        state,
+        prime,
     )
 
 
@@ -996,28 +1011,51 @@ class Resumable:
                     out[int(k)] = float(t)
         return out
 
-    def keep(self, index: int, frame: np.ndarray, time: float | None = None) -> None:
-        """Keep frame ``index`` (and its ``time``, where frames carry their own)."""
+    def keep(
+        self,
+        index: int,
+        frame: np.ndarray,
+        time: float | None = None,
+        state: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
+        """Keep frame ``index`` (and its ``time``, where frames carry their own; and the
+        ``state`` it carries into the next, kept before the frame and dropped only once the
+        next frame is kept, so that ``state_at(done())`` is there after any interruption)."""
+        if state is not None:
+            self._save_npz(f"state_{index + 1:06d}.npz", state)
         tmp = self.folder / f"frame_{index:06d}.png.tmp"
         Image.fromarray(frame).save(tmp, format="PNG", compress_level=1)
         if time is not None:
             with open(self.folder / "times.txt", "a") as f:
                 f.write(f"{index} {time!r}\n")
         os.replace(tmp, self.folder / f"frame_{index:06d}.png")
+        if state is not None:
+            with contextlib.suppress(OSError):
+                (self.folder / f"state_{index:06d}.npz").unlink()
 
-    def keep_state(self, state: Mapping[str, np.ndarray]) -> None:
-        """The dream's state after frame ``state['next'] - 1`` (replaces the last one)."""
-        tmp = self.folder / "state.npz.tmp"
+    def state_at(self, index: int) -> dict[str, np.ndarray] | None:
+        """The state kept for frame ``index`` to start from (see ``keep``), or ``None``."""
+        return self._load_npz(f"state_{index:06d}.npz")
+
+    def _save_npz(self, name: str, arrays: Mapping[str, np.ndarray]) -> None:
+        tmp = self.folder / f"{name}.tmp"
         with open(tmp, "wb") as f:
-            np.savez(f, **state)
-        os.replace(tmp, self.folder / "state.npz")
+            np.savez(f, **arrays)
+        os.replace(tmp, self.folder / name)
 
-    def state(self) -> dict[str, np.ndarray] | None:
-        path = self.folder / "state.npz"
+    def _load_npz(self, name: str) -> dict[str, np.ndarray] | None:
+        path = self.folder / name
         if not path.exists():
             return None
         with np.load(path) as data:
             return {k: data[k] for k in data.files}
+
+    def keep_state(self, state: Mapping[str, np.ndarray]) -> None:
+        """The dream's state after frame ``state['next'] - 1`` (replaces the last one)."""
+        self._save_npz("state.npz", state)
+
+    def state(self) -> dict[str, np.ndarray] | None:
+        return self._load_npz("state.npz")
 
     def finish(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

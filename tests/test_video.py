@@ -5,6 +5,7 @@ truncated files; the commands' bad input; an interrupted render resumed; two pro
 import fractions
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -179,6 +180,43 @@ def test_coherence_carries_the_carving_along_the_motion(clip, tiny):
         frames = list(dream_video(clip, CFG, coherence=mode, model=model, params=params))
         assert len(frames) == 12 and frames[0].shape == (48, 64)
         assert flicker(frames) > 0
+
+
+def test_a_coherent_range_continues_from_the_carried_state_to_the_same_bytes(clip, tiny):
+    model, params = tiny
+    kw = dict(coherence="blend", model=model, params=params)
+    whole = dream_video(clip, CFG, **kw)
+    frames, states = [], []
+    for frame in whole:
+        frames.append(frame)
+        states.append(whole.state)
+    assert len(states) == 12 and states[5][0].shape == (24, 32)
+    assert not np.array_equal(states[5][1], states[6][1])  # a state of each frame's own
+    rest = list(dream_video(clip, CFG, frames=(6, None), state=states[5], **kw))
+    assert len(rest) == 6 and all((a == b).all() for a, b in zip(rest, frames[6:], strict=True))
+    # Without a state, a range after frame 0 primes the carving from the frame before it:
+    primed = list(dream_video(clip, CFG, frames=(6, None), **kw))
+    fresh = list(dream_video(clip, CFG, frames=(5, None), prime=False, **kw))
+    assert len(primed) == 6 and all((a == b).all() for a, b in zip(primed, fresh[1:], strict=True))
+    unprimed = list(dream_video(clip, CFG, frames=(6, None), prime=False, **kw))
+    assert not (unprimed[0] == primed[0]).all()
+
+
+@pytest.mark.parametrize(
+    "state, coherence, says",
+    [
+        ((np.zeros((24, 32)), np.zeros((24, 32))), "none", "needs coherence"),
+        ((np.zeros((24, 31)), np.zeros((24, 32))), "blend", "working shape (24, 32)"),
+        ((np.zeros((24, 32)), np.full((24, 32), np.nan)), "flow", "must be finite"),
+        ((np.zeros((24, 32)),), "blend", "a pair of arrays"),
+    ],
+)
+def test_a_bad_carried_state_is_refused_before_any_work(clip, tiny, state, coherence, says):
+    from jaxdream.errors import ConfigError
+
+    model, params = tiny
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        dream_video(clip, CFG, coherence=coherence, state=state, model=model, params=params)
 
 
 def test_a_truncated_file_gives_what_decodes_and_says_how_much_was_lost(tmp_path, tiny):
@@ -388,6 +426,36 @@ def test_an_interrupted_zoom_keeps_its_frames_and_resumes_to_the_same_bytes(tmp_
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_coherent_video_resumes_to_the_same_bytes(tmp_path, sig, code):
+    """A real signal mid-render: the frames kept, nothing under the output's name, and the
+    resumed render (the carving carried from the state kept with the last frame) makes the
+    bytes of an uninterrupted one."""
+    clip = make_video(tmp_path / "long.mp4", pan(90, step=1), audio_seconds=None)
+    args = ["video", str(clip), "--coherence", "blend", *FAST]
+    whole = _cli([*args, "-o", "whole"], tmp_path)
+    assert whole.communicate(timeout=300)[0] and whole.returncode == 0
+    run = _cli([*args, "-o", "v"], tmp_path)
+    partial = tmp_path / ".v.partial"
+    deadline = time.monotonic() + 240
+    while len(list(partial.glob("frame_*.png"))) < 10 and run.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    run.send_signal(sig)
+    run.communicate(timeout=60)
+    assert run.returncode == code
+    kept = len(list(partial.glob("frame_*.png")))
+    assert 10 <= kept < 90 and (partial / f"state_{kept:06d}.npz").exists()
+    assert not (tmp_path / "v").exists()  # nothing under the output's name
+    resumed = _cli([*args, "-o", "v", "--resume"], tmp_path)
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert f"resumed after {kept}" in out and not partial.exists()
+    a = [p.read_bytes() for p in sorted((tmp_path / "v").iterdir())]
+    assert len(a) == 90 and a == [p.read_bytes() for p in sorted((tmp_path / "whole").iterdir())]
+
+
+@pytest.mark.slow
 def test_two_processes_each_write_their_part_of_the_video(clip, tmp_path):
     from jaxdream.runtime import cpu_flags
 
@@ -431,11 +499,11 @@ def test_a_video_render_stopped_midway_resumes_to_the_same_frames(clip, tmp_path
     keep = Resumable.keep
     calls = []
 
-    def failing(self, index, frame, when=None):
+    def failing(self, index, frame, when=None, state=None):
         calls.append(index)
         if len(calls) == 6:
             raise VideoError("the disk is full (a stand-in for any stop)")
-        keep(self, index, frame, when)
+        keep(self, index, frame, when, state)
 
     monkeypatch.setattr(Resumable, "keep", failing)
     assert main([*args, "-o", str(tmp_path / "v")]) == 2

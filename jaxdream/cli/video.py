@@ -138,6 +138,12 @@ def run(args: argparse.Namespace) -> int:
     settings = run_settings(args, RESUME_SKIPS)
     keep = Resumable(output, {**settings, "part": [first, stop]}, args.resume)
     done = keep.done()
+    coherent = args.coherence != "none"
+    # A resumed coherent render carries the state kept with its last frame (the same bytes as
+    # an uninterrupted one); without it (or in a later part) the library primes the carving
+    # from the frame before the range.
+    kept_state = keep.state_at(done) if coherent and done else None
+    carried = None if kept_state is None else (kept_state["image"], kept_state["carving"])
     notes = []
     if info.variable:
         notes.append("the frame rate varies: every frame keeps its own time")
@@ -157,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
         params=params,
         batch_size=args.batch_size,
         frames=(first + done, stop),
+        state=carried,
     )
     import fractions
 
@@ -188,15 +195,18 @@ def run(args: argparse.Namespace) -> int:
         for k, frame in enumerate(keep.frames(done)):  # an interrupted run's frames, again
             writer.write(frame, kept_times.get(k, k / float(fps)))
 
-        def write(k: int, frame, when: float) -> None:
-            keep.keep(k, frame, when)
+        def write(k: int, frame, when: float, state) -> None:
+            keep.keep(k, frame, when, state)
             writer.write(frame, when)
 
         pending = []
         for frame in frames:
             k = done + made
             when = max(0.0, frames.times[-1] - base)  # a part starts at its own 0
-            pending.append(encoder.submit(write, k, frame, when))
+            state = None
+            if coherent:
+                state = dict(zip(("image", "carving"), frames.state, strict=True))
+            pending.append(encoder.submit(write, k, frame, when, state))
             made += 1
             while len(pending) > 8 or (pending and pending[0].done()):
                 pending.pop(0).result()
