@@ -41,6 +41,7 @@ from jaxdream.display import Display, colorize, render
 from jaxdream.errors import ConfigError, ImageError, NumericalError
 from jaxdream.imageio import Photo, load_photo, prepare_photo
 from jaxdream.imageops import resize_host
+from jaxdream.keys import image_keys
 from jaxdream.model import CNN
 from jaxdream.oip import model_from_params
 from jaxdream.progress import call as progress_call
@@ -153,7 +154,7 @@ def _fixed_parts(model, config, shape, return_frames, parallel, indices) -> _Fix
             cacheable, hit = False, None
         if hit is not None:
             return hit
-    keys = _derive_keys(int(config.seed), jnp.asarray(indices))
+    keys = image_keys(config.seed, indices)
     fixed = _Fixed(
         spec=config.spec(model, shape, return_frames),
         knobs=config.knobs(),
@@ -165,13 +166,6 @@ def _fixed_parts(model, config, shape, return_frames, parallel, indices) -> _Fix
             _FIXED.pop(next(iter(_FIXED)))
         _FIXED[key] = fixed
     return fixed
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _derive_keys(seed: int, indices: jax.Array) -> jax.Array:
-    """``fold_in(key(seed), i)`` for each index: one program (one compile, or one load from
-    the persistent cache, in a new process) instead of a handful of operations run one by one."""
-    return jax.vmap(lambda i: jax.random.fold_in(jax.random.key(seed), i))(indices)
 
 
 def _immutable(config: DreamConfig) -> bool:

@@ -38,6 +38,7 @@ from jaxdream.dream import (
 )
 from jaxdream.errors import ConfigError
 from jaxdream.imageio import load_photo
+from jaxdream.keys import image_keys
 from jaxdream.model import CNN, activation_shapes
 from jaxdream.oip import model_from_params
 from jaxdream.progress import call as progress_call
@@ -185,9 +186,7 @@ def explore(
     knobs = [config.replace(map=int(m)).knobs() for m in maps]
     stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *knobs)
     n = len(maps)
-    keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(config.seed), i))(
-        jnp.zeros(n, jnp.int32)
-    )
+    keys = image_keys(config.seed, [0] * n)
     execution = parallel.auto(n, config.tile_count())
     images = jnp.broadcast_to(jnp.asarray(gray), (n, *shape))
     call = DreamCall(config.spec(model, shape), params, images, stacked, keys, execution)

@@ -46,6 +46,7 @@ from jaxdream.dream import (
 )
 from jaxdream.errors import ConfigError, ImageError, JaxdreamError, NumericalError, ResourceError
 from jaxdream.imageio import load_photo, photo_shape
+from jaxdream.keys import image_keys
 from jaxdream.model import CNN
 from jaxdream.oip import model_from_params
 
@@ -62,9 +63,7 @@ MAX_BATCH = 65536
 
 def lone_keys(seed: int, batch: int) -> jax.Array:
     """``batch`` copies of the key a lone dream uses (``dream_call``'s key of image 0)."""
-    return jax.vmap(lambda i: jax.random.fold_in(jax.random.key(seed), i))(
-        jnp.zeros(batch, jnp.int32)
-    )
+    return image_keys(seed, [0] * batch)
 
 
 class Outcome(NamedTuple):
