@@ -3,6 +3,7 @@
 A checkpoint holds the model's architecture, its parameters and free-form metadata:
 
 >>> import jax, tempfile, os
+>>> from jaxdream.model import init_params
 >>> model = CNN(widths=(4, 4, 4), hidden=8)
 >>> params = init_params(model, jax.random.key(0))
 >>> path = os.path.join(tempfile.mkdtemp(), "tiny.msgpack")
@@ -15,7 +16,6 @@ A checkpoint holds the model's architecture, its parameters and free-form metada
 from __future__ import annotations
 
 import copy
-import functools
 import os
 from collections.abc import Mapping
 from importlib import resources
@@ -28,7 +28,7 @@ from flax import serialization, traverse_util
 
 from jaxdream._files import atomic_write, check_regular_file
 from jaxdream.errors import CheckpointError
-from jaxdream.model import CNN, init_params
+from jaxdream.model import CNN, param_shapes
 
 FORMAT = "jaxdream-cnn"
 FORMAT_VERSION = 1
@@ -102,26 +102,12 @@ def _model_from_state(path: Path, spec: Any) -> CNN:
         raise CheckpointError(f"checkpoint {path} has no valid model description: {e}") from e
 
 
-def _param_shapes(model: CNN) -> dict:
-    """The ``"layer/name": ShapeDtypeStruct`` entries ``model``'s parameters must have (they
-    depend on its architecture only: traced once per architecture)."""
-    return _shapes_of(model.architecture)
-
-
-@functools.lru_cache(maxsize=16)
-def _shapes_of(architecture: tuple) -> dict:
-    widths, hidden, num_classes = architecture
-    model = CNN(widths=widths, hidden=hidden, num_classes=num_classes)
-    template = jax.eval_shape(lambda: init_params(model, jax.random.key(0)))
-    return {"/".join(k): v for k, v in traverse_util.flatten_dict(template).items()}
-
-
 def validate_params(params: Any, model: CNN, source: str = "parameters") -> dict:
     """Check that ``params`` has exactly the layers and shapes ``model`` needs; return arrays.
 
     Raises ``CheckpointError`` naming ``source`` and every missing, extra or misshapen entry.
     """
-    want = _param_shapes(model)
+    want = param_shapes(model)  # from the architecture: no flax trace
     if not isinstance(params, Mapping):
         raise CheckpointError(f"{source}: parameters are not a mapping of layers")
     have = {"/".join(k): v for k, v in traverse_util.flatten_dict(dict(params)).items()}
@@ -134,8 +120,8 @@ def validate_params(params: Any, model: CNN, source: str = "parameters") -> dict
             np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)
         ):
             problems.append(f"{k} holds {dtype} values, not real numbers")
-        elif shape != tuple(want[k].shape):
-            problems.append(f"{k} has shape {shape}, the model needs {tuple(want[k].shape)}")
+        elif shape != want[k]:
+            problems.append(f"{k} has shape {shape}, the model needs {want[k]}")
         elif not np.all(np.isfinite(have[k])):
             problems.append(f"{k} holds NaN or infinite values")
     if problems:

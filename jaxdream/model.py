@@ -347,6 +347,27 @@ def activation_shapes(
     return shapes
 
 
+def param_shapes(model: CNN) -> dict[str, tuple[int, ...]]:
+    """The shape of every parameter, ``"layer/name"``, worked out from the architecture (no
+    flax trace: loading a checkpoint checks against these; tests/test_model.py compares them
+    with ``init_params``).
+
+    >>> param_shapes(CNN())["conv2/kernel"], param_shapes(CNN())["dense/kernel"]
+    ((3, 3, 32, 64), (576, 70))
+    """
+    acts = activation_shapes(model)
+    shapes: dict[str, tuple[int, ...]] = {}
+    channels = INPUT_SHAPE[-1] if len(INPUT_SHAPE) == 3 else 1
+    for i, width in enumerate(model.widths, start=1):
+        shapes[f"conv{i}/kernel"], shapes[f"conv{i}/bias"] = (3, 3, channels, width), (width,)
+        channels = width
+    flat = math.prod(acts[f"conv{len(model.widths)}"])
+    shapes["dense/kernel"], shapes["dense/bias"] = (flat, model.hidden), (model.hidden,)
+    shapes["logits/kernel"] = (model.hidden, model.num_classes)
+    shapes["logits/bias"] = (model.num_classes,)
+    return shapes
+
+
 @functools.cache
 def _needed_side(model: CNN, layers: frozenset[str]) -> int:
     side = INPUT_SHAPE[0]

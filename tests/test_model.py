@@ -13,8 +13,20 @@ from jaxdream.model import (
     max_pool_2x2,
     needed_side,
     param_count,
+    param_shapes,
     standardize,
 )
+
+
+@pytest.mark.parametrize(
+    "model", [CNN(), CNN(widths=(4, 8, 6), hidden=9, num_classes=3), CNN(widths=(2, 3))]
+)
+def test_parameter_shapes_are_worked_out_as_flax_makes_them(model):
+    from flax import traverse_util
+
+    made = jax.eval_shape(lambda: init_params(model, jax.random.key(0)))
+    flat = {"/".join(k): v.shape for k, v in traverse_util.flatten_dict(made).items()}
+    assert param_shapes(model) == flat
 
 
 def test_named_activation_shapes():
