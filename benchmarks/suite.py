@@ -250,6 +250,59 @@ def cold_start(size: int, processes: int = 4) -> dict:
     }
 
 
+def _json_of(cmd: list[str], env: dict | None = None) -> dict:
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=HERE.parent, env=env)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def per_call(size: int, repeats: int = 30) -> dict:
+    """What the public call costs over its compiled core (``benchmarks.percall``), for the
+    article's 2 tiles and for 5, each in a process of its own."""
+    return {
+        str(tiles): _json_of(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.percall",
+                "--tiles",
+                str(tiles),
+                "--size",
+                str(size),
+                "--repeats",
+                str(repeats),
+            ]
+        )
+        for tiles in (2, 5)
+    }
+
+
+def start_up(processes: int = 5) -> dict:
+    """A user's start-up, warm persistent cache: the first ``jaxdream.dream(photo)`` of a new
+    process (``benchmarks.coldstart --public``), and the whole ``jaxdream dream -q -o x.png
+    --preset article`` command, wall time, median of ``processes`` runs after one that fills
+    the cache."""
+    cache = tempfile.mkdtemp(prefix="jaxdream-cache-")
+    public = [sys.executable, "-m", "benchmarks.coldstart", "--cache-dir", cache, "--public"]
+    runs = [_json_of(public) for _ in range(processes + 1)][1:]
+    script = Path(sys.executable).with_name("jaxdream")
+    cli = [str(script)] if script.exists() else [sys.executable, "-m", "jaxdream"]
+    cli += ["dream", "-q", "-o", str(Path(cache) / "x.png"), "--preset", "article"]
+    env = dict(os.environ, JAXDREAM_CACHE_DIR=str(Path(cache) / "cli"))
+    walls = []
+    for _ in range(processes + 1):
+        t0 = time.perf_counter()
+        subprocess.run(cli, capture_output=True, check=True, cwd=HERE.parent, env=env)
+        walls.append(time.perf_counter() - t0)
+    return {
+        "first_public_call_s": statistics.median(r["first_dream_s"] for r in runs),
+        "import_s": statistics.median(r["import_s"] for r in runs),
+        "first_public_call_s_per_process": [r["first_dream_s"] for r in runs],
+        "cli_article_wall_s": statistics.median(walls[1:]),
+        "cli_article_wall_s_per_process": walls[1:],
+        "cli_article_wall_s_filling_the_cache": walls[0],
+    }
+
+
 def bench_peers(
     model,
     params,
@@ -503,6 +556,9 @@ def headline(record: dict) -> dict[str, float]:
         out[f"{name}.compile_s"] = w["compile"]["total_s"]
     for b, row in record.get("oip", {}).items():
         out[f"oip.b{b}.s_per_image_step"] = 1.0 / row["best_image_steps_per_s"]
+    if "start_up" in record:
+        out["start_up.first_public_call_s"] = record["start_up"]["first_public_call_s"]
+        out["start_up.cli_article_wall_s"] = record["start_up"]["cli_article_wall_s"]
     return out
 
 
@@ -560,6 +616,10 @@ def run(settings: Settings, log=print) -> dict:
     if settings.cold_start:
         log("[cold start] new processes ...")
         record["cold_start"] = cold_start(settings.size)
+        log("[per call] the public call over its core ...")
+        record["per_call"] = per_call(settings.size)
+        log("[start-up] first public call, whole CLI process ...")
+        record["start_up"] = start_up()
     if settings.peers:
         log(f"[peers] {', '.join(settings.peers)} ...")
         record["peers"] = bench_peers_isolated(
@@ -618,6 +678,27 @@ def table(record: dict) -> str:
                 + " / ".join(f"{t * 1e3:.1f}" for t in per_process)
                 + " ms |"
             )
+    for tiles, r in record.get("per_call", {}).items():
+        over = r["api_over_core_ms"]["wall_s"]
+        lines.append(
+            f"| `jaxdream.dream(gray, config, model=, params=)` over its compiled core, {tiles} "
+            f"tiles | {over:+.1f} ms ({r['api']['wall_s'] * 1e3:.1f} vs "
+            f"{r['core']['wall_s'] * 1e3:.1f} ms) |"
+        )
+        lines.append(
+            f"| `jaxdream.dream(gray, config)` (no params) over passing them, {tiles} tiles | "
+            f"{r['no_params_over_params_ms']['wall_s']:+.1f} ms |"
+        )
+    if "start_up" in record:
+        u = record["start_up"]
+        lines.append(
+            f"| new process, warm cache: the first `jaxdream.dream(photo)` | "
+            f"{u['first_public_call_s']:.2f} s (after importing it in {u['import_s']:.2f} s) |"
+        )
+        lines.append(
+            f"| `jaxdream dream -q -o x.png --preset article`, whole process, warm cache | "
+            f"{u['cli_article_wall_s']:.2f} s wall |"
+        )
     for name, p in record.get("peers", {}).items():
         if "skipped" in p:
             lines.append(f"| peer {name} | skipped: {p['skipped']} |")
