@@ -626,7 +626,31 @@ def run(settings: Settings, log=print) -> dict:
             settings.peers, settings.size, settings.peer_repeats, max(settings.oip_batches)
         )
         record["peers_isolated"] = True
+        log("[peers] each side in a process of its own, in turns ...")
+        record["peers_apart"] = bench_peers_apart(
+            record["peers"], settings.size, settings.peer_repeats
+        )
     return record
+
+
+def bench_peers_apart(peers: dict, size: int, turns: int) -> dict:
+    """Issue 22's protocol (``benchmarks/turns.py``): each peer, at the thread setting that was
+    fastest for it above, ``jaxdream.dream()`` and jaxdream's core, each in a process of its
+    own, in turns; 5 tiles and the article's 2."""
+    from benchmarks import turns as turns_
+
+    out = {}
+    for name, row in peers.items():
+        if "skipped" in row or name == "tf-eager":  # the seed-style loop: seconds a dream
+            continue
+        try:
+            out[name] = {
+                f"{tiles} tiles": turns_.alternate(name, tiles, size, row.get("threads"), turns)
+                for tiles in (5, 2)
+            }
+        except RuntimeError as e:
+            out[name] = {"skipped": str(e)}
+    return out
 
 
 def table(record: dict) -> str:
@@ -699,6 +723,18 @@ def table(record: dict) -> str:
             f"| `jaxdream dream -q -o x.png --preset article`, whole process, warm cache | "
             f"{u['cli_article_wall_s']:.2f} s wall |"
         )
+    for name, by_tiles in record.get("peers_apart", {}).items():
+        if "skipped" in by_tiles:
+            lines.append(f"| peer {name}, processes apart | skipped: {by_tiles['skipped']} |")
+            continue
+        for label, w in by_tiles.items():
+            lines.append(
+                f"| peer {name} ({w['threads']} thread(s)), processes apart: {label} | "
+                f"{w['peer']['median_s'] * 1e3:.1f} ms = **{w['ratio_peer_over_jaxdream']:.2f}x** "
+                f"`jaxdream.dream()`'s {w['jaxdream']['median_s'] * 1e3:.1f} ms, "
+                f"{w['ratio_peer_over_jaxdream_core']:.2f}x its core's "
+                f"{w['jaxdream-core']['median_s'] * 1e3:.1f} ms |"
+            )
     for name, p in record.get("peers", {}).items():
         if "skipped" in p:
             lines.append(f"| peer {name} | skipped: {p['skipped']} |")

@@ -122,3 +122,30 @@ def test_scale_benchmarks_run(tmp_path, capsys):
     assert folder["photos"] == 3 and folder["programs_compiled"] == folder["working_shapes"] == 3
     assert "dreamed 3 photos" in folder["cli_said"]
     assert "photos on 2 CPU devices" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_per_call_and_start_up_rows_are_measured_and_shown():
+    record = {**_empty_record(), "per_call": suite.per_call(size=32, repeats=2)}
+    record["start_up"] = suite.start_up(processes=1)
+    assert set(record["per_call"]) == {"2", "5"}
+    assert all(r["core"]["wall_s"] > 0 for r in record["per_call"].values())
+    up = record["start_up"]
+    assert up["first_public_call_s"] > 0 and up["cli_article_wall_s"] > 0
+    table = suite.table(record)
+    assert table.count("over its compiled core") == 2 and "whole process, warm cache" in table
+    assert "start_up.cli_article_wall_s" in suite.headline(record)
+
+
+@pytest.mark.slow
+def test_turns_time_each_side_in_a_process_of_its_own():
+    from benchmarks import turns
+
+    with pytest.raises(RuntimeError, match="no-such-peer"):
+        turns.alternate("no-such-peer", 2, 32, 1, 1)
+    pytest.importorskip("torch")
+    row = turns.alternate("torch-eager", 2, 32, 1, 2)
+    assert row["tiles"] == 2 and row["peer"]["repeats"] == 2
+    assert row["ratio_peer_over_jaxdream"] > 0 and row["jaxdream-core"]["median_s"] > 0
+    table = suite.table({**_empty_record(), "peers_apart": {"torch-eager": {"2 tiles": row}}})
+    assert "processes apart: 2 tiles" in table
