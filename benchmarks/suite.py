@@ -325,7 +325,8 @@ def bench_peers(
 
     out = {}
     gray = np.asarray(image)
-    maps = np.asarray(config.knobs().objective.map, np.int32)  # channel objectives only
+    # Channel objectives only; a writeable copy (PyTorch warns on read-only arrays).
+    maps = np.array(config.knobs().objective.map, np.int32)
     spec = config.spec(model, gray.shape)
     ours_corr = [np.asarray(c) for c in faithful_corrections(spec, image)]
     tiles28 = _first_tiles(gray)
@@ -402,7 +403,7 @@ def _peer_dream(peers, ops, gray, photo, config: DreamConfig, model, params, ima
     and jaxdream's compiled core."""
     from jaxdream.dream import dream as public_dream
 
-    maps = np.asarray(config.knobs().objective.map, np.int32)
+    maps = np.array(config.knobs().objective.map, np.int32)  # writeable (PyTorch)
     quadrants = next((t for lv, t in config.spec(model, gray.shape).levels if lv == 1), ())
     ours_core, _ = _dream_call(model, params, config, image[None])
 

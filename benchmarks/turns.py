@@ -58,7 +58,7 @@ def make_dream(side: str, tiles: int, size: int, threads: int | None) -> Callabl
     from benchmarks import peers
 
     ops = peers.build(side, params, threads)
-    maps = np.asarray(config.knobs().objective.map, np.int32)
+    maps = np.array(config.knobs().objective.map, np.int32)  # writeable (PyTorch)
     quadrants = next((t for lv, t in config.spec(model.resolved(), image.shape).levels if lv == 1))
     return lambda: peers.dream(
         ops, image, maps, config.iterations, config.steps, config.epsilon, quadrants
