@@ -321,7 +321,7 @@ SETTINGS = {
         "mp4",
         "libx264",
         "yuv420p",
-        {"crf": "18"},
+        {"crf": "18", "preset": "veryfast"},
         "aac",
         ("aac", "mp3"),
         {"movflags": "faststart"},
