@@ -395,6 +395,22 @@ def _cli(args, cwd, flags=None):
     )
 
 
+def _interrupted(args, tmp_path, name: str, frames: int, sig, code) -> tuple[Path, int]:
+    """Run ``args -o name`` and stop it by ``sig`` once it kept ``frames`` frames; returns its
+    partial folder and the frames kept there."""
+    run = _cli([*args, "-o", name], tmp_path)
+    partial = tmp_path / f".{name}.partial"
+    deadline = time.monotonic() + 240
+    while len(list(partial.glob("frame_*.png"))) < frames and run.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    run.send_signal(sig)
+    run.communicate(timeout=60)
+    assert run.returncode == code
+    assert not (tmp_path / name).exists()  # nothing under the output's name
+    return partial, len(list(partial.glob("frame_*.png")))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_an_interrupted_zoom_keeps_its_frames_and_resumes_to_the_same_bytes(tmp_path, sig, code):
@@ -403,18 +419,8 @@ def test_an_interrupted_zoom_keeps_its_frames_and_resumes_to_the_same_bytes(tmp_
     args = ["zoom", str(photo), "--frames", "60", "--size", "48", "--steps", "2", "-q"]
     whole = _cli([*args, "-o", "whole"], tmp_path)
     assert whole.communicate(timeout=300)[0] and whole.returncode == 0
-    run = _cli([*args, "-o", "z"], tmp_path)
-    partial = tmp_path / ".z.partial"
-    deadline = time.monotonic() + 240
-    while len(list(partial.glob("frame_*.png"))) < 14 and run.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    run.send_signal(sig)
-    run.communicate(timeout=60)
-    assert run.returncode == code
-    kept = len(list(partial.glob("frame_*.png")))
+    partial, kept = _interrupted(args, tmp_path, "z", 14, sig, code)
     assert 14 <= kept < 60 and (partial / "state.npz").exists()
-    assert not (tmp_path / "z").exists()  # nothing under the output's name
     again = _cli([*args, "-o", "z"], tmp_path)  # without --resume: refused, saying why
     assert again.communicate(timeout=120)[1].count("add --resume") == 1 and again.returncode == 2
     resumed = _cli([*args, "-o", "z", "--resume"], tmp_path)
@@ -435,18 +441,8 @@ def test_an_interrupted_coherent_video_resumes_to_the_same_bytes(tmp_path, sig, 
     args = ["video", str(clip), "--coherence", "blend", *FAST]
     whole = _cli([*args, "-o", "whole"], tmp_path)
     assert whole.communicate(timeout=300)[0] and whole.returncode == 0
-    run = _cli([*args, "-o", "v"], tmp_path)
-    partial = tmp_path / ".v.partial"
-    deadline = time.monotonic() + 240
-    while len(list(partial.glob("frame_*.png"))) < 10 and run.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    run.send_signal(sig)
-    run.communicate(timeout=60)
-    assert run.returncode == code
-    kept = len(list(partial.glob("frame_*.png")))
+    partial, kept = _interrupted(args, tmp_path, "v", 10, sig, code)
     assert 10 <= kept < 90 and (partial / f"state_{kept:06d}.npz").exists()
-    assert not (tmp_path / "v").exists()  # nothing under the output's name
     resumed = _cli([*args, "-o", "v", "--resume"], tmp_path)
     out, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err
