@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,9 +54,9 @@ def _from_array(a: np.ndarray) -> Photo:
             top = next((t for t in (255, 65535) if a.min() >= 0 and a.max() <= t), 1)
             a = a / top
         a = a.astype(np.float32)
-        if not np.all(np.isfinite(a)):
+        lo, hi = float(a.min()), float(a.max())  # NaN propagates into both, inf into one
+        if not (math.isfinite(lo) and math.isfinite(hi)):
             raise ImageError("the image holds NaN or infinite values")
-        lo, hi = float(a.min()), float(a.max())
         if lo < 0 or hi > 1:  # arbitrary range: map onto [0, 1] (in float64: +-3e38 fits)
             if hi > lo:  # in place on a float64 copy: (wide - lo) / (hi - lo), no temporaries
                 wide = a.astype(np.float64)
