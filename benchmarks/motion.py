@@ -3,6 +3,7 @@ same frames dreamt from memory, on 1 and on 2 CPU devices (each count in a proce
 
     python -m benchmarks.motion                 # 560x560 vivid zoom; a 10 s 480p clip
     python -m benchmarks.motion --quick         # a tiny pass (CI): nothing recorded
+    python -m benchmarks.motion --encoders      # x264 presets on dreamt frames
 
 - zoom: ``jaxdream.zoom`` at 560x560 with the vivid preset and the command line's iterations
   a frame (``MOTION_ITERATIONS``), the first frame (the compile) left out; the programs
@@ -30,6 +31,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 HISTORY = HERE / "motion_history.jsonl"
+
+
+def cpu_seconds() -> float:
+    """CPU seconds this process has used (user and system, every thread)."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def make_clip(path: Path, seconds: float, fps: int, height: int, width: int) -> Path:
@@ -161,11 +170,15 @@ def child(args) -> dict:
         batch = 4 * len(jax.local_devices())
         pixels = [f.pixels for f in read_frames(clip)]
         from_memory(pixels[:batch], video_config, batch)  # compile, not timed
-        e2e, mem = [], []
+        e2e, mem, e2e_cpu, mem_cpu = [], [], [], []
         for turn in range(args.turns):
+            c0 = cpu_seconds()
             seconds, count = end_to_end(clip, Path(tmp) / f"out{turn}.mp4", video_config, batch)
+            c1 = cpu_seconds()
             e2e.append(seconds)
             mem.append(from_memory(pixels, video_config, batch))
+            e2e_cpu.append(c1 - c0)
+            mem_cpu.append(cpu_seconds() - c1)
         record["video"] = {
             "clip": f"{w}x{h}, {args.seconds:g} s at {args.fps} fps, {len(pixels)} frames",
             "working_size": video_config.working_shape((h, w)),
@@ -174,6 +187,8 @@ def child(args) -> dict:
             "frames": count,
             "end_to_end_s": e2e,
             "from_memory_s": mem,
+            "end_to_end_cpu_s": e2e_cpu,
+            "from_memory_cpu_s": mem_cpu,
             "end_to_end_fps": count / min(e2e),
             "from_memory_fps": len(pixels) / min(mem),
             "end_to_end_over_memory": min(e2e) / min(mem),
@@ -213,6 +228,67 @@ def bench_flicker(args) -> dict:
         out["input_flicker"] = source
         out["clip"] = f"{w}x{h}, {seconds:g} s at {args.fps} fps; working size 280, vivid"
     return out
+
+
+ENCODER_PRESETS = ("medium", "veryfast", "superfast", "ultrafast")
+
+
+def bench_encoders(args) -> dict:
+    """What x264's presets cost on dreamt frames (the .mp4 writer's CRF 18 otherwise): encoder
+    CPU a frame (this process's CPU seconds: x264's threads and the RGB to YUV conversion
+    included), quality (PSNR of the decoded frames against the dreamt ones) and bytes."""
+    import numpy as np
+
+    import jaxdream
+    from jaxdream.video import SETTINGS, VideoWriter, dream_video, read_frames
+
+    h, w = (48, 64) if args.quick else (480, 854)
+    config = jaxdream.preset_config("vivid").replace(
+        size=64 if args.quick else args.video_size, iterations=args.video_iterations
+    )
+    if args.quick:
+        config = config.replace(steps=2)
+    rows = {"clip": f"{w}x{h}, {args.seconds:g} s at {args.fps} fps, dreamt (vivid)"}
+    settings = SETTINGS[".mp4"]
+    default = settings.options["preset"]
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = make_clip(Path(tmp) / "clip.mp4", args.seconds, args.fps, h, w)
+        frames = list(dream_video(clip, config, color=True))
+        try:
+            for preset in ENCODER_PRESETS:
+                settings.options["preset"] = preset
+                out = Path(tmp) / f"{preset}.mp4"
+                c0 = cpu_seconds()
+                with VideoWriter(out, args.fps) as writer:
+                    for f in frames:
+                        writer.write(f)
+                took = cpu_seconds() - c0
+                back = [f.pixels for f in read_frames(out)]
+                pairs = zip(frames, back, strict=True)
+                errors = [np.mean((a.astype(float) - b) ** 2) for a, b in pairs]
+                rows[preset] = {
+                    "cpu_ms_per_frame": 1e3 * took / len(frames),
+                    "psnr_db": float(np.mean([10 * np.log10(255**2 / e) for e in errors])),
+                    "kilobytes": out.stat().st_size / 1e3,
+                    "default": preset == default,
+                }
+        finally:
+            settings.options["preset"] = default
+    return rows
+
+
+def encoders_table(rows: dict) -> str:
+    lines = [
+        "| x264 preset (CRF 18) | encoder CPU, ms a frame | PSNR, dB | kB |",
+        "| --- | --- | --- | --- |",
+    ]
+    for preset in ENCODER_PRESETS:
+        r = rows[preset]
+        name = f"{preset} (default)" if r["default"] else preset
+        lines.append(
+            f"| {name} | {r['cpu_ms_per_frame']:.1f} | {r['psnr_db']:.2f} | {r['kilobytes']:.0f} |"
+        )
+    return "\n".join(lines)
 
 
 def flicker_table(rows: dict) -> str:
@@ -257,6 +333,11 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--flicker", action="store_true", help="only the coherence modes' flicker (this process)"
     )
+    parser.add_argument(
+        "--encoders",
+        action="store_true",
+        help="only x264's presets on dreamt frames: CPU, PSNR, bytes (this process)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
@@ -271,6 +352,11 @@ def main(argv=None) -> int:
         rows = bench_flicker(args)
         print(json.dumps(rows, indent=1))
         print(flicker_table(rows))
+        return 0
+    if args.encoders:
+        rows = bench_encoders(args)
+        print(json.dumps(rows, indent=1))
+        print(encoders_table(rows))
         return 0
     from jaxdream.runtime import cpu_flags
 

@@ -525,3 +525,19 @@ def test_the_motion_benchmark_runs_a_tiny_pass(capsys):
     assert "| 1 |" in said and "end to end / memory" in said
     record = json.loads(said[: said.rindex("}") + 1])
     assert record["runs"]["1"]["zoom"]["programs_compiled"] == 1
+
+
+@pytest.mark.slow
+def test_the_encoder_comparison_runs_a_tiny_pass_and_restores_the_default(capsys):
+    from benchmarks import motion
+    from jaxdream.video import SETTINGS
+
+    default = dict(SETTINGS[".mp4"].options)
+    assert motion.main(["--quick", "--encoders"]) == 0
+    said = capsys.readouterr().out
+    record = json.loads(said[: said.rindex("}") + 1])
+    assert [p for p in motion.ENCODER_PRESETS if record[p]["default"]] == [default["preset"]]
+    assert all(
+        record[p]["kilobytes"] > 0 and record[p]["psnr_db"] > 20 for p in motion.ENCODER_PRESETS
+    )
+    assert SETTINGS[".mp4"].options == default
