@@ -525,6 +525,7 @@ def test_the_motion_benchmark_runs_a_tiny_pass(capsys):
     assert "| 1 |" in said and "end to end / memory" in said
     record = json.loads(said[: said.rindex("}") + 1])
     assert record["runs"]["1"]["zoom"]["programs_compiled"] == 1
+    assert all(s > 0 for s in record["runs"]["1"]["video"]["command_s"])  # the CLI ran
 
 
 @pytest.mark.slow

@@ -5,13 +5,14 @@ the devices dream batches of frames; several hosts each write their own part."""
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from jaxdream.cli._core import (
+    KeepAndEncode,
     describe,
     display,
     display_flags,
@@ -189,31 +190,22 @@ def run(args: argparse.Namespace) -> int:
             audio_start=audio_start,
             audio_duration=audio_duration,
         ) as writer,
-        ThreadPoolExecutor(max_workers=1) as encoder,
         progress.watching_compiles(folder_stage(bar)),
     ):
         for k, frame in enumerate(keep.frames(done)):  # an interrupted run's frames, again
             writer.write(frame, kept_times.get(k, k / float(fps)))
-
-        def write(k: int, frame, when: float, state) -> None:
-            keep.keep(k, frame, when, state)
-            writer.write(frame, when)
-
-        pending = []
-        for frame in frames:
-            k = done + made
-            when = max(0.0, frames.times[-1] - base)  # a part starts at its own 0
-            state = None
-            if coherent:
-                state = dict(zip(("image", "carving"), frames.state, strict=True))
-            pending.append(encoder.submit(write, k, frame, when, state))
-            made += 1
-            while len(pending) > 8 or (pending and pending[0].done()):
-                pending.pop(0).result()
-                bar.update()
-        for future in pending:
-            future.result()
-            bar.update()
+        with KeepAndEncode(bar) as jobs:
+            for frame in frames:
+                k = done + made
+                when = max(0.0, frames.times[-1] - base)  # a part starts at its own 0
+                state = None
+                if coherent:
+                    state = dict(zip(("image", "carving"), frames.state, strict=True))
+                jobs.put(
+                    functools.partial(keep.keep, k, frame, when, state),
+                    functools.partial(writer.write, frame, when),
+                )
+                made += 1
         if done + made == 0:
             raise VideoError(f"no frame of {args.input} decoded in the range asked for")
     keep.finish()

@@ -4,11 +4,12 @@ again, frame after frame, encoded as the frames are made (``jaxdream.motion``)."
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from jaxdream.cli._core import (
+    KeepAndEncode,
     describe,
     display,
     display_flags,
@@ -122,29 +123,24 @@ def run(args: argparse.Namespace) -> int:
             dynamic_ncols=True,
         ) as bar,
         VideoWriter(args.output, args.fps) as writer,
-        ThreadPoolExecutor(max_workers=1) as encoder,
         progress.watching_compiles(folder_stage(bar, "zooming")),
+        KeepAndEncode(bar, ahead=4) as jobs,
     ):
         for frame in keep.frames(start):  # what an interrupted run made, encoded again
             writer.write(frame)
-        pending = []
 
-        def write(index: int, frame, saved) -> None:
+        def keep_frame(index: int, frame, saved) -> None:
             keep.keep(index, frame)
-            writer.write(frame)
-            if saved is not None:
+            if saved is not None:  # after the frames before it: kept in order, on one thread
                 keep.keep_state(saved)
 
         for frame in frames:
             index = frames.index - 1
             saved = frames.state() if frames.index % STATE_EVERY == 0 else None
-            pending.append(encoder.submit(write, index, frame, saved))
-            while len(pending) > 4 or (pending and pending[0].done()):
-                pending.pop(0).result()
-                bar.update()
-        for future in pending:
-            future.result()
-            bar.update()
+            jobs.put(
+                functools.partial(keep_frame, index, frame, saved),
+                functools.partial(writer.write, frame),
+            )
     keep.finish()
     seconds = time.perf_counter() - t0
     h, w = writer.size
