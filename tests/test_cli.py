@@ -1,7 +1,9 @@
+import functools
 import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -466,3 +468,48 @@ def test_every_command_is_a_module_with_register_and_run():
         module = importlib.import_module(f"jaxdream.cli.{name}")
         assert callable(module.register) and callable(module.run)
         assert listed[name].get_default("func") is module.run
+
+
+def test_keeping_and_encoding_run_in_order_and_stop_at_the_first_error():
+    import threading
+
+    from jaxdream.cli._core import KeepAndEncode
+
+    class Bar:
+        n = 0
+
+        def update(self):
+            self.n += 1
+
+    kept, encoded, threads = [], [], set()
+
+    def keep(k):
+        threads.add(("keep", threading.current_thread().name))
+        kept.append(k)
+
+    def encode(k):
+        threads.add(("encode", threading.current_thread().name))
+        encoded.append(k)
+
+    bar = Bar()
+    with KeepAndEncode(bar, ahead=2) as jobs:
+        for k in range(20):
+            jobs.put(functools.partial(keep, k), functools.partial(encode, k))
+    assert kept == encoded == list(range(20)) and bar.n == 20
+    assert len({name for _, name in threads}) == 2  # one thread each
+
+    go, after = threading.Event(), []
+
+    def failing(k):
+        go.wait(10)  # every frame is queued before the first keep ends
+        if k == 3:
+            raise OSError("the disk is full")
+        if k > 3:
+            after.append(k)
+            time.sleep(0.05)
+
+    with pytest.raises(OSError, match="disk is full"), KeepAndEncode(None, ahead=50) as jobs:
+        for k in range(40):
+            jobs.put(functools.partial(failing, k), lambda: None)
+        go.set()
+    assert len(after) < 10  # the keeps queued behind the failure were cancelled, not run

@@ -455,13 +455,16 @@ class KeepAndEncode:
             self.bar.update()
 
     def __exit__(self, kind, error, trace) -> None:
+        failed = kind is not None
         try:
-            if kind is None:
-                while self._pending:
-                    self._finish_one()
-        finally:  # what was queued still runs: a frame half kept is never left
-            self._keeper.shutdown(wait=True)
-            self._encoder.shutdown(wait=True)
+            while self._pending and not failed:
+                self._finish_one()
+        except BaseException:
+            failed = True
+            raise
+        finally:  # a job running ends (no frame is left half kept); after an error none starts
+            for pool in (self._keeper, self._encoder):
+                pool.shutdown(wait=True, cancel_futures=failed)
 
 
 # --------------------------------------------------------------------------- stopping
