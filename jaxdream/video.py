@@ -4,8 +4,8 @@ Files go through PyAV (the ``av`` package: FFmpeg's libraries with their codecs 
 wheel; the ``video`` extra). Output formats follow the file name:
 
 - ``.mp4``: H.264 (libx264, yuv420p, CRF 18, preset "superfast": a fifth of the encoder's CPU
-  of "medium" within 0.3 dB of its PSNR, for about a quarter more bytes; ``python -m benchmarks.motion
-  --encoders``), audio AAC (copied where it is AAC or MP3);
+  of "medium" within 0.3 dB of its PSNR, for about a quarter more bytes; measured by
+  ``python -m benchmarks.motion --encoders``), audio AAC (copied where it is AAC or MP3);
 - ``.webm``: VP9 (libvpx-vp9, CRF 32), audio Opus (copied where it is Opus);
 - ``.webp``: animated WebP (libwebp, quality 80), looping, no audio;
 - ``.gif``: animated GIF (Pillow, an adaptive palette per frame), looping, no audio; its
