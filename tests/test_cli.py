@@ -506,7 +506,7 @@ def test_keeping_and_encoding_run_in_order_and_stop_at_the_first_error():
             raise OSError("the disk is full")
         if k > 3:
             after.append(k)
-            time.sleep(0.05)
+            time.sleep(0.2)  # 10 of them: 2 s, against the moment it takes to see the error
 
     with pytest.raises(OSError, match="disk is full"), KeepAndEncode(None, ahead=50) as jobs:
         for k in range(40):
