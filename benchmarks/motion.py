@@ -163,7 +163,7 @@ def from_memory(pixels: list, config, batch: int) -> float:
         part = pixels[start : start + batch]
         part += [part[-1]] * (batch - len(part))
         for o in dream_photos(part, config, batch_size=batch):
-            o.result.to_uint8(color=True, photo_size=True)
+            o.result.to_uint8(color=True, size="photo")
     return time.perf_counter() - t0
 
 

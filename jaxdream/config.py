@@ -123,6 +123,7 @@ MAX_TILE_STEPS = 100_000_000
 # 1e30, a weight of 1e40): refused. The article's epsilon is 0.01, its weights 1.
 MAX_EPSILON = 1000.0
 MAX_WEIGHT = 1e6
+MAX_STRENGTH = 10.0  # of the carving's change in the written picture (1: the whole dream)
 COMMON_ASPECTS = (1.0, 5 / 4, 4 / 3, 3 / 2, 16 / 10, 16 / 9, 2.0, 21 / 9, 3.0)
 ASPECT_STEP = 0.02  # other aspect ratios lie on a log grid of 2% steps
 
@@ -143,6 +144,9 @@ class DreamConfig:
     float32 on every backend). ``prepare``: how the photo becomes the gray working image
     (``jaxdream.imageio.prepare_photo``): ``"gray"``, gray first and resized in float, or
     ``"article"``, the article's (the colour photo resized as uint8 by PIL, then gray).
+    ``strength``: how much of the carving's change the written picture shows (0: the photo,
+    1: the whole dream; above 1 exaggerates it; ``DreamResult.to_uint8``). It changes only
+    how a dream is shown, never the dream's numbers or its compiled program.
     """
 
     size: int | tuple[int, int] = 560
@@ -161,6 +165,7 @@ class DreamConfig:
     conv: str = "auto"
     precision: str = "highest"
     prepare: str = "gray"
+    strength: float = 1.0
 
     def replace(self, **changes) -> DreamConfig:
         """A copy with ``changes`` (``ConfigError`` for a name that is not a field)."""
@@ -214,6 +219,7 @@ class DreamConfig:
         if self.schedule == "faithful" and self.overlap:
             raise ConfigError("overlap is not part of the faithful schedule (it replaces tiles)")
         one_of("prepare", self.prepare, tuple(PREPARATIONS))
+        number("strength", self.strength, 0, MAX_STRENGTH)
         shapes = activation_shapes(model)
         objectives = self.tile_objectives()
         for objective in objectives:

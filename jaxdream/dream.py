@@ -40,6 +40,7 @@ from jaxdream.checkpoint import load_model
 from jaxdream.config import DreamConfig
 from jaxdream.display import Display, colorize, render
 from jaxdream.errors import ConfigError, ImageError, NumericalError
+from jaxdream.fullres import OUTPUT_SIZES, carved_photo
 from jaxdream.imageio import Photo, load_photo, prepare_photo
 from jaxdream.imageops import resize_host
 from jaxdream.keys import image_keys
@@ -48,7 +49,7 @@ from jaxdream.oip import model_from_params
 from jaxdream.progress import call as progress_call
 from jaxdream.progress import compiled
 
-ImageLike = str | os.PathLike | Image.Image | np.ndarray
+ImageLike = str | os.PathLike | Image.Image | np.ndarray | Photo
 
 
 class DreamResult(NamedTuple):
@@ -70,24 +71,35 @@ class DreamResult(NamedTuple):
         return np.clip(resize_host(self.photo, self.image.shape), 0.0, 1.0)
 
     def to_uint8(
-        self, display: Display = Display(), color: bool = False, photo_size: bool = False
+        self, display: Display = Display(), color: bool = False, size: str = "working"
     ) -> np.ndarray:
-        """The dream as pixels: gray ``(H, W)``, or ``(H, W, 3)`` keeping the photo's chroma;
-        at the working size, or with ``photo_size`` at the photo's (bicubic; the colours then
-        come from the photo at its own resolution)."""
-        return self.render(self.image, display, color, photo_size)
+        """The dream as pixels: gray ``(H, W)``, or ``(H, W, 3)`` keeping the photo's chroma,
+        with ``config.strength`` of the carving's change. ``size`` (``fullres.OUTPUT_SIZES``):
+        ``"working"``, at the working size; ``"photo"``, at the photo's size: where the photo is
+        larger than the working size, the change applied to the photo at its own resolution,
+        which keeps its detail and tones (``jaxdream.fullres``), else the dream resized to it;
+        ``"enlarged"``, the whole dream resized to the photo's size (the article's look)."""
+        return self.render(self.image, display, color, size)
 
     def render(
         self,
         x: np.ndarray,
         display: Display = Display(),
         color: bool = False,
-        photo_size: bool = False,
+        size: str = "working",
     ) -> np.ndarray:
-        """``x`` (a standardized image of the working size, e.g. a frame) as pixels."""
+        """``x`` (a standardized image of the working size, e.g. a frame) as pixels, as
+        ``to_uint8`` makes them."""
+        if size not in OUTPUT_SIZES:
+            raise ConfigError(f"size must be one of {', '.join(OUTPUT_SIZES)}, got {size!r}")
+        strength = float(self.config.strength)
+        h, w = self.photo.shape[:2]
+        if size == "photo" and h * w > x.size:
+            return carved_photo(self.photo, x - self.gray, strength, color)
+        if strength != 1.0:
+            x = self.gray + np.float32(strength) * (x - self.gray)
         gray = render(x, self.gray, display)
-        if photo_size and gray.shape != self.photo.shape[:2]:
-            h, w = self.photo.shape[:2]
+        if size != "working" and gray.shape != (h, w):
             filt = Image.BICUBIC if h * w >= gray.size else Image.LANCZOS
             gray = np.asarray(Image.fromarray(gray).resize((w, h), filt))
             return colorize(gray, self.photo) if color else gray
@@ -457,7 +469,7 @@ def dream_many(
     result's ``stages`` (and frames) hold what every iteration did, for the stage figure
     (``jaxdream.figures.stage_figure``). For folders of photos, with batches
     sized to memory and errors per photo, see ``jaxdream.dream_photos``."""
-    if isinstance(images, str | os.PathLike | bytes | np.ndarray | Image.Image):
+    if isinstance(images, str | os.PathLike | bytes | np.ndarray | Image.Image | Photo):
         raise ImageError(
             "dream_many takes a list of photos (file names, PIL images or arrays); for one "
             "photo use dream()"

@@ -22,7 +22,10 @@ from jaxdream.imageops import resize_host, standardize_host
 
 MAX_PIXELS = 100_000_000  # beyond this an image is refused as a likely decompression bomb
 MAX_FILE_BYTES = 2 << 30  # a file larger than this is not read
-REDUCE_ABOVE = 4096  # longer sides above this are box-reduced by an integer factor first
+# Longer sides above this are box-reduced by an integer factor first: a photo up to the largest
+# working size (``config.MAX_SIDE``) is read at its own resolution, which the dream is written at.
+REDUCE_ABOVE = 8192
+FAST_PNG_ABOVE = 2_000_000  # pixels: larger PNGs are written with zlib's fastest level
 GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
 # How a photo becomes the standardized gray working image (``prepare_photo``).
 PREPARATIONS = ("gray", "article")
@@ -45,8 +48,10 @@ def _from_array(a: np.ndarray) -> Photo:
         raise ImageError(f"the image is empty: shape {a.shape}")
     if a.dtype == bool:
         a = a.astype(np.float32)
-    elif a.dtype in (np.uint8, np.uint16):
-        a = a.astype(np.float32) / float(np.iinfo(a.dtype).max)
+    elif a.dtype in (np.uint8, np.uint16):  # divided in place: one float copy, not two
+        top = np.float32(np.iinfo(a.dtype).max)
+        a = a.astype(np.float32)
+        np.divide(a, top, out=a)
     elif np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating):
         if np.issubdtype(a.dtype, np.integer):
             # Other integers (int32, int64, ...) mostly carry 8- or 16-bit values: the smallest
@@ -160,10 +165,13 @@ def _as_path(source) -> Path:
     return Path(source)
 
 
-def load_photo(source: str | os.PathLike | Image.Image | np.ndarray) -> Photo:
+def load_photo(source: str | os.PathLike | Image.Image | np.ndarray | Photo) -> Photo:
     """A photo from a file, a PIL image or an array, in any common mode (gray, RGB, RGBA,
     palette, CMYK, 16-bit): transparent parts are composited over white, EXIF rotation is
-    applied. Raises ``ImageError`` with one clear sentence for anything unreadable."""
+    applied. A ``Photo`` is taken as it is (no copy). Raises ``ImageError`` with one clear
+    sentence for anything unreadable."""
+    if isinstance(source, Photo):
+        return source
     if isinstance(source, np.ndarray):
         return _from_array(source)
     if isinstance(source, Image.Image):
@@ -255,7 +263,10 @@ def save_image(path: str | os.PathLike, image: np.ndarray | Image.Image) -> None
     path = Path(path)
     fmt = format_for(path)
     img = _as_image(image)
-    atomic_write(path, lambda f: img.save(f, format=fmt))
+    options = {}
+    if fmt == "PNG" and img.width * img.height > FAST_PNG_ABOVE:
+        options["compress_level"] = 1  # 4x faster than Pillow's 6 on a 12 MP photo, 4% larger
+    atomic_write(path, lambda f: img.save(f, format=fmt, **options))
 
 
 def save_gif(path: str | os.PathLike, frames: list[np.ndarray], duration_ms: int = 600) -> None:

@@ -43,6 +43,7 @@ ARTICLE_FLAGS: dict[str, Any] = {
     "conv": "auto",
     "precision": "highest",
     "prepare": "gray",
+    "strength": 1.0,
 }
 
 

@@ -808,7 +808,7 @@ class VideoDreams:
                     if frame.index == self._primer:
                         continue
                     self.times.append(frame.time)
-                    yield result.to_uint8(self.display, color=self.color, photo_size=True)
+                    yield result.to_uint8(self.display, color=self.color, size="photo")
         finally:
             stop.set()
 

@@ -79,7 +79,10 @@ def test_default_is_gray_and_others_are_refused(tiny):
 def test_command_line_prepares_as_asked(tmp_path):
     from jaxdream.cli import main
 
+    # The whole dream enlarged: at the photo's own resolution, a dream of 0 steps would be the
+    # photo itself however it was prepared.
     fast = ["--size", "48", "--iterations", "1", "--steps", "0", "-q", "--no-clip"]
+    fast += ["--output-size", "enlarged"]
     outs = {}
     for name, flags in {
         "article": ["--preset", "article"],

@@ -162,7 +162,7 @@ def test_dream_video_is_dream_photos_of_the_same_frames(clip, tiny):
     expected = []
     for start in range(0, 12, 4):
         run = dream_photos(pixels[start : start + 4], CFG, model=model, params=params, batch_size=4)
-        expected += [o.result.to_uint8(color=True, photo_size=True) for o in run]
+        expected += [o.result.to_uint8(color=True, size="photo") for o in run]
     assert all((a == b).all() for a, b in zip(frames, expected, strict=True))
 
 

@@ -176,6 +176,14 @@ def dream_flags(p: argparse.ArgumentParser, preset: str | None, **defaults) -> N
         help="how the photo becomes the gray working image: gray, gray first and resized in "
         "float; article, the article's (resized in colour as uint8 by PIL, then gray)",
     )
+    p.add_argument(
+        "--strength",
+        type=float,
+        default=d["strength"],
+        metavar="S",
+        help="how much of the carving's change the picture shows: 0 the photo, 1 the whole "
+        "dream, above 1 exaggerated",
+    )
     compute_flags(p)
     weights_flag(p)
 

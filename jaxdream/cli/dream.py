@@ -58,9 +58,12 @@ def register(sub, preset: str | None) -> None:
     p.add_argument("--figure", help="also write a figure of the stages (a folder for many photos)")
     p.add_argument(
         "--output-size",
-        choices=["photo", "working"],
+        choices=["photo", "enlarged", "working"],
         default="photo",
-        help="write the dream at the photo's size, or at the working size (--size)",
+        help="photo: at the photo's size, the carving's change applied to the photo at its own "
+        "resolution where it is larger than the working size (its detail kept); enlarged: "
+        "the whole dream enlarged to the photo's size (the article's look); working: at the "
+        "working size (--size)",
     )
     p.add_argument("--recursive", action="store_true", help="look for photos in subfolders")
     p.add_argument(
@@ -90,12 +93,8 @@ def folder_mode(args: argparse.Namespace) -> bool:
     )
 
 
-def photo_size(args: argparse.Namespace) -> bool:
-    return args.output_size == "photo"
-
-
 def write_dream(
-    result, photo_rgb, paths: dict[str, str | None], display, color: bool, photo_size: bool
+    result, photo_rgb, paths: dict[str, str | None], display, color: bool, size: str
 ) -> list[str]:
     """Write a dream's outputs (``output``, and ``gif``/``figure`` where named), atomically;
     returns the files written."""
@@ -103,7 +102,7 @@ def write_dream(
     from jaxdream.figures import stage_figure
     from jaxdream.imageio import save_gif, save_image
 
-    save_image(paths["output"], result.to_uint8(display, color=color, photo_size=photo_size))
+    save_image(paths["output"], result.to_uint8(display, color=color, size=size))
     frames = (
         [] if result.frames is None else [result.render(f, display, color) for f in result.frames]
     )
@@ -171,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     long = config.steps * config.tile_count() >= CALL_PER_ITERATION_FROM
     with stage_bar(config.iterations, args.quiet, "dreaming", report=long) as (bar, done):
         result = dream(
-            photo.rgb,
+            photo,
             config,
             model=model,
             params=params,
@@ -182,10 +181,10 @@ def run(args: argparse.Namespace) -> int:
         seconds = time.perf_counter() - t0
         bar.set_description("writing")
         paths = {"output": args.output, "gif": args.gif, "figure": args.figure}
-        written = write_dream(result, photo.rgb, paths, shown, args.color, photo_size(args))
+        written = write_dream(result, photo.rgb, paths, shown, args.color, args.output_size)
     warn_if_unchanged(result, config, model, params)
     h, w = result.image.shape
-    oh, ow = result.photo.shape[:2] if photo_size(args) else (h, w)
+    oh, ow = (h, w) if args.output_size == "working" else result.photo.shape[:2]
     print(
         f"dreamed {source} at {w}x{h} (written at {ow}x{oh}), {describe(config)}, "
         f"{config.tile_count()} tiles, {config.iterations} iterations x {config.steps} steps in "
@@ -279,7 +278,7 @@ def run_many(args: argparse.Namespace) -> int:
 
     def write(result, path, paths):
         try:
-            write_dream(result, result.photo, paths, shown, args.color, photo_size(args))
+            write_dream(result, result.photo, paths, shown, args.color, args.output_size)
         except JaxdreamError as e:
             return path, e
         return path, None

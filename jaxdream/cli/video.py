@@ -27,6 +27,11 @@ from jaxdream.cli._core import (
 )
 from jaxdream.errors import ConfigError
 
+# The strength a video's frames are shown with unless --strength says otherwise: on a real 720p
+# clip, vivid's frames then keep the scene (coarse luminance correlation 0.84 against 0.36 at
+# strength 1) with 61% of the carving's objective rise (docs: the strength table).
+VIDEO_STRENGTH = 0.5
+
 RESUME_SKIPS = (
     "quiet",
     "resume",
@@ -48,7 +53,8 @@ def register(sub, preset: str | None) -> None:
         "and size (rotation metadata applied), its audio stream copied. Written by extension: "
         ".mp4 (H.264), .webm (VP9), .webp and .gif (animated), or a folder of numbered PNG "
         "frames. Frames are decoded and encoded on host threads while the devices dream "
-        f"batches of them. Every dream flag works; defaults shown are preset {preset!r}'s.",
+        f"batches of them. Every dream flag works; defaults shown are preset {preset!r}'s, "
+        f"shown at strength {VIDEO_STRENGTH:g} (the scene kept).",
     )
     p.add_argument("input", help="the video to dream")
     p.add_argument("-o", "--output", required=True, help="video or frame folder to write")
@@ -77,7 +83,7 @@ def register(sub, preset: str | None) -> None:
         action="store_true",
         help="continue an interrupted render from the frames it kept (same flags)",
     )
-    dream_flags(p, preset)
+    dream_flags(p, preset, strength=VIDEO_STRENGTH)
     display_flags(p)
     distributed_flags(p)
     quiet_flag(p)
