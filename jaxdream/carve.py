@@ -68,12 +68,18 @@ from jaxdream.imageops import (
     tile_mask,
 )
 from jaxdream.layouts import Grid
+from jaxdream.levels import cut_levels, level_matrices, place_levels
 from jaxdream.model import CNN
 from jaxdream.objectives import Objective
 from jaxdream.oip import oip_single
 from jaxdream.parallel import Execution, Strategy, VMap
 
 Array = jax.Array
+
+# Working images of at least this many pixels cut and place their levels by resize matrices
+# (``jaxdream.levels``: two matrix products over the image an iteration instead of a gather,
+# resize and scatter a level); smaller ones level by level, as always (same bytes as ever).
+MATRICES_FROM = 600_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,7 +161,29 @@ def _oip_tiles(spec, params, knobs, objective, tiles28, map_tiles: Strategy):
     return map_tiles.map(run, (objective, tiles28))
 
 
+def by_matrices(spec: DreamSpec) -> bool:
+    """Whether ``spec``'s iterations cut and place every level at once by resize matrices
+    (``jaxdream.levels``): for working images of ``MATRICES_FROM`` pixels or more, without
+    tile shifts (a shift moves the tiles each iteration)."""
+    return spec.shape[0] * spec.shape[1] >= MATRICES_FROM and not spec.shift_tiles
+
+
+def _batched_by_matrices(spec, params, knobs, map_tiles, image, record=False):
+    m = level_matrices(spec.layout, spec.shape, spec.levels, OIP_SIZE)
+    z, _, scale = standardize_for_cnn(cut_levels(m, image, spec.levels, OIP_SIZE))
+    carved = _oip_tiles(spec, params, knobs, knobs.objective, z, map_tiles)
+    change28 = (carved - z) * scale * knobs.weights[:, None, None]
+    if not record:
+        return standardize(image + place_levels(m, change28, spec.levels, OIP_SIZE)), None
+    changes = place_levels(m, change28, spec.levels, OIP_SIZE, split=True)
+    results = image + jnp.cumsum(changes, axis=0)
+    image = standardize(results[-1])
+    return image, Stages(z, carved, changes, results.at[-1].set(image))
+
+
 def _batched_iteration(spec, params, knobs, map_tiles, image, key, record=False):
+    if by_matrices(spec):
+        return _batched_by_matrices(spec, params, knobs, map_tiles, image, record)
     layout, shift = spec.layout, spec.shift_tiles
     offsets, cut = [], []
     for (level, tiles), k in zip(spec.levels, jax.random.split(key, len(spec.levels)), strict=True):

@@ -1,11 +1,14 @@
 """Tile layouts: where the tiles of each level lie, and how their changes go back into the image.
 
-A layout is a small frozen (hashable) object with three methods, all static in shapes:
+A layout is a small frozen (hashable) object with four methods, all static in shapes:
 
 - ``tile_shape(shape, level)``: the ``(height, width)`` of one tile of ``level``;
 - ``cut(image, level, tiles)``: the chosen tiles of ``level``, ``(len(tiles), th, tw)``;
 - ``place(values, shape, level, tiles)``: an ``(H, W)`` image holding each tile's ``values``
-  (a change to add) where that tile lies, zero elsewhere.
+  (a change to add) where that tile lies, zero elsewhere;
+- ``axis(side, level)``: the same tiles along one axis, their starts and the weights of their
+  windows (1 for disjoint tiles): the separable form ``jaxdream.levels`` builds a large
+  image's resize matrices from.
 
 Level 0 is always the whole image. Each level's tiles are cut and placed in ONE operation
 whatever their count (a reshape for the grid, a windowed gather and scatter-add for
@@ -52,6 +55,13 @@ class Grid:
         self, values: Array, shape: tuple[int, int], level: int, tiles: Sequence[int]
     ) -> Array:
         return place_tiles(values, shape, level, tuple(tiles))
+
+    def axis(self, side: int, level: int) -> tuple[np.ndarray, np.ndarray]:
+        """One axis of ``level``'s tiles: their starts ``(n,)`` and their weights ``(n,
+        length)`` (a tile's 2-D window is the product of its row's and its column's)."""
+        n = 2**level
+        core = side // n
+        return np.arange(n, dtype=np.int32) * core, np.ones((n, core), np.float32)
 
 
 def _ramp_1d(size: int, n: int, margin: int) -> tuple[np.ndarray, np.ndarray]:
@@ -173,6 +183,12 @@ class Overlap:
         return jax.lax.scatter_add(
             zeros, origins, weighted, _PLACES, indices_are_sorted=True, mode="promise_in_bounds"
         )
+
+    def axis(self, side: int, level: int) -> tuple[np.ndarray, np.ndarray]:
+        """As ``Grid.axis``: the feathered windows' starts and weights along one axis."""
+        if level == 0:
+            return np.zeros(1, np.int32), np.ones((1, side), np.float32)
+        return _overlap_axis(side, level, float(self.fraction))
 
 
 LAYOUTS = {"grid": Grid, "overlap": Overlap}

@@ -146,3 +146,17 @@ def test_cli_strength_zero_writes_the_photo(tmp_path, capsys):
 def test_load_photo_takes_a_photo_as_it_is():
     photo = load_photo(np.zeros((4, 5, 3), np.uint8))
     assert load_photo(photo) is photo
+
+
+def test_large_host_resizes_agree_with_the_matrices(monkeypatch):
+    """Above ``PILLOW_RESIZE_FROM`` pixels a host resize is Pillow's: the same numbers."""
+    import importlib
+
+    imageops = importlib.import_module("jaxdream.imageops")
+    x = np.random.default_rng(0).random((90, 120, 3)).astype(np.float32)
+    dense = [imageops.resize_host(x, s) for s in ((30, 40), (200, 250))]
+    monkeypatch.setattr(imageops, "PILLOW_RESIZE_FROM", 1)
+    pillow = [imageops.resize_host(x, s) for s in ((30, 40), (200, 250))]
+    for a, b in zip(dense, pillow, strict=True):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, atol=2e-6)
