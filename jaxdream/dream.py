@@ -41,7 +41,7 @@ from jaxdream.config import DreamConfig
 from jaxdream.display import Display, colorize, render
 from jaxdream.errors import ConfigError, ImageError, NumericalError
 from jaxdream.fullres import OUTPUT_SIZES, carved_photo
-from jaxdream.imageio import Photo, load_photo, prepare_photo
+from jaxdream.imageio import Photo, load_photo, prepare_photo, rgb_float
 from jaxdream.imageops import resize_host
 from jaxdream.keys import image_keys
 from jaxdream.model import CNN
@@ -55,7 +55,8 @@ ImageLike = str | os.PathLike | Image.Image | np.ndarray | Photo
 class DreamResult(NamedTuple):
     """A finished dream. ``image`` and ``gray`` are standardized ``(H, W)`` float arrays at the
     working size; ``frames`` ``(iterations, H, W)`` when asked for; ``photo`` the photo's RGB
-    ``(H0, W0, 3)`` in [0, 1] as loaded, and ``rgb`` it resized to the working size (for colour
+    ``(H0, W0, 3)`` as loaded (``Photo.rgb``: uint8 for an 8-bit photo, else float in [0, 1]),
+    and ``rgb`` it resized to the working size, float in [0, 1] (for colour
     output; made when asked for); ``stages`` every iteration's ``jaxdream.carve.Stages`` (numpy
     leaves with a leading iterations axis) when asked for."""
 
@@ -68,7 +69,7 @@ class DreamResult(NamedTuple):
 
     @property
     def rgb(self) -> np.ndarray:
-        return np.clip(resize_host(self.photo, self.image.shape), 0.0, 1.0)
+        return np.clip(resize_host(rgb_float(self.photo), self.image.shape), 0.0, 1.0)
 
     def to_uint8(
         self, display: Display = Display(), color: bool = False, size: str = "working"

@@ -114,9 +114,10 @@ def stage_figure(
     the gray image, its 28x28 and every iteration. ``color``: the dream in the photo's colours.
     """
     from jaxdream.display import Display, to_uint8
+    from jaxdream.fullres import to_pixels
 
     display = display or Display()
-    photo8 = np.round(np.clip(photo_rgb, 0, 1) * 255).astype(np.uint8)
+    photo8 = to_pixels(photo_rgb)
     if result.stages is None:
         return _frames_strip(result, photo8, display, cell)
     stages, config = result.stages, result.config

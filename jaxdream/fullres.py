@@ -11,8 +11,8 @@ to R, G and B alike: the BT.601 chroma (Cb, Cr) of every pixel is the photo's ow
 luminance moves (up to clipping at 0 and 255). ``strength`` scales the change: 0 gives the
 photo's own pixels back, byte for byte.
 
-Everything runs on the host in bands of rows, so a 12-megapixel photo needs a few of its own
-sizes of memory, not a float copy of every channel at once.
+Everything runs on the host in bands of rows, the enlarged change included, so a 12-megapixel
+photo needs its output and a band's temporaries, not a float copy of every channel at once.
 
 >>> import numpy as np
 >>> rgb = np.random.default_rng(0).random((40, 60, 3)).astype(np.float32)
@@ -29,30 +29,47 @@ import numpy as np
 from PIL import Image
 
 from jaxdream.errors import ImageError
+from jaxdream.imageio import GRAY_WEIGHTS, rgb_float
 
 # Where a dream at the photo's size comes from: ``"photo"``, the change applied to the photo at
 # its own resolution (this module); ``"enlarged"``, the whole dream enlarged bicubically (the
 # article's look); ``"working"``, the dream at the working size.
 OUTPUT_SIZES = ("photo", "enlarged", "working")
-GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
 BAND_ROWS = 256  # rows computed at a time: temporaries of a band, not of the photo
 
 
 def to_pixels(rgb: np.ndarray) -> np.ndarray:
-    """A float photo in [0, 1] as uint8, rounded (the bytes it was read from, for an 8-bit
-    photo: ``k / 255 * 255`` rounds back to ``k``)."""
+    """A photo's ``rgb`` as uint8: its own pixels, or a float photo in [0, 1] rounded (the
+    bytes it was read from, for an 8-bit photo: ``k / 255 * 255`` rounds back to ``k``)."""
+    if rgb.dtype == np.uint8:
+        return rgb
     return np.rint(np.clip(np.asarray(rgb, np.float32) * 255.0, 0.0, 255.0)).astype(np.uint8)
 
 
-def enlarge(change: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def _band(rgb: np.ndarray, rows: slice, color: bool) -> np.ndarray:
+    """Rows of the photo in float pixels (0..255): RGB, or its luminance."""
+    if color:
+        part = rgb[rows]
+        return part.astype(np.float32) if part.dtype == np.uint8 else part * np.float32(255)
+    return (rgb_float(rgb[rows]) @ GRAY_WEIGHTS) * np.float32(255)
+
+
+def enlarge(change: np.ndarray, shape: tuple[int, int], rows: slice | None = None) -> np.ndarray:
     """``change`` ``(h, w)`` enlarged to ``shape`` by Pillow's bicubic filter in float (Keys'
     cubic, a = -0.5, as every resize here): four taps an output pixel, where a dense resize
-    matrix would take every input row and column."""
+    matrix would take every input row and column. ``rows``: only those rows of the result
+    (the same numbers to float rounding: Pillow maps a box of the source at the same scale,
+    its filter reaching past the box into the whole source)."""
     h, w = shape
     if change.shape == (h, w):
-        return np.asarray(change, np.float32)
+        out = np.asarray(change, np.float32)
+        return out if rows is None else out[rows]
     image = Image.fromarray(np.ascontiguousarray(change, np.float32), "F")
-    return np.asarray(image.resize((w, h), Image.Resampling.BICUBIC), np.float32)
+    r0, r1, _ = (rows or slice(0, h)).indices(h)
+    scale = change.shape[0] / h
+    box = (0.0, r0 * scale, float(change.shape[1]), r1 * scale)
+    band = image.resize((w, r1 - r0), Image.Resampling.BICUBIC, box=box)
+    return np.asarray(band, np.float32)
 
 
 def luminance_std(rgb: np.ndarray) -> float:
@@ -61,7 +78,7 @@ def luminance_std(rgb: np.ndarray) -> float:
     total = total_sq = 0.0
     rows = rgb.shape[0]
     for r0 in range(0, rows, BAND_ROWS):
-        y = (rgb[r0 : r0 + BAND_ROWS] @ GRAY_WEIGHTS).astype(np.float64)
+        y = (rgb_float(rgb[r0 : r0 + BAND_ROWS]) @ GRAY_WEIGHTS).astype(np.float64)
         total += float(y.sum())
         total_sq += float(np.square(y).sum())
     n = rgb.shape[0] * rgb.shape[1]
@@ -72,7 +89,7 @@ def luminance_std(rgb: np.ndarray) -> float:
 def carved_photo(
     rgb: np.ndarray, change: np.ndarray, strength: float = 1.0, color: bool = True
 ) -> np.ndarray:
-    """The photo ``rgb`` ``(H, W, 3)`` (float in [0, 1]) with the dream's ``change`` (a
+    """The photo ``rgb`` ``(H, W, 3)`` (uint8, or float in [0, 1]) with the dream's ``change`` (a
     standardized ``(h, w)`` array at the working size) times ``strength`` applied at the
     photo's resolution: uint8 ``(H, W, 3)`` with ``color``, else the luminance ``(H, W)``."""
     rgb = np.asarray(rgb)
@@ -83,13 +100,14 @@ def carved_photo(
         raise ImageError("the dream's change holds NaN or infinite values; nothing is written")
     h, w = rgb.shape[:2]
     scale = 255.0 * float(strength) * luminance_std(rgb)
-    delta = enlarge(change * np.float32(scale), (h, w)) if scale else None
+    scaled = change * np.float32(scale)
     out = np.empty((h, w, 3) if color else (h, w), np.uint8)
     for r0 in range(0, h, BAND_ROWS):
-        band = slice(r0, r0 + BAND_ROWS)
-        pixels = rgb[band] * np.float32(255.0) if color else (rgb[band] @ GRAY_WEIGHTS) * 255.0
-        if delta is not None:
-            pixels += delta[band, :, None] if color else delta[band]
+        band = slice(r0, min(r0 + BAND_ROWS, h))
+        pixels = _band(rgb, band, color)
+        if scale:
+            delta = enlarge(scaled, (h, w), band)
+            pixels += delta[:, :, None] if color else delta
         np.rint(np.clip(pixels, 0.0, 255.0, out=pixels), out=pixels)
         out[band] = pixels
     return out

@@ -32,13 +32,37 @@ PREPARATIONS = ("gray", "article")
 
 
 class Photo(NamedTuple):
-    """``gray`` ``(H, W)`` and ``rgb`` ``(H, W, 3)``, float32 in [0, 1]."""
+    """``gray`` ``(H, W)``, float32 in [0, 1], and ``rgb`` ``(H, W, 3)``: an 8-bit colour
+    photo's own uint8 pixels (a quarter of a float copy: a 12-megapixel photo holds 36 MB, not
+    144), else float32 in [0, 1]. ``rgb_float(photo.rgb)`` is the float form either way."""
 
     gray: np.ndarray
     rgb: np.ndarray
 
 
-def _from_array(a: np.ndarray) -> Photo:
+BAND_ROWS = 256  # rows converted at a time: a float copy of a band, not of the photo
+
+
+def rgb_float(rgb: np.ndarray) -> np.ndarray:
+    """A photo's ``rgb`` as float32 in [0, 1] (uint8 divided by 255, as it was read)."""
+    if rgb.dtype == np.uint8:
+        out = rgb.astype(np.float32)
+        return np.divide(out, np.float32(255), out=out)
+    return rgb
+
+
+def _from_rgb8(a: np.ndarray) -> Photo:
+    """An 8-bit RGB photo: its pixels kept as they are, its gray made a band at a time (the
+    same numbers as ``(a / 255) @ GRAY_WEIGHTS`` at once: three terms a pixel, in order)."""
+    gray = np.empty(a.shape[:2], np.float32)
+    for r0 in range(0, a.shape[0], BAND_ROWS):
+        gray[r0 : r0 + BAND_ROWS] = rgb_float(a[r0 : r0 + BAND_ROWS]) @ GRAY_WEIGHTS
+    a.flags.writeable = False  # shared with every result made from it
+    return Photo(gray, a)
+
+
+def _from_array(a: np.ndarray, own: bool = False) -> Photo:
+    """A ``Photo`` of an array; ``own``: the array is this module's (no copy is needed)."""
     a = np.asarray(a)
     if a.ndim == 3 and a.shape[-1] == 1:
         a = a[..., 0]
@@ -46,6 +70,8 @@ def _from_array(a: np.ndarray) -> Photo:
         raise ImageError(f"an image array must be (H, W), (H, W, 3) or (H, W, 4); got {a.shape}")
     if a.shape[0] < 1 or a.shape[1] < 1:
         raise ImageError(f"the image is empty: shape {a.shape}")
+    if a.dtype == np.uint8 and a.ndim == 3 and a.shape[-1] == 3:
+        return _from_rgb8(np.ascontiguousarray(a) if own else np.array(a, order="C"))
     if a.dtype == bool:
         a = a.astype(np.float32)
     elif a.dtype in (np.uint8, np.uint16):  # divided in place: one float copy, not two
@@ -86,21 +112,35 @@ def _from_array(a: np.ndarray) -> Photo:
     return Photo(rgb @ GRAY_WEIGHTS, rgb)
 
 
-def _from_pil(img: Image.Image) -> Photo:
+def _pil_pixels(img: Image.Image) -> tuple[np.ndarray, bool]:
+    """``img``'s pixels as an array ``_from_array`` reads, and whether it is a copy of ours
+    (EXIF rotation applied, huge sides reduced, palettes and alpha made RGB or RGBA)."""
     img = ImageOps.exif_transpose(img)
     if max(img.size) > REDUCE_ABOVE:
         img = img.reduce(-(-max(img.size) // REDUCE_ABOVE))
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-        return _from_array(np.asarray(img).astype(np.uint16))
+        return np.asarray(img).astype(np.uint16), True
     if img.mode == "I":  # 32-bit integers: the smallest range that holds them (_from_array)
-        return _from_array(np.asarray(img, np.int64))
+        return np.asarray(img, np.int64), True
     if img.mode == "F":
-        return _from_array(np.asarray(img, np.float32))
+        return np.asarray(img, np.float32), True
     if img.mode == "L" and "transparency" not in img.info:  # gray: the 2-D path, as an array
-        return _from_array(np.asarray(img))
+        return np.asarray(img), True
     has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
-    img = img.convert("RGBA" if has_alpha else "RGB")
-    return _from_array(np.asarray(img))
+    mode = "RGBA" if has_alpha else "RGB"
+    if img.mode != mode:  # converting to its own mode would copy the whole image
+        img = img.convert(mode)
+    # Copied a band of rows at a time: ``np.asarray(img)`` makes the image's bytes twice over
+    # (Pillow's chunks, then their join) before the array holds them.
+    w, h = img.size
+    pixels = np.empty((h, w, len(mode)), np.uint8)
+    for r0 in range(0, h, BAND_ROWS):
+        pixels[r0 : r0 + BAND_ROWS] = np.asarray(img.crop((0, r0, w, min(r0 + BAND_ROWS, h))))
+    return pixels, True
+
+
+def _from_pil(img: Image.Image) -> Photo:
+    return _from_array(*_pil_pixels(img))
 
 
 def prepare_photo(photo: Photo, shape: tuple[int, int], how: str = "gray") -> np.ndarray:
@@ -119,7 +159,9 @@ def prepare_photo(photo: Photo, shape: tuple[int, int], how: str = "gray") -> np
     if how == "gray":
         return standardize_host(resize_host(photo.gray, shape))
     if how == "article":
-        rgb8 = np.round(np.clip(photo.rgb, 0.0, 1.0) * 255.0).astype(np.uint8)
+        rgb8 = photo.rgb
+        if rgb8.dtype != np.uint8:
+            rgb8 = np.round(np.clip(rgb8, 0.0, 1.0) * 255.0).astype(np.uint8)
         small = Image.fromarray(rgb8).resize((shape[1], shape[0]), Image.Resampling.BICUBIC)
         gray = np.asarray(small, np.float32) @ GRAY_WEIGHTS
         return standardize_host(gray / 255.0)
@@ -186,7 +228,9 @@ def load_photo(source: str | os.PathLike | Image.Image | np.ndarray | Photo) -> 
         raise ImageError(f"cannot read {path}: {e.strerror}") from e
     with _opened(path, io.BytesIO(data)) as img:
         img.load()
-        return _from_pil(img)
+        pixels, own = _pil_pixels(img)
+    del data  # the file's bytes and the decoded image go before the float gray is made
+    return _from_array(pixels, own)
 
 
 def photo_shape(source: str | os.PathLike | Image.Image | np.ndarray) -> tuple[int, int]:

@@ -99,7 +99,8 @@ def resize_host(x: np.ndarray, shape: Sequence[int]) -> np.ndarray:
         from PIL import Image
 
         def one(channel: np.ndarray) -> np.ndarray:
-            image = Image.fromarray(np.ascontiguousarray(channel), "F")
+            channel = np.ascontiguousarray(channel)  # read in place by Pillow, not copied
+            image = Image.frombuffer("F", channel.shape[::-1], channel, "raw", "F", 0, 1)
             return np.asarray(image.resize((ow, oh), Image.Resampling.BICUBIC), np.float32)
 
         if x.ndim == 2:

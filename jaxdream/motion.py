@@ -38,6 +38,7 @@ from jaxdream.checks import number, whole_number
 from jaxdream.config import DreamConfig
 from jaxdream.display import Display, colorize, render
 from jaxdream.errors import ConfigError
+from jaxdream.imageio import rgb_float
 from jaxdream.imageops import resize_host, standardize
 
 MOTION_ITERATIONS = 2  # iterations per frame: each frame carries the dream before it
@@ -242,7 +243,7 @@ def zoom(
     loaded = load_photo(photo)
     shape = config.working_shape(loaded.gray.shape)
     reference = prepare(loaded, shape, config)  # as dream() prepares it (config.prepare)
-    image, rgb, start = reference, np.clip(resize_host(loaded.rgb, shape), 0.0, 1.0), 0
+    image, rgb, start = reference, np.clip(resize_host(rgb_float(loaded.rgb), shape), 0.0, 1.0), 0
     if resume is not None:
         image, rgb, start = _resumed(resume, shape, frames)
         reference = np.asarray(resume["reference"], np.float32)

@@ -160,3 +160,10 @@ def test_large_host_resizes_agree_with_the_matrices(monkeypatch):
     for a, b in zip(dense, pillow, strict=True):
         assert a.shape == b.shape
         np.testing.assert_allclose(a, b, atol=2e-6)
+
+
+def test_the_change_enlarged_in_bands_is_the_change_enlarged():
+    change = np.random.default_rng(3).standard_normal((37, 53)).astype(np.float32)
+    whole = enlarge(change, (301, 411))
+    bands = [enlarge(change, (301, 411), slice(r, min(r + 16, 301))) for r in range(0, 301, 16)]
+    np.testing.assert_allclose(np.concatenate(bands), whole, atol=1e-4)

@@ -7,7 +7,7 @@ from PIL import Image
 
 from jaxdream import imageio
 from jaxdream.errors import ImageError
-from jaxdream.imageio import load_photo, save_gif, save_image
+from jaxdream.imageio import load_photo, rgb_float, save_gif, save_image
 
 
 def _rgb(h=20, w=30):
@@ -98,11 +98,23 @@ def test_wide_integer_arrays_of_8_bit_values_read_as_8_bit(dtype):
     rng = np.random.default_rng(0)
     values = rng.integers(0, 256, (6, 7, 3))
     expected = load_photo(values.astype(np.uint8))
+    assert expected.rgb.dtype == np.uint8  # an 8-bit photo keeps its own pixels
     got = load_photo(values.astype(dtype))
-    np.testing.assert_allclose(got.rgb, expected.rgb, atol=1e-6)
+    np.testing.assert_allclose(got.rgb, rgb_float(expected.rgb), atol=1e-6)
+    np.testing.assert_allclose(got.gray, expected.gray, atol=1e-6)
     if np.iinfo(dtype).max >= 65535:
         sixteen = load_photo((values * 257).astype(dtype))  # 16-bit values: 0..65535
-        np.testing.assert_allclose(sixteen.rgb, expected.rgb, atol=1e-6)
+        np.testing.assert_allclose(sixteen.rgb, rgb_float(expected.rgb), atol=1e-6)
+
+
+def test_an_8_bit_photo_keeps_its_pixels_and_its_gray_is_as_ever():
+    values = np.random.default_rng(1).integers(0, 256, (600, 7, 3)).astype(np.uint8)
+    photo = load_photo(values)
+    np.testing.assert_array_equal(photo.rgb, values)
+    assert not photo.rgb.flags.writeable and not np.shares_memory(photo.rgb, values)
+    as_float = values.astype(np.float32) / np.float32(255)
+    np.testing.assert_array_equal(rgb_float(photo.rgb), as_float)
+    np.testing.assert_array_equal(photo.gray, as_float @ imageio.GRAY_WEIGHTS)
 
 
 def test_save_is_atomic_and_checks_the_folder(tmp_path):
