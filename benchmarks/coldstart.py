@@ -3,7 +3,7 @@
 Prints one JSON line. By default (run by ``benchmarks.suite.cold_start``): seconds to import
 and load, seconds of the first dream call (compile or cache load, plus one run), and the median
 of ``--repeats`` more calls (how fast this process dreams: the speed differs between processes,
-see benchmarks/README.md).
+see benchmarks/NOTES.md).
 
 ``--public``: the first ``jaxdream.dream(photo)`` of the process, as a user calls it (the
 bundled sample photo, the bundled weights), and the import before it. ``--pieces``: the same

@@ -2,7 +2,7 @@
 
 Prints the peer's row as one JSON line. Run by ``benchmarks.suite.bench_peers_isolated``: with
 PyTorch and TensorFlow loaded into one process, jaxdream's dreams after a TensorFlow call ran
-about 20% slower than with either alone (benchmarks/README.md), and no user runs all three.
+about 20% slower than with either alone (benchmarks/NOTES.md), and no user runs all three.
 """
 
 import argparse

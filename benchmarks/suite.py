@@ -58,7 +58,7 @@ class Settings:
     many: tuple[int, ...] = (1, 8, 64)
     peers: tuple[str, ...] = PEERS
     # Dream turns per peer: a turn is short (~0.2 s) and one slow jaxdream call in 3 turns moved
-    # a ratio by 15% (benchmarks/README.md), so 9; the batch-320 OIP takes a third of them.
+    # a ratio by 15% (benchmarks/NOTES.md), so 9; the batch-320 OIP takes a third of them.
     peer_repeats: int = 9
     cold_start: bool = True
 
@@ -235,7 +235,7 @@ def cold_start(size: int, processes: int = 4) -> dict:
     """A new process's first dream, through JAX's persistent compilation cache: once with an
     empty cache, then in ``processes - 1`` more processes with the cache the first run filled.
     Each process also times further dreams: on this project's CPU machine the same program runs
-    about 20% slower in some processes than in others (benchmarks/README.md), and the spread
+    about 20% slower in some processes than in others (benchmarks/NOTES.md), and the spread
     across processes shows which kind the in-process figures came from."""
     cache = tempfile.mkdtemp(prefix="jaxdream-cache-")
     cmd = [sys.executable, "-m", "benchmarks.coldstart", "--cache-dir", cache, "--size", str(size)]
@@ -666,7 +666,7 @@ def bench_peers_apart(
 
 
 def table(record: dict) -> str:
-    """The record as the Markdown table of benchmarks/README.md."""
+    """The record as a Markdown table."""
     lines = ["| figure | value |", "| --- | --- |"]
     for name, w in record["workloads"].items():
         d = w["dream"]

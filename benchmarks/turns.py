@@ -4,7 +4,7 @@
 Issue 22's protocol: jaxdream and each peer in processes of their own, alternating turns
 (peer, jaxdream, core, peer, ...), ratio = median of the peer's / jaxdream's. A process holds
 one library only, as a user's does (with TensorFlow loaded beside it, jaxdream's dream ran
-13-20% slower: benchmarks/README.md). Each side is a server on its stdin: it prepares and
+13-20% slower: benchmarks/NOTES.md). Each side is a server on its stdin: it prepares and
 warms its dream, says ``ready``, then answers each ``go`` with one untimed and one timed call
 (seconds on its stdout)::
 

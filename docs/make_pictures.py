@@ -1,4 +1,5 @@
-"""Every picture in the README, from the bundled photos: ``python docs/make_pictures.py``.
+"""Every picture of the README and the docs site, from the bundled photos:
+``python docs/make_pictures.py``.
 
 - ``lead_vivid.jpg``: both bundled photos dreamt with the command line's default (``vivid``);
 - ``presets.jpg``: the cat photo under every preset, labelled;

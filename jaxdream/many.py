@@ -51,7 +51,7 @@ from jaxdream.model import CNN
 from jaxdream.oip import model_from_params
 
 # Photos per device in one batch, at most: on CPUs 8 and 64 dreams at once run at the same
-# speed per dream (benchmarks/README.md), so a small batch loses nothing and keeps memory low.
+# speed per dream (benchmarks/NOTES.md), so a small batch loses nothing and keeps memory low.
 CPU_PHOTOS_PER_DEVICE = 4
 ACCELERATOR_PHOTOS_PER_DEVICE = 256
 MEMORY_FRACTION = 0.5  # of a device's memory (on CPUs: of the memory available now)

@@ -57,7 +57,7 @@ def _max_pool_grad(x: Array, out: Array, g: Array, guard: bool) -> Array:
         # XLA's CPU backend would fuse whatever computes ``g`` (the previous gradient's sums)
         # into the 4-times larger result below and so compute it 4 times; a reduction is not
         # fused into its consumers, so this one (a sum over a zero) makes it computed once
-        # (article dream 38-39 ms without it, 30 ms with it; benchmarks/README.md). A CPU
+        # (article dream 38-39 ms without it, 30 ms with it; benchmarks/NOTES.md). A CPU
         # workaround: ``jaxdream.compute`` turns it on for CPUs only.
         g = jnp.stack([g, jnp.zeros_like(g)]).sum(axis=0)
     position = jnp.arange(4).reshape(1, 2, 1, 2, 1)
@@ -93,7 +93,7 @@ def max_pool_2x2(x: Array, fusion_guard: bool = False) -> Array:
     maximal element of each window (row-major), as TensorFlow's and PyTorch's max-pool
     gradients do; that matters where a flat part of a photo makes ties. It is written by hand
     (``custom_vjp``) as one select, which XLA's CPU backend runs much faster than the gradient of
-    a max-reduction (benchmarks/README.md). ``fusion_guard``: the CPU fusion workaround (same
+    a max-reduction (benchmarks/NOTES.md). ``fusion_guard``: the CPU fusion workaround (same
     numbers).
     """
     return _POOLS[bool(fusion_guard)](x)
@@ -166,7 +166,7 @@ _conv3x3_forward_grad.defvjp(_conv3x3_forward_grad_fwd, _conv3x3_forward_grad_bw
 def conv3x3_fast(x: Array, kernel: Array, precision=HIGHEST) -> Array:
     """im2col forward; for inputs of several channels the input gradient is one forward
     convolution (``custom_vjp``). It compiles faster than ``conv3x3_im2col`` but runs 6-19%
-    slower in the benchmark suite (18% at batch 64 in the latest run; benchmarks/README.md),
+    slower in the benchmark suite (18% at batch 64 in the latest run; benchmarks/NOTES.md),
     so it is an option (``CNN(conv="fast")``), not the default. A 1-channel input keeps the
     im2col gradient."""
     if x.shape[-1] == 1:

@@ -162,7 +162,7 @@ class Execution:
     tiles: Strategy = VMap()
 
 
-# Examples per vmapped group on one CPU device, and per device on several (benchmarks/README.md:
+# Examples per vmapped group on one CPU device, and per device on several (benchmarks/NOTES.md:
 # groups that fit the caches; for dreams about 10 tiles per device, 2 article dreams of 5 tiles:
 # 36.9 ms per dream, against 38.6 ms for 3 and 39.5 ms for 4).
 CPU_GROUP_ONE_DEVICE = 32

@@ -3,7 +3,7 @@
 At the batch sizes of a dream (a handful of 28x28 tiles), XLA's multi-threaded CPU kernels gain
 nothing and sometimes lose half their speed to two threads contending for two cores. One
 single-threaded XLA device per core, with the OIP batch split across them by ``shard_map``, is
-measured faster (benchmarks/README.md); so are XLA's own kernels over YNNPACK's, and its
+measured faster (benchmarks/NOTES.md); so are XLA's own kernels over YNNPACK's, and its
 classic fusion emitters, which also compile the dream in half the time. The
 CLI and the benchmarks call ``configure_cpu_devices()`` first; library users may too, before
 their first JAX computation.
@@ -16,7 +16,7 @@ import sys
 
 DEVICE_FLAGS = "--xla_force_host_platform_device_count={n} --xla_cpu_multi_thread_eigen=false"
 
-# XLA CPU code-generation choices, measured on jaxlib 0.10 (benchmarks/README.md):
+# XLA CPU code-generation choices, measured on jaxlib 0.10 (benchmarks/NOTES.md):
 # - YNNPACK off (XLA's own dot and loop kernels): dreams about 10% faster than with YNNPACK's
 #   dots and reductions, and faster still than with its elementwise fusions (its default);
 # - the classic fusion emitters: they compile the dream in 0.4-0.6 s instead of 1.2 s and run
