@@ -240,6 +240,11 @@ def zoom(
         model, params = load_model()
     model = model or model_from_params(params)
     config.check(model)
+    if config.strength != 1:
+        raise ConfigError(
+            "a zoom's frames are its dreams themselves, each moved from the last: strength "
+            f"applies to dreams and videos, not to a zoom (got {config.strength:g})"
+        )
     loaded = load_photo(photo)
     shape = config.working_shape(loaded.gray.shape)
     reference = prepare(loaded, shape, config)  # as dream() prepares it (config.prepare)

@@ -149,3 +149,26 @@ def test_turns_time_each_side_in_a_process_of_its_own():
     assert row["ratio_peer_over_jaxdream"] > 0 and row["jaxdream-core"]["median_s"] > 0
     table = suite.table({**_empty_record(), "peers_apart": {"torch-eager": {"2 tiles": row}}})
     assert "processes apart: 2 tiles" in table
+
+
+def test_size_sweep_and_strength_table_run(capsys):
+    """benchmarks.sizes and benchmarks.strength, tiny: they run and say what they measured."""
+    import numpy as np
+
+    from benchmarks import sizes, strength
+    from jaxdream.presets import preset_config
+
+    config = preset_config("vivid").replace(size=48, iterations=1, steps=1)
+    photo = np.random.default_rng(0).random((36, 48, 3)).astype(np.float32)
+    row = sizes.dream_times(config, photo, repeats=1)
+    assert row["median_s"] > 0 and tuple(row["shape"]) == (36, 48)
+    # an iteration reads each level's tiles once and writes and reads its change
+    assert sizes.traffic_bytes(config, (36, 48)) > 36 * 48 * 4 * (3 * 3 + 3)
+    assert sizes.bandwidth_gb_s(megabytes=8, repeats=1) > 0
+
+    photos = {"noise": [(photo * 255).astype(np.uint8)]}
+    rows = strength.measure(photos, ["article"], [0.5, 1.0])
+    assert [r["strength"] for r in rows] == [0.5, 1.0]
+    assert rows[1]["rise"] == pytest.approx(1.0, abs=1e-3)  # the whole dream's own rise
+    assert rows[0]["corr"] >= rows[1]["corr"] - 1e-6  # half the carving keeps more of the photo
+    assert "| article | noise | 0.5 |" in strength.table(rows)

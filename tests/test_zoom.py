@@ -147,3 +147,5 @@ def test_bad_photos_and_configs_are_refused(tiny):
         zoom(PHOTO, {"size": 32}, model=model, params=params)
     with pytest.raises(ConfigError):
         zoom(PHOTO, CFG.replace(epsilon=math.nan), model=model, params=params)
+    with pytest.raises(ConfigError, match="strength"):  # a zoom shows its dreams themselves
+        zoom(PHOTO, CFG.replace(strength=0.5), model=model, params=params)
