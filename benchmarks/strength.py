@@ -13,6 +13,7 @@ whole dream's rise. Strength changes only how a dream is shown, so each photo is
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 
@@ -70,17 +71,23 @@ def coarse_correlation(a: np.ndarray, b: np.ndarray) -> float:
 def objective_score(model, params, config, image: np.ndarray) -> float:
     """The mean of every taking-part tile's objective on ``image``, tiles seen as the dream
     sees them (cut by its layout, resized to 28x28, standardized)."""
-    spec = config.spec(model, image.shape)
+    return float(_scorer(model, config, tuple(image.shape))(params, jnp.asarray(image)))
+
+
+@functools.lru_cache(maxsize=32)
+def _scorer(model, config, shape):
+    """The compiled score of ``config``'s tiles on images of ``shape`` (made once)."""
+    spec = config.spec(model, shape)
     objectives = config.tile_objectives()
 
     @jax.jit
-    def score(x):
+    def score(params, x):
         cut = [resize(spec.layout.cut(x, lv, tiles), OIP_SIZE) for lv, tiles in spec.levels]
         z, _, _ = standardize_for_cnn(jnp.concatenate(cut))
         values = [o(Features(spec.model, params, t)) for o, t in zip(objectives, z, strict=True)]
         return jnp.mean(jnp.stack(values))
 
-    return float(score(jnp.asarray(image)))
+    return score
 
 
 def clip_frames(path: str, count: int) -> list[np.ndarray]:

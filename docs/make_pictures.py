@@ -7,6 +7,10 @@
   preset was chosen from (``CANDIDATES``), labelled;
 - ``zoom.webp``: an infinite zoom into the cat photo (``ZOOM``, the README's ``jaxdream zoom``
   command; ``python docs/make_pictures.py zoom`` makes it alone);
+- ``full_resolution.jpg``: a crop at 100% of the astronaut dreamt at a working size a third of
+  its own (as a phone photo is dreamt at 560 wide): the photo, the whole dream enlarged (the
+  article's look), and the change applied at the photo's resolution at strengths 1 and 0.5
+  (``python docs/make_pictures.py fullres`` makes it alone);
 - ``article_figure.jpg``, ``chelsea_levels012_color.jpg``, ``astronaut_quadrant_maps.jpg``,
   ``oip_conv3_all_maps.jpg``: the commands the README shows beside them.
 """
@@ -92,12 +96,43 @@ def zoom_picture() -> Path:
     return out
 
 
+# The crop of ``full_resolution.jpg``: the astronaut's face and the flag, 256x256 at 100%.
+FULLRES_SIZE, FULLRES_CROP = 160, (slice(60, 316), slice(150, 406))
+
+
+def fullres_picture() -> Path:
+    """``docs/images/full_resolution.jpg``: what a dream at a working size smaller than the
+    photo looks like at the photo's size, enlarged or applied at full resolution."""
+    photo = ASSETS / "astronaut.jpg"
+    config = preset_config("vivid").replace(size=FULLRES_SIZE)
+    result = jaxdream.dream(photo, config)
+    pics = [np.asarray(Image.open(photo).convert("RGB"))]
+    pics.append(result.to_uint8(color=True, size="enlarged"))
+    for strength in (1.0, 0.5):
+        shown = result._replace(config=config.replace(strength=strength))
+        pics.append(shown.to_uint8(color=True, size="photo"))
+    labels = [
+        "photo (512x512, a crop at 100%)",
+        f"dream at {FULLRES_SIZE}, enlarged",
+        "its change at the photo's size",
+        "the same at --strength 0.5",
+    ]
+    crops = [p[FULLRES_CROP] for p in pics]
+    out = HERE / "images" / "full_resolution.jpg"
+    labelled_grid(crops, labels, columns=4, cell=256).convert("RGB").save(out, quality=90)
+    return out
+
+
 def main() -> None:
     jaxdream.configure_cpu_devices()
     if sys.argv[1:] == ["zoom"]:
         zoom_picture()
         return
+    if sys.argv[1:] == ["fullres"]:
+        fullres_picture()
+        return
     zoom_picture()
+    fullres_picture()
     photos = [ASSETS / "astronaut.jpg", ASSETS / "chelsea.jpg"]
     lead = [Image.fromarray(dreamt(p, "vivid")) for p in photos]
     height = min(im.height for im in lead)  # no upscaling: the dreams as computed

@@ -167,3 +167,33 @@ def test_the_change_enlarged_in_bands_is_the_change_enlarged():
     whole = enlarge(change, (301, 411))
     bands = [enlarge(change, (301, 411), slice(r, min(r + 16, 301))) for r in range(0, 301, 16)]
     np.testing.assert_allclose(np.concatenate(bands), whole, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_the_video_commands_defaults_keep_the_scene(tmp_path):
+    """``jaxdream video`` with its defaults (vivid, strength 0.5) on a clip of a real photo:
+    each frame's coarse luminance keeps following its input's; the whole dream's does less."""
+    av = pytest.importorskip("av")
+    from benchmarks.strength import coarse_correlation, luminance
+
+    photo = np.asarray(Image.open(f"{ASSETS}/astronaut.jpg").convert("RGB"))
+    frames = [np.ascontiguousarray(photo[40 + 8 * k : 256 + 8 * k, 60 : 444]) for k in range(3)]
+    clip = tmp_path / "clip.mp4"
+    with av.open(str(clip), "w") as out:
+        stream = out.add_stream("libx264", rate=8)
+        stream.width, stream.height, stream.pix_fmt = 384, 216, "yuv420p"
+        stream.options = {"crf": "12"}
+        for f in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        out.mux(stream.encode())
+    with av.open(str(clip)) as c:
+        inputs = [luminance(f.to_ndarray(format="rgb24")) for f in c.decode(video=0)]
+    scores = {}
+    for name, extra in {"defaults": [], "whole": ["--strength", "1"]}.items():
+        folder = tmp_path / name
+        assert main(["video", str(clip), "-o", f"{folder}/", "-q", *extra]) == 0
+        outputs = [luminance(np.asarray(Image.open(p))) for p in sorted(folder.glob("*.png"))]
+        assert len(outputs) == len(inputs) == 3
+        scores[name] = min(coarse_correlation(o, i) for o, i in zip(outputs, inputs, strict=True))
+    assert scores["defaults"] > 0.75
+    assert scores["whole"] < scores["defaults"] - 0.1
