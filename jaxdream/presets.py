@@ -25,6 +25,7 @@ import dataclasses
 from typing import Any
 
 from jaxdream.config import DreamConfig, Level, config_from_flags, flag_values
+from jaxdream.errors import ConfigError
 
 __all__ = [
     "ARTICLE_FLAGS",
@@ -91,7 +92,5 @@ DEFAULT_PRESET = "vivid"
 def preset_config(name: str) -> DreamConfig:
     """The ``DreamConfig`` of preset ``name`` (``ConfigError`` naming the presets if unknown)."""
     if not isinstance(name, str) or name not in PRESETS:
-        from jaxdream.errors import ConfigError
-
         raise ConfigError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
     return PRESETS[name].config
