@@ -218,17 +218,31 @@ def cases() -> dict[str, Callable[[Path], dict[str, str]]]:
 
 def run_cases(names: list[str] | None = None, log=None) -> dict[str, dict[str, str]]:
     """``{case: {output: digest}}`` of the cases named (all by default)."""
-    os.environ["JAXDREAM_NO_CACHE"] = "1"
     table = cases()
     record = {}
-    for name in names or list(table):
-        with tempfile.TemporaryDirectory() as tmp:
-            work = Path(tmp)
-            make_clip(work / "clip.mp4")
-            record[name] = table[name](work)
-        if log:
-            print(f"{name}: {len(record[name])} outputs", file=log, flush=True)
+    with no_persistent_cache():
+        for name in names or list(table):
+            with tempfile.TemporaryDirectory() as tmp:
+                work = Path(tmp)
+                make_clip(work / "clip.mp4")
+                record[name] = table[name](work)
+            if log:
+                print(f"{name}: {len(record[name])} outputs", file=log, flush=True)
     return record
+
+
+@contextlib.contextmanager
+def no_persistent_cache():
+    """The command line without its persistent compilation cache (as it was after)."""
+    before = os.environ.get("JAXDREAM_NO_CACHE")
+    os.environ["JAXDREAM_NO_CACHE"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["JAXDREAM_NO_CACHE"]
+        else:
+            os.environ["JAXDREAM_NO_CACHE"] = before
 
 
 def differences(before: dict, after: dict) -> list[str]:
