@@ -41,14 +41,14 @@ CANDIDATES = {
     "conv2:12, levels 0-2": {"layer": "conv2", "map": 12, "levels": ["0", "1", "2"]},
     "conv2:12, levels 0-3": {"layer": "conv2", "map": 12, "levels": ["0", "1", "2", "3*0.5"]},
     "conv3 all maps, 0-2": {"map": -1, "levels": ["0", "1", "2"]},
-    "conv3 all, 0-2, overlap, 6 it": dict(PRESETS["vivid"].flags),
+    "conv3 all, 0-2, overlap, 6 it": PRESETS["vivid"].changed_flags(),
     "conv2 all maps, 0-2, overlap": {
         "layer": "conv2",
         "map": -1,
         "levels": ["0", "1", "2"],
         "overlap": 0.5,
     },
-    "mean square conv2, overlap": dict(PRESETS["emboss"].flags),
+    "mean square conv2, overlap": PRESETS["emboss"].changed_flags(),
 }
 
 

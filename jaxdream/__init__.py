@@ -17,7 +17,7 @@ import sys
 import types
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from jaxdream._version import __version__ as __version__
 
 # Where each public name lives: one table, read by __getattr__, __dir__ and __all__.
 _EXPORTS = {

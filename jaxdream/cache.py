@@ -110,7 +110,7 @@ def source_digest() -> str:
     """A digest of jaxdream's own modules: a program depends on the code that traced it."""
     import hashlib
 
-    from jaxdream import __version__
+    from jaxdream._version import __version__
 
     digest = hashlib.sha256(__version__.encode())
     for path in sorted(Path(__file__).parent.glob("**/*.py")):

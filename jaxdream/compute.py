@@ -3,7 +3,7 @@
 The numbers are the same on every backend (to float tolerance); what differs is which code runs
 fastest there. Each entry of ``BACKENDS`` says, for one ``jax.default_backend()`` name:
 
-- ``conv``: the 3x3 convolution (``jaxdream.model.CONV_IMPLS``). On CPUs, im2col (one matrix
+- ``conv``: the 3x3 convolution (``jaxdream.kernels.CONV_IMPLS``). On CPUs, im2col (one matrix
   multiply; its input gradient is far faster than XLA's CPU convolution gradient, 3.5x in the
   suite). On GPUs and TPUs, XLA's own convolution (cuDNN on NVIDIA GPUs).
 - ``fusion_guard``: the max-pool gradient's guard against XLA's CPU fusion computing its
@@ -29,6 +29,7 @@ import dataclasses
 import jax
 
 from jaxdream.errors import ConfigError
+from jaxdream.kernels import CONV_IMPLS
 
 PRECISIONS = {
     "highest": jax.lax.Precision.HIGHEST,  # full float32 products on every backend
@@ -75,8 +76,6 @@ def resolve(model, backend: str | None = None):
 
 def check(model) -> None:
     """Raise ``ConfigError`` for an unknown convolution or precision."""
-    from jaxdream.model import CONV_IMPLS
-
     if model.conv != "auto" and model.conv not in CONV_IMPLS:
         raise ConfigError(f"conv must be 'auto' or one of {sorted(CONV_IMPLS)}, got {model.conv!r}")
     if model.precision not in PRECISIONS:

@@ -15,6 +15,13 @@ Objectives
     call; tiles of different structure too, each computing the union of the structures
     (``stack_objectives``).
 
+Flags
+    Each field's metadata holds its command-line flag: ``help`` and argparse's keywords
+    (``type``, ``choices``, ``nargs``, ``metavar``, ``action``); ``flag_values`` and
+    ``config_from_flags`` turn a config into the flags' values and back. The dreaming commands'
+    flags are made from these fields (``jaxdream.cli._core.dream_flags``), their defaults a
+    preset's (``jaxdream.presets``, ``DreamConfig`` values).
+
 >>> cfg = DreamConfig(levels=(Level(0), Level(1, objective="logit:3")), objective="conv2:5")
 >>> [o.name for o in cfg.tile_objectives()]
 ['channel(conv2, 5)', 'logit(3)', 'logit(3)', 'logit(3)', 'logit(3)']
@@ -22,34 +29,30 @@ Objectives
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import jax
-import numpy as np
-
-from jaxdream.carve import DreamSpec, Knobs
-from jaxdream.checks import flag, number, one_of, shown, whole_number
-from jaxdream.compute import PRECISIONS
 from jaxdream.errors import ConfigError, ImageError, ObjectiveError
-from jaxdream.imageio import PREPARATIONS
-from jaxdream.layouts import Grid, Overlap
-from jaxdream.model import CNN, CONV_IMPLS, activation_shapes
-from jaxdream.objectives import (
-    MAX_TERMS,
-    Objective,
-    channel,
-    parse_objective,
-    stack_objectives,
-    stacked_terms,
-)
 
-ObjectiveLike = Objective | str
+# The engine (JAX, NumPy, the model, the objectives) is imported inside the methods that use
+# it: ``jaxdream --help`` reads this module (the flags are made from DreamConfig's fields, their
+# defaults the presets', DreamConfig values) and must not start JAX. Measured on a 2-core
+# machine: ``jaxdream dream --help`` 0.18 s, and 1.3-1.7 s with the engine imported.
+if TYPE_CHECKING:
+    from jaxdream.carve import DreamSpec, Knobs
+    from jaxdream.layouts import Grid, Overlap
+    from jaxdream.model import CNN
+    from jaxdream.objectives import Objective
+
+ObjectiveLike = "Objective | str"
 
 
 def as_objective(objective: ObjectiveLike) -> Objective:
     """An ``Objective``, or one parsed from text (``parse_objective``)."""
+    from jaxdream.objectives import Objective, parse_objective
+
     if isinstance(objective, Objective):
         return objective
     if isinstance(objective, str):
@@ -84,6 +87,10 @@ class Level:
         return tuple(self.tiles)
 
     def check(self) -> None:
+        import numpy as np
+
+        from jaxdream.checks import whole_number
+
         whole_number("level", self.level, 0, 6)
         if self.tiles is not None and not (
             isinstance(self.tiles, tuple | list)
@@ -126,6 +133,16 @@ MAX_WEIGHT = 1e6
 MAX_STRENGTH = 10.0  # of the carving's change in the written picture (1: the whole dream)
 COMMON_ASPECTS = (1.0, 5 / 4, 4 / 3, 3 / 2, 16 / 10, 16 / 9, 2.0, 21 / 9, 3.0)
 ASPECT_STEP = 0.02  # other aspect ratios lie on a log grid of 2% steps
+# The convolutions and matrix-product precisions by name, for the flags' choices without JAX
+# (tests/test_cli.py checks them against ``model.CONV_IMPLS`` and ``compute.PRECISIONS``).
+CONV_CHOICES = ("auto", "fast", "im2col", "xla")
+PRECISION_CHOICES = ("highest", "high", "default")
+
+
+def setting(default, help: str, **flag) -> Any:
+    """A ``DreamConfig`` field with its command-line flag: ``help``, and ``flag``, argparse's
+    keywords (``type``, ``choices``, ``nargs``, ``metavar``, ``action``)."""
+    return dataclasses.field(default=default, metadata={"help": help, "flag": flag})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,23 +166,70 @@ class DreamConfig:
     how a dream is shown, never the dream's numbers or its compiled program.
     """
 
-    size: int | tuple[int, int] = 560
-    layer: str = "conv3"
-    map: int = 56
-    levels: tuple[Level, ...] = ARTICLE_LEVELS
-    iterations: int = 4
-    steps: int = 30
-    epsilon: float = 0.01
-    conv_criterion: float | None = None
-    schedule: Literal["batched", "faithful"] = "batched"
-    shift_tiles: bool = False
-    seed: int = 0
-    objective: ObjectiveLike | None = None
-    overlap: float = 0.0
-    conv: str = "auto"
-    precision: str = "highest"
-    prepare: str = "gray"
-    strength: float = 1.0
+    size: int | tuple[int, int] = setting(
+        560, "working size: longer side, or HEIGHT WIDTH", type=int, nargs="+", metavar="N"
+    )
+    layer: str = setting("conv3", "the layer whose map is carved")
+    map: int = setting(56, "map of the layer; -1: the whole layer", type=int)
+    levels: tuple[Level, ...] = setting(
+        ARTICLE_LEVELS,
+        "tile levels, LEVEL[:TILE,...][/MAP,...][*WEIGHT]: 0 = whole image, "
+        "1 = quadrants (tiles 0..3 row-major), 2 = 4x4 grid; e.g. '0 1' or "
+        "'0 1/56,12,3,7 2*0.5' ('0 1:3' is the article's). Objectives per level or "
+        "tile: LEVEL[:TILE,...][*WEIGHT]=OBJECTIVE[;OBJECTIVE...], e.g. '1=logit:3' or "
+        "'1:0,3=conv2:5;logit:7'",
+        nargs="+",
+        metavar="SPEC",
+    )
+    iterations: int = setting(4, "carving rounds", type=int)
+    steps: int = setting(30, "OIP steps per round and tile", type=int)
+    epsilon: float = setting(0.01, "OIP step size", type=float)
+    conv_criterion: float | None = setting(None, "stop OIP early (the article: 2e-4)", type=float)
+    schedule: Literal["batched", "faithful"] = setting(
+        "batched",
+        "batched: all tiles in one call; faithful: the article's steps exactly",
+        choices=["batched", "faithful"],
+    )
+    shift_tiles: bool = setting(
+        False, "random tile offsets (seams)", action=argparse.BooleanOptionalAction
+    )
+    seed: int = setting(0, "of the tile shifts", type=int)
+    objective: Objective | str | None = setting(  # noqa: RUF009 (a dataclasses.field)
+        None,
+        "every tile's objective instead of --layer/--map, as for 'jaxdream oip': e.g. "
+        "'0.7*conv3:56 + 0.3*conv2:12', 'logit:9', 'conv3:56 - 0.1*logit:3'",
+    )
+    overlap: float = setting(
+        0.0,
+        "tiles of levels >= 1 overlap their neighbours by this fraction of a tile, "
+        "their changes feathered together (hides seams; 0: the article's grid)",
+        type=float,
+        metavar="FRACTION",
+    )
+    conv: str = setting(
+        "auto",
+        "convolution (auto: im2col on CPUs, XLA's own on GPUs and TPUs)",
+        choices=CONV_CHOICES,
+    )
+    precision: str = setting(
+        "highest",
+        "matrix-product precision (highest: full float32 on every backend; "
+        "'default' lets GPUs use TF32 and TPUs bf16 passes)",
+        choices=PRECISION_CHOICES,
+    )
+    prepare: str = setting(
+        "gray",
+        "how the photo becomes the gray working image: gray, gray first and resized in "
+        "float; article, the article's (resized in colour as uint8 by PIL, then gray)",
+        choices=["article", "gray"],
+    )
+    strength: float = setting(
+        1.0,
+        "how much of the carving's change the picture shows: 0 the photo, 1 the whole "
+        "dream, above 1 exaggerated",
+        type=float,
+        metavar="S",
+    )
 
     def replace(self, **changes) -> DreamConfig:
         """A copy with ``changes`` (``ConfigError`` for a name that is not a field)."""
@@ -180,6 +244,12 @@ class DreamConfig:
     def check(self, model: CNN) -> None:
         """Raise ``ConfigError`` (or ``ObjectiveError``) for any value of the wrong type or out
         of its range, and for work too large to finish (``MAX_TILE_STEPS``)."""
+        from jaxdream.checks import flag, number, one_of, shown, whole_number
+        from jaxdream.compute import PRECISIONS
+        from jaxdream.imageio import PREPARATIONS
+        from jaxdream.model import CONV_IMPLS, activation_shapes
+        from jaxdream.objectives import MAX_TERMS, stacked_terms
+
         if self.schedule not in ("batched", "faithful"):
             raise ConfigError(f"schedule must be 'batched' or 'faithful', got {self.schedule!r}")
         _size(self.size)
@@ -240,12 +310,16 @@ class DreamConfig:
 
     def default_objective(self) -> Objective:
         """Every tile's objective unless its level says otherwise."""
+        from jaxdream.objectives import channel
+
         if self.objective is not None:
             return as_objective(self.objective)
         return channel(self.layer, self.map)
 
     def tile_objectives(self) -> list[Objective]:
         """The objective of every taking-part tile, level after level."""
+        from jaxdream.objectives import channel
+
         default = self.default_objective()
         out: list[Objective] = []
         for lv in self.levels:
@@ -271,7 +345,13 @@ class DreamConfig:
         return [lv.weight for lv in self.levels for _ in lv.tile_indices()]
 
     def layout(self) -> Grid | Overlap:
-        return Overlap(float(self.overlap)) if self.overlap else Grid()
+        """The tile layout, by name from ``layouts.LAYOUTS``: ``"overlap"`` where tiles
+        overlap, else the article's ``"grid"``."""
+        from jaxdream.layouts import LAYOUTS
+
+        if self.overlap:
+            return LAYOUTS["overlap"](float(self.overlap))
+        return LAYOUTS["grid"]()
 
     def model_for(self, model: CNN) -> CNN:
         """``model`` with this config's compute choices (``conv``, ``precision``) made for the
@@ -288,6 +368,8 @@ class DreamConfig:
         return_frames: bool = False,
     ) -> DreamSpec:
         """The static half of the dream of working images of ``image_shape``."""
+        from jaxdream.carve import DreamSpec
+
         return DreamSpec(
             model=self.model_for(model),
             shape=(int(image_shape[0]), int(image_shape[1])),
@@ -304,6 +386,12 @@ class DreamConfig:
         """The traced half: every tile's objective, level weights, epsilon, the criterion."""
         # Made in numpy and put on the device in one transfer: each eager jnp conversion
         # compiled a program of its own in a new process (23 ms of its first dream).
+        import jax
+        import numpy as np
+
+        from jaxdream.carve import Knobs
+        from jaxdream.objectives import stack_objectives
+
         return jax.device_put(
             Knobs(
                 objective=stack_objectives(self.tile_objectives()),
@@ -324,6 +412,8 @@ class DreamConfig:
         >>> DreamConfig().working_shape((3000, 4000)), DreamConfig().working_shape((2990, 4000))
         ((420, 560), (420, 560))
         """
+        import numpy as np
+
         grid = 2 ** max(lv.level for lv in self.levels)
         sides = self.size if isinstance(self.size, tuple | list) else (self.size,)
         if any(isinstance(s, int | np.integer) and s > MAX_SIDE for s in sides):
@@ -349,6 +439,8 @@ class DreamConfig:
 
 
 def _size(size) -> None:
+    from jaxdream.checks import whole_number
+
     if isinstance(size, tuple | list):
         if len(size) != 2:
             raise ConfigError(
@@ -386,6 +478,9 @@ def parse_level(text: str) -> Level:
     >>> parse_level("1:0,3=logit:3;conv3:56 - 0.1*logit:3").objective
     ('logit:3', 'conv3:56 - 0.1*logit:3')
     """
+    from jaxdream.checks import shown
+    from jaxdream.objectives import parse_objective
+
     help_text = (
         "use LEVEL[:TILE,...][/MAP,...][*WEIGHT] or LEVEL[:TILE,...][*WEIGHT]=OBJECTIVE[;...], "
         "e.g. 0, 1:3, 1/56,12,3,7, 2*0.5 or '1:3=logit:7'"
@@ -415,3 +510,66 @@ def parse_level(text: str) -> Level:
         )
     except ValueError:
         raise ConfigError(f"cannot read level {shown(text)}: {help_text}") from None
+
+
+def format_level(level: Level) -> str:
+    """``level`` as the command line writes it: ``parse_level``'s text (objectives as text).
+
+    >>> format_level(Level(1, tiles=(0, 3), weight=0.5, objective=("logit:3", "conv2:5")))
+    '1:0,3*0.5=logit:3;conv2:5'
+    >>> parse_level(format_level(Level(2, maps=(1, 2) * 8))) == Level(2, maps=(1, 2) * 8)
+    True
+    """
+    text = str(level.level)
+    if level.tiles is not None:
+        text += ":" + ",".join(str(t) for t in level.tiles)
+    if level.maps is not None:
+        maps = level.maps if isinstance(level.maps, tuple | list) else (level.maps,)
+        text += "/" + ",".join(str(m) for m in maps)
+    if level.weight != 1:
+        text += f"*{float(level.weight)!r}"
+    if level.objective is not None:
+        given = level.objective if isinstance(level.objective, tuple) else (level.objective,)
+        if not all(isinstance(o, str) for o in given):
+            raise ConfigError(f"level {level.level}: only objectives given as text have flags")
+        text += "=" + ";".join(given)
+    return text
+
+
+SETTINGS = tuple(f.name for f in dataclasses.fields(DreamConfig))
+
+
+def flag_values(config: DreamConfig) -> dict[str, Any]:
+    """``config`` as the command line's flag values: ``size`` and ``levels`` as lists (of
+    numbers, of ``parse_level`` texts), the other fields as they are.
+
+    >>> flag_values(DreamConfig())["levels"], flag_values(DreamConfig(size=(48, 64)))["size"]
+    (['0', '1:3'], [48, 64])
+    """
+    values = {name: getattr(config, name) for name in SETTINGS}
+    size = values["size"]
+    values["size"] = list(size) if isinstance(size, tuple | list) else [size]
+    values["levels"] = [format_level(lv) for lv in values["levels"]]
+    return values
+
+
+def config_from_flags(values: dict[str, Any]) -> DreamConfig:
+    """A ``DreamConfig`` from command-line values (``flag_values``' keys; those left out are
+    the article's)."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"flag values are a dict, not {type(values).__name__}")
+    unknown = [k for k in values if k not in SETTINGS]
+    if unknown:
+        raise ConfigError(f"no dream setting {unknown[0]!r}; settings: {', '.join(SETTINGS)}")
+    changes = dict(values)
+    if "levels" in changes:
+        levels = changes["levels"]
+        if not isinstance(levels, list | tuple) or not all(isinstance(t, str) for t in levels):
+            raise ConfigError(f"levels are a list of texts such as ['0', '1:3'], not {levels!r}")
+        changes["levels"] = tuple(parse_level(t) for t in levels)
+    if "size" in changes:
+        size = changes["size"]
+        if not isinstance(size, list | tuple) or len(size) not in (1, 2):
+            raise ConfigError("--size takes one number (longer side) or two (height width)")
+        changes["size"] = size[0] if len(size) == 1 else (size[0], size[1])
+    return DreamConfig(**changes)

@@ -22,9 +22,11 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import export
 from jax.sharding import NamedSharding, PartitionSpec
 from PIL import Image
 
+from jaxdream import cache
 from jaxdream import parallel as par
 from jaxdream.carve import (
     DreamSpec,
@@ -314,8 +316,6 @@ def exported_program(call: DreamCall):
     results (the same bytes): the program ``jax.export`` saved in the persistent cache
     (``jaxdream.cache.load_exported``), exported and saved there first where it is missing or
     does not fit. ``None`` where no persistent cache is on or the program cannot be exported."""
-    from jaxdream import cache
-
     if cache.cache_dir() is None:
         return None
     description = _describe(call)
@@ -332,10 +332,6 @@ def exported_program(call: DreamCall):
 
 
 def _exported_program(call: DreamCall, key: str):
-    from jax import export
-
-    from jaxdream import cache
-
     spec, execution = call.spec, call.execution
     impl = jax.random.key_impl(call.keys)
     dynamic = (call.params, call.images, call.knobs, jax.random.key_data(call.keys))

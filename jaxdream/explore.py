@@ -37,10 +37,13 @@ from jaxdream.dream import (
     prepare,
 )
 from jaxdream.errors import ConfigError
+from jaxdream.figures import LABEL_HEIGHT, PAD
 from jaxdream.imageio import load_photo
+from jaxdream.imageops import OIP_SIZE, resize, standardize
 from jaxdream.keys import image_keys
 from jaxdream.model import CNN, activation_shapes
-from jaxdream.oip import model_from_params
+from jaxdream.objectives import channel
+from jaxdream.oip import model_from_params, oip
 from jaxdream.progress import call as progress_call
 
 DEAD_BELOW = 1e-4
@@ -133,8 +136,6 @@ def check_sheet(count: int, columns: int, cell: int, shape: tuple[int, int]) -> 
     """
     whole_number("--cell", cell, 8, MAX_CELL)
     whole_number("--columns", columns, 1, 1024)
-    from jaxdream.figures import LABEL_HEIGHT, PAD
-
     height = max(1, round(cell * shape[0] / shape[1]))
     columns = min(columns, count)
     rows = -(-count // columns)
@@ -210,10 +211,6 @@ def responding_maps(
     """The ``count`` maps of ``layer`` that respond most to a standardized photo: one OIP step
     on the photo at 28x28 for every map in one call, ranked by how far it moved the image (a
     cheap stand-in for a full ``explore``); maps that do not move it are left out."""
-    from jaxdream.imageops import OIP_SIZE, resize, standardize
-    from jaxdream.objectives import channel
-    from jaxdream.oip import oip
-
     n = activation_shapes(model)[layer][-1]
     z = standardize(resize(jnp.asarray(gray), OIP_SIZE))
     out = oip(

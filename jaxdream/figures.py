@@ -11,8 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import jax.numpy as jnp
 import numpy as np
 from PIL import Image, ImageDraw
+
+from jaxdream.display import Display, to_uint8
+from jaxdream.errors import ConfigError
+from jaxdream.imageio import to_pixels
+from jaxdream.imageops import resize
 
 LABEL_HEIGHT = 14
 PAD = 4
@@ -23,8 +29,6 @@ def check_stage_rows(iterations: int, levels: int) -> None:
     """Refuse, before any work, a stage figure too tall to look at (``ConfigError``)."""
     rows = iterations * levels
     if rows > MAX_STAGE_ROWS:
-        from jaxdream.errors import ConfigError
-
         raise ConfigError(
             f"a stage figure has a row per iteration and level: {iterations} x {levels} = "
             f"{rows} rows is more than {MAX_STAGE_ROWS}; lower --iterations or the levels, or "
@@ -113,9 +117,6 @@ def stage_figure(
     the image (mid-gray is none), and the image once it is added. With frames only: the photo,
     the gray image, its 28x28 and every iteration. ``color``: the dream in the photo's colours.
     """
-    from jaxdream.display import Display, to_uint8
-    from jaxdream.fullres import to_pixels
-
     display = display or Display()
     photo8 = to_pixels(photo_rgb)
     if result.stages is None:
@@ -154,10 +155,6 @@ def stage_figure(
 
 
 def _frames_strip(result, photo8: np.ndarray, display, cell: int) -> Image.Image:
-    import jax.numpy as jnp
-
-    from jaxdream.imageops import resize
-
     frames = [] if result.frames is None else [result.render(f, display) for f in result.frames]
     small = np.asarray(resize(jnp.asarray(result.gray), (28, 28)))
     pics = [photo8, result.render(result.gray, display), result.render(small, display), *frames]

@@ -15,6 +15,7 @@ Everything runs on the host in bands of rows, the enlarged change included, so a
 photo needs its output and a band's temporaries, not a float copy of every channel at once.
 
 >>> import numpy as np
+>>> from jaxdream.imageio import to_pixels
 >>> rgb = np.random.default_rng(0).random((40, 60, 3)).astype(np.float32)
 >>> change = np.ones((20, 30), np.float32)
 >>> carved_photo(rgb, change, strength=0.0, color=True).tobytes() == to_pixels(rgb).tobytes()
@@ -36,14 +37,6 @@ from jaxdream.imageio import GRAY_WEIGHTS, rgb_float
 # article's look); ``"working"``, the dream at the working size.
 OUTPUT_SIZES = ("photo", "enlarged", "working")
 BAND_ROWS = 256  # rows computed at a time: temporaries of a band, not of the photo
-
-
-def to_pixels(rgb: np.ndarray) -> np.ndarray:
-    """A photo's ``rgb`` as uint8: its own pixels, or a float photo in [0, 1] rounded (the
-    bytes it was read from, for an 8-bit photo: ``k / 255 * 255`` rounds back to ``k``)."""
-    if rgb.dtype == np.uint8:
-        return rgb
-    return np.rint(np.clip(np.asarray(rgb, np.float32) * 255.0, 0.0, 255.0)).astype(np.uint8)
 
 
 def _band(rgb: np.ndarray, rows: slice, color: bool) -> np.ndarray:

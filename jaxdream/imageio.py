@@ -51,6 +51,14 @@ def rgb_float(rgb: np.ndarray) -> np.ndarray:
     return rgb
 
 
+def to_pixels(rgb: np.ndarray) -> np.ndarray:
+    """A photo's ``rgb`` as uint8: its own pixels, or a float photo in [0, 1] rounded (the
+    bytes it was read from, for an 8-bit photo: ``k / 255 * 255`` rounds back to ``k``)."""
+    if rgb.dtype == np.uint8:
+        return rgb
+    return np.rint(np.clip(np.asarray(rgb, np.float32) * 255.0, 0.0, 255.0)).astype(np.uint8)
+
+
 def _from_rgb8(a: np.ndarray) -> Photo:
     """An 8-bit RGB photo: its pixels kept as they are, its gray made a band at a time (the
     same numbers as ``(a / 255) @ GRAY_WEIGHTS`` at once: three terms a pixel, in order)."""

@@ -24,11 +24,13 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from PIL import Image
 
 from jaxdream import parallel, progress
 from jaxdream.carve import carve_batch
@@ -49,6 +51,7 @@ from jaxdream.imageio import load_photo, photo_shape
 from jaxdream.keys import image_keys
 from jaxdream.model import CNN
 from jaxdream.oip import model_from_params
+from jaxdream.photos import image_suffixes
 
 # Photos per device in one batch, at most: on CPUs 8 and 64 dreams at once run at the same
 # speed per dream (benchmarks/NOTES.md), so a small batch loses nothing and keeps memory low.
@@ -384,8 +387,6 @@ def _photo_list(photos) -> list:
     photo would make a folder's name ambiguous (its photos, or a failed photo?). So a single
     path, array or image is refused, as ``dream_many`` refuses it: ``dream_photos([path])``
     says what is meant (``jaxdream.photos.find_photos`` lists a folder's photos)."""
-    from PIL import Image
-
     if isinstance(photos, str | os.PathLike | bytes | np.ndarray | Image.Image):
         raise ImageError(
             f"dream_photos takes a list of photos, not one {type(photos).__name__}: "
@@ -414,8 +415,6 @@ def find_photos(
     with its output folder inside an input folder does not take its own dreams for photos.
     Returns ``(found, problems)``, ``problems`` holding ``(path, why)`` for inputs that do not
     exist and folders that cannot be listed, with the system's reason."""
-    from jaxdream.photos import image_suffixes
-
     suffixes = image_suffixes()
     skip = {os.path.realpath(p) for p in exclude if p}
     found: list[str] = []
@@ -493,8 +492,6 @@ def output_paths(
     >>> [p["output"] for p in output_paths(["b.jpg", "b-stages.jpg"], "o", figure="o")]
     ['o/b.png', 'o/b-stages-2.png']
     """
-    from pathlib import Path
-
     inputs = {os.path.realpath(p) for p in photos}
     taken: set[str] = set()
     jobs = []
@@ -524,8 +521,6 @@ def damaged_output(path: str | os.PathLike) -> str | None:
     """Why the output ``path`` of an earlier run does not count as done (``None``: it does):
     it is missing, empty, or not a whole image (an interrupted copy, a file of another kind).
     ``--skip-existing`` redoes such outputs rather than counting them as done."""
-    from PIL import Image
-
     if not os.path.lexists(path):
         return "it is missing"
     try:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 
 import jax
@@ -496,8 +497,6 @@ def _tokens(text: str) -> list[tuple[str, str, int]]:
     """``(kind, text, position)`` of every token: ``number``, ``name`` or ``op``."""
     for i, ch in enumerate(text):
         if not ch.isascii():
-            import unicodedata
-
             what = unicodedata.name(ch, f"U+{ord(ch):04X}")
             hint = f": write {_LOOK_ALIKES[ch]!r}" if ch in _LOOK_ALIKES else ""
             raise ObjectiveError(

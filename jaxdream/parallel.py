@@ -38,6 +38,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxdream.errors import ConfigError
+
 AXIS = "devices"  # the axis name of every mesh made here
 
 Tree = Any
@@ -239,6 +241,4 @@ def resolve(execution: Execution | str, batch: int, tiles: int = 1) -> Execution
         return auto(batch, tiles)
     if execution == "vmap":
         return Execution()
-    from jaxdream.errors import ConfigError
-
     raise ConfigError(f"parallel must be 'auto', 'vmap' or an Execution, got {execution!r}")

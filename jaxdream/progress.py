@@ -26,6 +26,9 @@ from collections.abc import Callable, Iterator
 import jax
 import numpy as np
 
+from jaxdream import cache
+from jaxdream.parallel import run
+
 # Tile steps an iteration must take (steps x tiles) for the command line's bar to run a dream
 # an iteration a call: on a 2-core CPU a call costs ~0.5 ms on one device and ~1.3 ms on two
 # (one image split over both; the suite's cascade, 630 tile steps an iteration of 43 ms: +4.5%;
@@ -90,8 +93,6 @@ def compile_lowered(lowered):
     ``"compiling"``, then what it was (JAX's cache-hit event) and how long it took."""
     if not _WATCHERS:
         return lowered.compile()
-    from jaxdream import cache
-
     tell = _WATCHERS[-1]
     key = cache.program_key(lowered.as_text())
     tell("loading" if cache.holds_program(key) else "compiling", None)
@@ -114,7 +115,6 @@ def _merge(args: tuple, dynamic: tuple[int, ...], values: tuple) -> tuple:
 def call(jitted, args: tuple, dynamic: tuple[int, ...]):
     """``jitted(*args)`` computed by ``jaxdream.parallel.run`` (interruptible), compiled as
     ``compiled`` says."""
-    from jaxdream.parallel import run
 
     def go():
         fn = compiled(jitted, args, dynamic)

@@ -27,6 +27,8 @@ TUNED_JAXLIB = ((0, 10), (0, 11))  # [from, to)
 
 
 def _jaxlib_version() -> tuple[int, ...]:
+    # Imported here, as JAX below: this module runs before JAX starts (XLA_FLAGS is read then),
+    # and imports JAX only where something else already did, to check its CPU devices.
     from jaxlib import version
 
     return tuple(int(p) for p in version.__version__.split(".")[:2] if p.isdigit())

@@ -1,4 +1,5 @@
-"""Training the MNIST CNN with optax: seeded shuffling, a jitted step, evaluation on the test split.
+"""Training the MNIST CNN with optax: seeded shuffling, a jitted step, evaluation on the test split;
+the model card of a run (``model_card``).
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -25,7 +26,9 @@ from tqdm.auto import tqdm
 from jaxdream.checks import whole_number
 from jaxdream.data import Split
 from jaxdream.errors import ConfigError
-from jaxdream.model import CNN, CONV_IMPLS, init_params, logits, standardize
+from jaxdream.kernels import CONV_IMPLS
+from jaxdream.maps import maps_card
+from jaxdream.model import CNN, init_params, logits, standardize
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,3 +199,34 @@ def train_and_evaluate(
             )
     params = jax.tree.map(np.asarray, params)
     return TrainResult(model, params, history)
+
+
+def model_card(result, metadata: Mapping, n_params: int, maps: Mapping | None = None) -> str:
+    """The Markdown model card of a training run (``train_and_evaluate``'s result), saved
+    beside its checkpoint; with ``maps`` (``jaxdream.maps.MapTable`` s by layer), the section
+    on which map answers which digit (``jaxdream.maps.maps_card``)."""
+    m = result.model
+    rows = "\n".join(
+        f"| {r.epoch} | {r.train_loss:.4f} | {r.test_loss:.4f} | {r.test_accuracy:.2%} |"
+        for r in result.history
+    )
+    versions = ", ".join(f"{k} {v}" for k, v in metadata["versions"].items())
+    return f"""# Model card: jaxdream MNIST CNN
+
+- **Architecture**: 28x28x1 -> conv 3x3 ({m.widths[0]}) -> ReLU -> max-pool 2 -> conv 3x3
+  ({m.widths[1]}) -> ReLU -> max-pool 2 -> conv 3x3 ({m.widths[2]}) -> ReLU -> flatten -> dense
+  ({m.hidden}) -> ReLU -> dense ({m.num_classes}); "valid" convolutions; {n_params:,} parameters.
+- **Input**: per-image standardized gray image (`jaxdream.standardize`).
+- **Data**: MNIST (TFDS `mnist` 3.0.1), 60,000 training images; evaluated on the 10,000 test images.
+- **Test accuracy**: {metadata["test_accuracy"]:.2%} (test loss {metadata["test_loss"]:.4f}).
+- **Training command** (reproducible: the same command gives the same weights with the same
+  jaxdream and library versions): `{metadata["command"]}`
+- **Seed**: {metadata["train_config"]["seed"]}
+- **Library versions**: {versions}
+- **Intended use**: the feature maps that jaxdream's dreams carve into photos; a teaching model,
+  not a production digit classifier.
+
+| epoch | train loss | test loss | test accuracy |
+| --- | --- | --- | --- |
+{rows}
+""" + (f"\n{maps_card(maps)}" if maps else "")

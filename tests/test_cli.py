@@ -383,26 +383,30 @@ def test_help_needs_no_jax_and_shows_defaults():
     assert helped.returncode == 0 and "(default: 30)" in " ".join(helped.stdout.split())
 
 
-def test_flags_agree_with_the_library():
-    """The command line's defaults and choices are the configuration's (no default twice)."""
+def test_flags_are_made_from_the_configuration():
+    """The dream flags are DreamConfig's fields (defaults, choices, help), presets its values:
+    what the command line reads is the preset's config, with the flags typed beside it."""
     from jaxdream import cli
     from jaxdream.compute import PRECISIONS
-    from jaxdream.config import DreamConfig
+    from jaxdream.config import DreamConfig, Level, config_from_flags, flag_values
     from jaxdream.model import CONV_IMPLS
+    from jaxdream.presets import PRESETS, preset_config
 
+    # the names --help lists without JAX are the engine's
     assert set(cli.CONV_CHOICES) == {"auto", *CONV_IMPLS}
     assert set(cli.PRECISION_CHOICES) == set(PRECISIONS)
-    from jaxdream.presets import ARTICLE_FLAGS, PRESETS, config_from_flags, preset_config
-
-    assert config_from_flags(ARTICLE_FLAGS) == DreamConfig()  # the article's, written once
+    config = DreamConfig(size=(48, 64), levels=(Level(0), Level(2, tiles=(1, 5), maps=3)))
+    assert config_from_flags(flag_values(config)) == config  # the flags' values and back
     parser = cli.build_parser()
     assert cli._core.dream_config(parser.parse_args(["dream"])) == preset_config("vivid")
     for name in PRESETS:
-        args = cli.build_parser(name).parse_args(["dream", "--preset", name])
-        assert cli._core.dream_config(args) == preset_config(name)
-        assert args.color == PRESETS[name].color
-    args = cli.build_parser("article").parse_args(["dream", "--preset", "article", "--steps", "5"])
+        args = cli.parse_args(["dream", "--preset", name])
+        assert cli._core.dream_config(args) == preset_config(name) == PRESETS[name].config
+        assert args.color == PRESETS[name].color and args.typed == {"preset"}
+    args = cli.parse_args(["dream", "--pres", "article", "--steps", "5", "--no-color", "-q"])
     assert cli._core.dream_config(args) == DreamConfig(steps=5, prepare="article")  # flags win
+    assert args.typed == {"preset", "steps", "color"}  # long options, abbreviated or not
+    assert cli.parse_args(["zoom"]).iterations == 2 and cli.parse_args(["dream"]).iterations == 6
     oip_args = parser.parse_args(["oip"])
     import inspect
 

@@ -11,8 +11,8 @@ from PIL import Image
 from jaxdream import DreamConfig, dream
 from jaxdream.cli import main
 from jaxdream.errors import ConfigError
-from jaxdream.fullres import carved_photo, enlarge, luminance_std, to_pixels
-from jaxdream.imageio import load_photo
+from jaxdream.fullres import carved_photo, enlarge, luminance_std
+from jaxdream.imageio import load_photo, to_pixels
 from jaxdream.presets import preset_config
 
 ASSETS = "jaxdream/assets"
@@ -177,7 +177,7 @@ def test_the_video_commands_defaults_keep_the_scene(tmp_path):
     from benchmarks.strength import coarse_correlation, luminance
 
     photo = np.asarray(Image.open(f"{ASSETS}/astronaut.jpg").convert("RGB"))
-    frames = [np.ascontiguousarray(photo[40 + 8 * k : 256 + 8 * k, 60 : 444]) for k in range(3)]
+    frames = [np.ascontiguousarray(photo[40 + 8 * k : 256 + 8 * k, 60:444]) for k in range(3)]
     clip = tmp_path / "clip.mp4"
     with av.open(str(clip), "w") as out:
         stream = out.add_stream("libx264", rate=8)

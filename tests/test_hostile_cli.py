@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaxdream.cli import build_parser, main
-from jaxdream.cli._core import dream_config, join_option_values, preset_named, typed_flags
+from jaxdream.cli import build_parser, main, parse_args
+from jaxdream.cli._core import dream_config, join_option_values
 from jaxdream.objectives import parse_objective
 
 FAST = ["--size", "32", "--iterations", "1", "--steps", "1", "--levels", "0", "-q"]
@@ -36,10 +36,7 @@ def _refused(capsys, argv, *folders):
 
 
 def _args(argv):
-    argv = join_option_values(argv)
-    args = build_parser(preset_named(argv)).parse_args(argv)
-    args.typed = typed_flags(argv)
-    return args
+    return parse_args(argv)
 
 
 # --------------------------------------------------------------------------- objectives, presets

@@ -97,8 +97,7 @@ def test_bundled_tables_name_our_nine_map(tmp_path):
 
 
 def test_model_card_holds_the_maps_section(tiny):
-    from jaxdream.checkpoint import model_card
-    from jaxdream.train import EpochReport, TrainResult
+    from jaxdream.train import EpochReport, TrainResult, model_card
 
     model, params = tiny
     result = TrainResult(model, params, [EpochReport(1, 0.5, 0.4, 0.9, 1.0)])

@@ -8,6 +8,7 @@ bars, signals). Adding a command is a new module and its name here. Errors the u
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib
 import os
@@ -17,8 +18,6 @@ import threading
 from collections.abc import Sequence
 
 from jaxdream.cli._core import (
-    CONV_CHOICES,
-    PRECISION_CHOICES,
     Parser,
     join_option_values,
     join_run,
@@ -26,11 +25,11 @@ from jaxdream.cli._core import (
     on_sigterm,
     preset_named,
     stop,
-    typed_flags,
 )
+from jaxdream.config import CONV_CHOICES, PRECISION_CHOICES
 from jaxdream.errors import JaxdreamError
 
-__all__ = ["COMMANDS", "CONV_CHOICES", "PRECISION_CHOICES", "build_parser", "main"]
+__all__ = ["COMMANDS", "CONV_CHOICES", "PRECISION_CHOICES", "build_parser", "main", "parse_args"]
 
 # The commands, in the order ``--help`` lists them: each a module of this package.
 COMMANDS = ("train", "info", "oip", "dream", "explore", "maps", "zoom", "video")
@@ -50,11 +49,19 @@ def build_parser(preset: str | None = None) -> Parser:
     return parser
 
 
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """``argv`` read by the parser of the preset it names; ``args.typed``: the destinations of
+    the long options typed (the flags that win over the preset)."""
+    argv = join_option_values(argv)
+    args = build_parser(preset_named(argv)).parse_args(argv)
+    if not isinstance(getattr(args, "typed", None), set):
+        args.typed = set()
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    argv = join_option_values(sys.argv[1:] if argv is None else list(argv))
-    args = build_parser(preset_named(argv)).parse_args(argv)
-    args.typed = typed_flags(argv)
+    args = parse_args(sys.argv[1:] if argv is None else list(argv))
     from jaxdream.runtime import configure_cpu_devices
 
     if threading.current_thread() is threading.main_thread():

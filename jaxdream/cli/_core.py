@@ -1,6 +1,6 @@
-"""What every command shares: the parser class, the dream flags (written once, their defaults
-a preset's), the compute and multi-host flags, weights, output checks, progress bars, and the
-signals that stop a run.
+"""What every command shares: the parser class, the dream flags (made from ``DreamConfig``'s
+fields, their defaults a preset's), the compute and multi-host flags, weights, output checks,
+progress bars, and the signals that stop a run.
 
 A command is a module of this package with ``register(sub, preset)`` (adds its subparser, its
 ``func`` set to the module's ``run``) and ``run(args) -> int``; it is named once in the
@@ -11,33 +11,91 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import functools
 import os
 import platform
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from jaxdream.config import DreamConfig
 from jaxdream.errors import ImageError
 
 DEFAULT_WEIGHTS_NOTE = "the weights bundled with jaxdream"
-
-# The choices of ``jaxdream.compute`` and ``jaxdream.model``, written here so that ``--help``
-# needs no JAX (tests/test_cli.py checks them against the library's).
-CONV_CHOICES = ("auto", "fast", "im2col", "xla")
-PRECISION_CHOICES = ("highest", "high", "default")
+SETTINGS = {f.name: f for f in dataclasses.fields(DreamConfig)}
+# The order ``--help`` lists the dream flags in (``--color`` is the preset's, not a setting);
+# a setting not named here is listed after them.
+DREAM_FLAG_ORDER = (
+    *("layer", "map", "objective", "levels", "overlap", "iterations", "steps", "epsilon"),
+    *("conv_criterion", "size", "schedule", "shift_tiles", "color", "seed", "prepare"),
+    "strength",
+)
+COMPUTE_SETTINGS = ("conv", "precision")
 
 
 class Parser(argparse.ArgumentParser):
     """Argument errors in the promised form: one line, ``jaxdream: error: ...``, code 2; every
-    option's help shows its default."""
+    option's help shows its default. The long options typed are recorded as they are parsed:
+    ``args.typed`` holds their destinations (``--no-color`` is ``color``), so that flags typed
+    beside a preset can win over it."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
         super().__init__(*args, **kwargs)
 
+    def _add_action(self, action: argparse.Action) -> argparse.Action:
+        if action.option_strings and action.dest != argparse.SUPPRESS:
+            action.__class__ = _recording(type(action))
+        return super()._add_action(action)
+
     def error(self, message: str):
         print(f"jaxdream: error: {message} (see '{self.prog} --help')", file=sys.stderr)
         sys.exit(2)
+
+
+@functools.cache
+def _recording(kind: type) -> type:
+    """``kind`` of argparse action, recording its destination in ``namespace.typed`` when a
+    long option is typed (a subcommand's namespace is copied into the command line's)."""
+
+    class Recording(kind):
+        def __call__(self, parser, namespace, values, option_string=None):
+            if option_string and option_string.startswith("--"):
+                typed = getattr(namespace, "typed", None)
+                if not isinstance(typed, set):
+                    typed = set()
+                    namespace.typed = typed
+                typed.add(self.dest)
+            super().__call__(parser, namespace, values, option_string)
+
+    Recording.__name__ = Recording.__qualname__ = kind.__name__
+    return Recording
+
+
+class _Refused(Exception):
+    pass
+
+
+class _PresetParser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise _Refused(message)
+
+
+def preset_named(argv: Sequence[str]) -> str | None:
+    """The ``--preset`` value in ``argv`` as argparse reads it (given twice, the last; an
+    abbreviation too), if any: it sets the other flags' defaults, so it is read before the
+    command line's parser is made. A mistake is left to that parser to report.
+
+    >>> preset_named(["dream", "--preset", "article", "--preset=emboss"])
+    'emboss'
+    """
+    reader = _PresetParser(add_help=False)
+    reader.add_argument("--preset")
+    try:
+        return reader.parse_known_args(list(argv))[0].preset
+    except _Refused:
+        return None
 
 
 def versions() -> dict[str, str]:
@@ -75,25 +133,24 @@ def quiet_flag(p: argparse.ArgumentParser, what: str = "no progress bar") -> Non
     p.add_argument("-q", "--quiet", action="store_true", help=what)
 
 
-def compute_flags(p: argparse.ArgumentParser) -> None:
+def setting_flag(p: argparse.ArgumentParser, name: str, default) -> None:
+    """The flag of ``DreamConfig``'s field ``name`` (its help and argparse keywords are the
+    field's metadata), its default ``default``."""
+    meta = SETTINGS[name].metadata
     p.add_argument(
-        "--conv",
-        default="auto",
-        choices=CONV_CHOICES,
-        help="convolution (auto: im2col on CPUs, XLA's own on GPUs and TPUs)",
+        f"--{name.replace('_', '-')}", default=default, help=meta["help"], **meta["flag"]
     )
-    p.add_argument(
-        "--precision",
-        default="highest",
-        choices=PRECISION_CHOICES,
-        help="matrix-product precision (highest: full float32 on every backend; "
-        "'default' lets GPUs use TF32 and TPUs bf16 passes)",
-    )
+
+
+def compute_flags(p: argparse.ArgumentParser, defaults: dict | None = None) -> None:
+    """``--conv`` and ``--precision``, their defaults ``defaults``' (unset: ``DreamConfig()``'s)."""
+    for name in COMPUTE_SETTINGS:
+        setting_flag(p, name, (defaults or {}).get(name, SETTINGS[name].default))
 
 
 def dream_flags(p: argparse.ArgumentParser, preset: str | None, **defaults) -> None:
-    """The settings of a dream (``presets.ARTICLE_FLAGS``' keys, ``--preset``, ``--color``):
-    every dreaming command takes them. Their defaults are ``preset``'s, then ``defaults``'."""
+    """The settings of a dream (``DreamConfig``'s fields, ``--preset``, ``--color``): every
+    dreaming command takes them. Their defaults are ``preset``'s, then ``defaults``'."""
     from jaxdream.presets import PRESETS
 
     name, d = preset_defaults(preset)
@@ -104,87 +161,18 @@ def dream_flags(p: argparse.ArgumentParser, preset: str | None, **defaults) -> N
         default=name,
         help="named settings; flags given beside it override them",
     )
-    p.add_argument("--layer", default=d["layer"], help="the layer whose map is carved")
-    p.add_argument(
-        "--map", type=int, default=d["map"], help="map of the layer; -1: the whole layer"
-    )
-    p.add_argument(
-        "--objective",
-        default=d["objective"],
-        help="every tile's objective instead of --layer/--map, as for 'jaxdream oip': e.g. "
-        "'0.7*conv3:56 + 0.3*conv2:12', 'logit:9', 'conv3:56 - 0.1*logit:3'",
-    )
-    p.add_argument(
-        "--levels",
-        nargs="+",
-        default=d["levels"],
-        metavar="SPEC",
-        help="tile levels, LEVEL[:TILE,...][/MAP,...][*WEIGHT]: 0 = whole image, "
-        "1 = quadrants (tiles 0..3 row-major), 2 = 4x4 grid; e.g. '0 1' or "
-        "'0 1/56,12,3,7 2*0.5' ('0 1:3' is the article's). Objectives per level or "
-        "tile: LEVEL[:TILE,...][*WEIGHT]=OBJECTIVE[;OBJECTIVE...], e.g. '1=logit:3' or "
-        "'1:0,3=conv2:5;logit:7'",
-    )
-    p.add_argument(
-        "--overlap",
-        type=float,
-        default=d["overlap"],
-        metavar="FRACTION",
-        help="tiles of levels >= 1 overlap their neighbours by this fraction of a tile, "
-        "their changes feathered together (hides seams; 0: the article's grid)",
-    )
-    p.add_argument("--iterations", type=int, default=d["iterations"], help="carving rounds")
-    p.add_argument("--steps", type=int, default=d["steps"], help="OIP steps per round and tile")
-    p.add_argument("--epsilon", type=float, default=d["epsilon"], help="OIP step size")
-    p.add_argument(
-        "--conv-criterion",
-        type=float,
-        default=d["conv_criterion"],
-        help="stop OIP early (the article: 2e-4)",
-    )
-    p.add_argument(
-        "--size",
-        type=int,
-        nargs="+",
-        default=d["size"],
-        metavar="N",
-        help="working size: longer side, or HEIGHT WIDTH",
-    )
-    p.add_argument(
-        "--schedule",
-        choices=["batched", "faithful"],
-        default=d["schedule"],
-        help="batched: all tiles in one call; faithful: the article's steps exactly",
-    )
-    p.add_argument(
-        "--shift-tiles",
-        action=argparse.BooleanOptionalAction,
-        default=d["shift_tiles"],
-        help="random tile offsets (seams)",
-    )
-    p.add_argument(
-        "--color",
-        action=argparse.BooleanOptionalAction,
-        default=d["color"],
-        help="keep the photo's colours",
-    )
-    p.add_argument("--seed", type=int, default=d["seed"], help="of the tile shifts")
-    p.add_argument(
-        "--prepare",
-        choices=["article", "gray"],
-        default=d["prepare"],
-        help="how the photo becomes the gray working image: gray, gray first and resized in "
-        "float; article, the article's (resized in colour as uint8 by PIL, then gray)",
-    )
-    p.add_argument(
-        "--strength",
-        type=float,
-        default=d["strength"],
-        metavar="S",
-        help="how much of the carving's change the picture shows: 0 the photo, 1 the whole "
-        "dream, above 1 exaggerated",
-    )
-    compute_flags(p)
+    rest = [k for k in SETTINGS if k not in DREAM_FLAG_ORDER and k not in COMPUTE_SETTINGS]
+    for key in (*DREAM_FLAG_ORDER, *rest):
+        if key == "color":
+            p.add_argument(
+                "--color",
+                action=argparse.BooleanOptionalAction,
+                default=d["color"],
+                help="keep the photo's colours",
+            )
+        else:
+            setting_flag(p, key, d[key])
+    compute_flags(p, d)
     weights_flag(p)
 
 
@@ -208,13 +196,13 @@ def distributed_flags(p: argparse.ArgumentParser) -> None:
 
 def dream_config(args: argparse.Namespace):
     """The ``DreamConfig`` the dream flags in ``args`` name. Flags typed beside a preset win
-    over it (``args.typed``, from ``typed_flags``): ``--layer``/``--map`` typed beside a preset
+    over it (``args.typed``, recorded by ``Parser``): ``--layer``/``--map`` typed beside a preset
     that sets an objective drop the preset's objective (it would silently replace them), and
     ``--objective`` typed with ``--layer`` or ``--map`` is refused (one would be ignored)."""
+    from jaxdream.config import config_from_flags
     from jaxdream.errors import ConfigError
-    from jaxdream.presets import ARTICLE_FLAGS, config_from_flags
 
-    values = {k: getattr(args, k) for k in ARTICLE_FLAGS}
+    values = {k: getattr(args, k) for k in SETTINGS}
     typed = getattr(args, "typed", set())
     if "objective" in typed and typed & {"layer", "map"}:
         both = " and ".join(f"--{k}" for k in ("layer", "map") if k in typed)
@@ -222,22 +210,6 @@ def dream_config(args: argparse.Namespace):
     if "objective" not in typed and typed & {"layer", "map"}:
         values["objective"] = None
     return config_from_flags(values)
-
-
-def typed_flags(argv: Sequence[str]) -> set[str]:
-    """The destinations of the long options typed in ``argv`` (``--no-color`` is ``color``).
-
-    >>> sorted(typed_flags(["dream", "--map", "5", "--no-color", "--objective=conv2", "x"]))
-    ['color', 'map', 'objective']
-    """
-    typed = set()
-    for arg in argv:
-        if arg == "--":
-            break
-        if arg.startswith("--") and len(arg) > 2:
-            name = arg[2:].split("=", 1)[0].replace("-", "_")
-            typed.add(name[3:] if name.startswith("no_") else name)
-    return typed
 
 
 def join_option_values(argv: Sequence[str], options=("--objective",)) -> list[str]:
@@ -498,22 +470,3 @@ def on_sigterm(signum, frame):
 def on_sigint(signum, frame):
     """Ctrl-C: the same, with the shell's code for it."""
     stop(130, "interrupted")
-
-
-def preset_named(argv: Sequence[str]) -> str | None:
-    """The ``--preset`` value in ``argv``, if any (it sets the other flags' defaults); given
-    twice, the last, as argparse takes it (else the defaults would be one preset's and
-    ``args.preset`` the other's).
-
-    >>> preset_named(["dream", "--preset", "article", "--preset=emboss"])
-    'emboss'
-    """
-    named = None
-    for i, arg in enumerate(argv):
-        if arg == "--":
-            break
-        if arg == "--preset" and i + 1 < len(argv):
-            named = argv[i + 1]
-        if arg.startswith("--preset="):
-            named = arg.split("=", 1)[1]
-    return named

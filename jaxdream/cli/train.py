@@ -45,12 +45,12 @@ def register(sub, preset: str | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from jaxdream._files import atomic_write, check_writable
-    from jaxdream.checkpoint import model_card, save_checkpoint
+    from jaxdream.checkpoint import save_checkpoint
     from jaxdream.data import load_split
     from jaxdream.errors import CheckpointError
     from jaxdream.maps import TABLE_LAYERS, map_table, save_beside
     from jaxdream.model import param_count
-    from jaxdream.train import TrainConfig, train_and_evaluate
+    from jaxdream.train import TrainConfig, model_card, train_and_evaluate
 
     config = TrainConfig(
         epochs=args.epochs,
