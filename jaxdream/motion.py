@@ -189,18 +189,29 @@ class ZoomFrames:
             return
         step = progress.compiled(zoom_step, args, (1, 2, 3, 4, 5, 6, 7, 8))
         a, t = self.move
-        current = step(*args[1:9])
-        while self.index < self.frames:
-            k = self.index
-            upcoming = None
-            if k + 1 < self.frames:  # queued before this frame is awaited
-                upcoming = step(self.params, *current, self.knobs, self.key, np.int32(k + 1), a, t)
-            image, rgb = par.run(lambda c=current: jax.device_get(c))
-            check_finite(image, self.config)
-            self._host = (image, rgb)
-            self.index = k + 1
-            yield self.render(image, rgb)
-            current = upcoming
+        current = upcoming = step(*args[1:9])
+        try:
+            while self.index < self.frames:
+                k = self.index
+                upcoming = None
+                if k + 1 < self.frames:  # queued before this frame is awaited
+                    upcoming = step(
+                        self.params, *current, self.knobs, self.key, np.int32(k + 1), a, t
+                    )
+                image, rgb = par.run(lambda c=current: jax.device_get(c))
+                check_finite(image, self.config)
+                self._host = (image, rgb)
+                self.index = k + 1
+                yield self.render(image, rgb)
+                current = upcoming
+        finally:  # stopped early: the frame queued on the device is let finish, not abandoned
+            if upcoming is not None:
+                jax.block_until_ready(upcoming)
+
+    def close(self) -> None:
+        """Stop making frames; a frame still being made on the device is waited for, so that
+        nothing runs on after the caller goes on."""
+        self._iterator.close()
 
 
 def zoom(

@@ -70,7 +70,6 @@ def _av():
         raise VideoError(
             "video files need PyAV: pip install 'jaxdream[video]' (or pip install av)"
         ) from None
-    av.logging.set_level(av.logging.PANIC)  # FFmpeg's own messages: errors are ours to tell
     return av
 
 
@@ -177,6 +176,7 @@ class Decoded:
         self.path, self.start, self.duration = str(path), start, duration
         self.lost = 0
         self.read = 0
+        self.resized = 0  # frames of another size than the first, scaled to it (as players do)
         self._stop_index = stop_index
         self._first_index = first_index
         self._iterator = self._run()
@@ -186,6 +186,11 @@ class Decoded:
 
     def __next__(self) -> Frame:
         return next(self._iterator)
+
+    def close(self) -> None:
+        """Stop reading and close the file and its decoder, here, in the calling thread (the
+        thread that decoded: FFmpeg's frame threads are joined by the one that drives them)."""
+        self._iterator.close()
 
     def expected(self) -> int:
         """Frames the range holds by the container's count (its index, which a truncated
@@ -223,6 +228,12 @@ class Decoded:
                     pixels = frame.to_ndarray(format="rgb24")
                     if k:
                         pixels = np.ascontiguousarray(np.rot90(pixels, k))
+                    if pixels.shape[:2] != (self.info.height, self.info.width):
+                        # The frame size changes mid-stream: scaled to the first, as FFmpeg's
+                        # own tools and players show it (a video's frames share one size).
+                        size = (self.info.width, self.info.height)
+                        pixels = np.asarray(Image.fromarray(pixels).resize(size, Image.BILINEAR))
+                        self.resized += 1
                     self.read += 1
                     yield Frame(index, t - self.start, pixels)
                     index += 1
@@ -374,6 +385,7 @@ class VideoWriter:
         self._stack = contextlib.ExitStack()
         self._gif: list[Image.Image] = []
         self._last_time = -1.0
+        self._failed: object = None  # why a write failed: no later one is tried
 
     def __enter__(self) -> VideoWriter:
         ext = self.path.suffix.lower()
@@ -431,12 +443,18 @@ class VideoWriter:
             )
         if self.count >= MAX_FRAMES:
             raise VideoError(f"a video may have at most {MAX_FRAMES:,} frames")
+        if self._failed is not None:  # FFmpeg's muxer is not called again after a failure
+            raise VideoError(f"cannot write {self.path}: {self._failed}")
         if is_folder_output(self.path):
             Image.fromarray(a).save(self._folder / f"frame_{self.count:06d}.png", compress_level=6)
         elif self.path.suffix.lower() == ".gif":
             self._gif.append(Image.fromarray(a).quantize(256, dither=Image.Dither.NONE))
         else:
-            self._encode(a, time)
+            try:
+                self._encode(a, time)
+            except BaseException as e:  # a full disk: the file is lost, never written again
+                self._failed = getattr(e, "strerror", None) or e
+                raise
         self.count += 1
 
     def _encode(self, a: np.ndarray, time: float | None) -> None:
@@ -464,6 +482,8 @@ class VideoWriter:
         """Finish the file (on leaving the ``with`` block)."""
         if self.count == 0:
             raise VideoError(f"no frame to write to {self.path}")
+        if self._failed is not None:
+            raise VideoError(f"cannot write {self.path}: {self._failed}")
         if is_folder_output(self.path):
             if self.path.exists():
                 self.path.rmdir()  # empty: check_video_output said so
@@ -489,14 +509,19 @@ class VideoWriter:
             self._container.close()
 
     def __exit__(self, kind, value, tb) -> None:
-        try:
-            if kind is None:
+        if kind is None:
+            try:
                 self.close()
-            elif getattr(self, "_container", None) is not None:
-                with contextlib.suppress(Exception):
-                    self._container.close()
-        finally:
-            self._stack.__exit__(*(None, None, None) if kind is None else (kind, value, tb))
+            except BaseException as e:  # the trailer failed (a full disk): not a whole file
+                if not self._stack.__exit__(type(e), e, e.__traceback__):
+                    raise
+                return
+            self._stack.__exit__(None, None, None)
+            return
+        if getattr(self, "_container", None) is not None and self._failed is None:
+            with contextlib.suppress(Exception):
+                self._container.close()
+        self._stack.__exit__(kind, value, tb)
 
 
 class _AudioCopy:
@@ -730,24 +755,24 @@ class VideoDreams:
         return next(self._iterator)
 
     def close(self) -> None:
-        self._iterator.close()
+        """Stop: the decoding and dreaming threads end (a dream under way is finished first)
+        and are joined, the file is closed; frames not yet yielded are dropped."""
+        with contextlib.suppress(ValueError):  # "generator already executing": its own end
+            self._iterator.close()
 
     # -- threads
 
     def _decode_into(self, out: queue.Queue, stop: threading.Event) -> None:
         try:
             for frame in self.decoded:
-                while not stop.is_set():
-                    try:
-                        out.put(frame, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+                self._put(out, frame, stop)
                 if stop.is_set():
                     return
-            out.put(None)
+            self._put(out, None, stop)
         except BaseException as e:  # handed to the dreaming thread
-            out.put(e)
+            self._put(out, e, stop)
+        finally:  # the decoder is closed by the thread that drove it
+            self.decoded.close()
 
     def _run(self) -> Iterator[np.ndarray]:
         import jax
@@ -771,7 +796,10 @@ class VideoDreams:
                 pending: list[Frame] = []
                 state = self._carried
                 while not stop.is_set():
-                    item = frames_in.get()
+                    try:
+                        item = frames_in.get(timeout=0.1)
+                    except queue.Empty:
+                        continue  # stop is looked at again: close() never leaves it waiting
                     if isinstance(item, BaseException):
                         raise item
                     if item is not None:
@@ -792,8 +820,10 @@ class VideoDreams:
             except BaseException as e:
                 self._put(dreams_out, e, stop)
 
-        decoder = threading.Thread(target=self._decode_into, args=(frames_in, stop), daemon=True)
-        dreamer = threading.Thread(target=dream_batches, daemon=True)
+        decoder = threading.Thread(
+            target=self._decode_into, args=(frames_in, stop), name="jaxdream-decode", daemon=True
+        )
+        dreamer = threading.Thread(target=dream_batches, name="jaxdream-dream", daemon=True)
         decoder.start()
         dreamer.start()
         try:
@@ -810,7 +840,11 @@ class VideoDreams:
                     self.times.append(frame.time)
                     yield result.to_uint8(self.display, color=self.color, photo_size=True)
         finally:
+            # Both threads end before this does: none is left inside FFmpeg or XLA when the
+            # caller goes on (to exit the interpreter, say, after an error).
             stop.set()
+            decoder.join()
+            dreamer.join()
 
     @staticmethod
     def _put(q: queue.Queue, item, stop: threading.Event) -> None:

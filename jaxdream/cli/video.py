@@ -5,6 +5,7 @@ the devices dream batches of frames; several hosts each write their own part."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
 import sys
@@ -194,7 +195,10 @@ def run(args: argparse.Namespace) -> int:
     ):
         for k, frame in enumerate(keep.frames(done)):  # an interrupted run's frames, again
             writer.write(frame, kept_times.get(k, k / float(fps)))
-        with KeepAndEncode(bar) as jobs:
+        # On an error, the jobs queued are cancelled (the running one ends) and then the
+        # dream's threads are joined (closing), before the writer ends: nothing is left
+        # running inside XLA or FFmpeg when the error is told.
+        with contextlib.closing(frames), KeepAndEncode(bar) as jobs:
             for frame in frames:
                 k = done + made
                 when = max(0.0, frames.times[-1] - base)  # a part starts at its own 0
@@ -214,6 +218,11 @@ def run(args: argparse.Namespace) -> int:
         notes.append(
             f"{frames.lost} frames could not be decoded (a truncated or corrupt file): the "
             "video holds what did"
+        )
+    if frames.decoded.resized:
+        notes.append(
+            f"{frames.decoded.resized} frames are of another size than the first (the stream "
+            f"changes size): scaled to {info.width}x{info.height}"
         )
     if writer.padded:
         h, w = writer.size

@@ -4,6 +4,7 @@ again, frame after frame, encoded as the frames are made (``jaxdream.motion``)."
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import math
 import time
@@ -124,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
         ) as bar,
         VideoWriter(args.output, args.fps) as writer,
         progress.watching_compiles(folder_stage(bar, "zooming")),
+        contextlib.closing(frames),  # ends after the jobs: no frame left on the device
         KeepAndEncode(bar, ahead=4) as jobs,
     ):
         for frame in keep.frames(start):  # what an interrupted run made, encoded again
