@@ -34,7 +34,7 @@ import numpy as np
 from jaxdream import parallel as par
 from jaxdream import progress
 from jaxdream.carve import DreamSpec, Knobs, carve_batch
-from jaxdream.checks import number, whole_number
+from jaxdream.checks import flag, number, whole_number
 from jaxdream.config import DreamConfig
 from jaxdream.display import Display, colorize, render
 from jaxdream.errors import ConfigError
@@ -243,6 +243,11 @@ def zoom(
     if not isinstance(config, DreamConfig):
         raise ConfigError(f"config must be a DreamConfig, not {type(config).__name__}")
     whole_number("frames", frames, 1, MAX_FRAMES)
+    if not isinstance(display, Display):
+        raise ConfigError(f"display must be a jaxdream.Display, got {type(display).__name__}")
+    flag("color", color)
+    if resume is not None and not isinstance(resume, Mapping):
+        raise ConfigError(f"resume is a ZoomFrames.state() mapping, got {type(resume).__name__}")
     pan = tuple(pan) if isinstance(pan, tuple | list) else pan
     motion = Motion(zoom, rotate, pan)
     motion.check()

@@ -22,6 +22,13 @@ output's name before it is complete.
 runs on a host thread ahead of the dream, the dream runs on a second thread in batches over
 every local device (``jaxdream.dream_photos``'s engine: one compiled program, memory-sized
 batches sharded over the devices), and the caller's thread renders and encodes what comes out.
+``VideoDreams.close()`` (or leaving a ``contextlib.closing`` block) ends and joins both threads.
+
+FFmpeg's log is left as PyAV leaves it: silent, with no Python in it. Do not set a level with
+``av.logging.set_level`` in a program that uses this module: that installs a Python log
+callback, which FFmpeg calls from its own frame threads, and a decoder being closed then waits
+for ever on a thread that waits for the GIL. Every public function here checks its arguments
+and raises ``VideoError`` or ``ConfigError`` (``jaxdream.errors``).
 
 >>> import numpy as np
 >>> frames = [np.full((8, 10, 3), 40 * k, np.uint8) for k in range(3)]
@@ -63,6 +70,40 @@ class VideoError(ImageError):
     """A video cannot be read, or frames cannot be written as the file name asks."""
 
 
+def _path(value, what: str = "a video") -> str:
+    """``value`` as a file's path (``str`` or ``os.PathLike``), else ``VideoError``."""
+    from jaxdream.checks import shown
+
+    text = os.fspath(value) if isinstance(value, str | os.PathLike) else None
+    if not isinstance(text, str) or not text or "\0" in text:
+        raise VideoError(f"{what} is a file's path (str or os.PathLike), got {shown(value)}")
+    return text
+
+
+def _display(value) -> Display:
+    if not isinstance(value, Display):
+        raise ConfigError(f"display must be a jaxdream.Display, got {type(value).__name__}")
+    return value
+
+
+def _fps(value) -> fractions.Fraction:
+    """A frame rate: a number (or ``Fraction``) in ``[0.001, MAX_FPS]``, else ``ConfigError``."""
+    from jaxdream.checks import number
+
+    if isinstance(value, fractions.Fraction):
+        value = float(value)
+    number("fps", value, 1e-3, MAX_FPS)
+    return fractions.Fraction(value).limit_denominator(1001 * 1000)
+
+
+def _frames_of(frames, what: str = "frames") -> Iterable:
+    if isinstance(frames, str | bytes | np.ndarray) and np.ndim(frames) < 3:
+        raise VideoError(f"{what} is an iterable of uint8 arrays, got {type(frames).__name__}")
+    if not isinstance(frames, Iterable):
+        raise VideoError(f"{what} is an iterable of uint8 arrays, got {type(frames).__name__}")
+    return frames
+
+
 def _av():
     try:
         import av
@@ -94,6 +135,7 @@ class VideoInfo(NamedTuple):
 
 
 def _open(path: str | os.PathLike):
+    path = _path(path)
     av = _av()
     check_regular_file(path, MAX_VIDEO_BYTES, "a video", VideoError)
     try:
@@ -109,6 +151,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     ``VideoError``: not a video, no video stream, no frame, a frame over the pixel limit."""
     from jaxdream.imageio import MAX_PIXELS
 
+    path = _path(path)
     av = _av()
     with _open(path) as container:
         if not container.streams.video:
@@ -252,6 +295,7 @@ def read_frames(
     """The frames of a video from ``start`` seconds for ``duration`` seconds (``None``: to
     the end): an iterator of ``Frame``. Errors before any frame is read: ``VideoError``
     (``probe``), ``ConfigError`` for a range that holds no frame."""
+    path = _path(path)
     check_range(start, duration)
     decoded = Decoded(path, start, duration, None)
     if start >= decoded.info.duration:
@@ -285,7 +329,7 @@ def is_folder_output(path: str | os.PathLike) -> bool:
 def check_video_output(path: str | os.PathLike, source: str | os.PathLike | None = None) -> Path:
     """Fail before any work where ``path`` cannot take a video: an extension no encoder here
     writes, a folder that cannot be made or is not empty, the input file itself."""
-    path = Path(path)
+    path = Path(_path(path, "the output"))
     if source is not None:
         same = path.resolve() == Path(source).resolve()
         with contextlib.suppress(OSError):
@@ -371,11 +415,16 @@ class VideoWriter:
         audio_start: float = 0.0,
         audio_duration: float | None = None,
     ):
-        from jaxdream.checks import number
-
-        number("fps", float(fps), 1e-3, MAX_FPS)
+        self.fps = _fps(fps)
+        if time_base is not None and (
+            not isinstance(time_base, fractions.Fraction) or not 0 < time_base <= 1
+        ):
+            raise ConfigError(f"time_base must be a Fraction in (0, 1], got {time_base!r}")
+        if audio is not None:  # the source of the audio, told apart from the output
+            audio = _path(audio, "audio")
+            check_regular_file(audio, MAX_VIDEO_BYTES, "a video (its audio)", VideoError)
+            check_range(audio_start, audio_duration)
         self.path = check_video_output(path, audio)
-        self.fps = fractions.Fraction(fps).limit_denominator(1001 * 1000)
         self.time_base = time_base
         self.audio, self.audio_start, self.audio_duration = audio, audio_start, audio_duration
         self.count = 0
@@ -531,7 +580,12 @@ class _AudioCopy:
     def __init__(self, container, source, settings: _Settings, start: float, duration):
         av = _av()
         self.how: str | None = None
-        self._input = av.open(str(source))
+        try:
+            self._input = av.open(str(source))
+        except av.error.FFmpegError as e:
+            raise VideoError(
+                f"the audio source {source} is not a file FFmpeg can read ({e.strerror})"
+            ) from None
         if not self._input.streams.audio or settings.audio is None:
             self._input.close()
             self._input = None
@@ -620,6 +674,7 @@ def save_video(
     >>> save_video(os.path.join(folder, "clip.gif"), [np.zeros((4, 6), np.uint8)] * 3, 10)
     3
     """
+    frames = _frames_of(frames)
     with VideoWriter(path, fps, audio=audio) as writer:
         for frame in frames:
             writer.write(frame)
@@ -630,10 +685,21 @@ def save_video(
 
 def flicker(frames: Iterable[np.ndarray]) -> float:
     """The mean absolute change from each frame to the next, in pixel levels (0-255): how much
-    a video flickers (compare a dream's with its input's)."""
+    a video flickers (compare a dream's with its input's). Frames of one size, finite, else
+    ``VideoError``."""
     total, count, previous = 0.0, 0, None
-    for frame in frames:
-        a = np.asarray(frame, np.float32)
+    for k, frame in enumerate(_frames_of(frames)):
+        try:
+            a = np.asarray(frame, np.float32)
+        except (TypeError, ValueError):
+            raise VideoError(f"frame {k} is not an array of numbers") from None
+        if a.size == 0 or not np.all(np.isfinite(a)):
+            raise VideoError(f"frame {k} is empty or holds NaN or infinite values")
+        if previous is not None and a.shape != previous.shape:
+            raise VideoError(
+                f"frame {k} is of shape {a.shape}, the first {previous.shape}: the frames of "
+                "a video share one size"
+            )
         if previous is not None:
             total += float(np.abs(a - previous).mean())
             count += 1
@@ -935,17 +1001,22 @@ def dream_video(
     without it a coherent range that starts after frame 0 first dreams the frame before it,
     unyielded, and carries that (``prime``; ``False``: start afresh). Errors before any work:
     ``VideoError``, ``ConfigError``."""
+    from jaxdream.checks import flag, number, one_of, shown, whole_number
+
+    path = _path(path)
     if not isinstance(config, DreamConfig):
         raise ConfigError(f"config must be a DreamConfig, not {type(config).__name__}")
-    if coherence not in COHERENCE:
-        raise ConfigError(f"coherence must be one of {', '.join(COHERENCE)}, got {coherence!r}")
-    from jaxdream.checks import number, whole_number
-
+    one_of("coherence", coherence, COHERENCE)
+    _display(display)
+    flag("color", color)
+    flag("prime", prime)
     number("carry", carry, 0, 10)
     check_range(start, duration)
     if batch_size is not None:
         whole_number("batch size", batch_size, 1, 4096)
     if frames is not None:
+        if not isinstance(frames, tuple | list) or len(frames) != 2:
+            raise ConfigError(f"frames is a pair (first, stop or None), got {shown(frames)}")
         whole_number("first frame", frames[0], 0, MAX_FRAMES)
         if frames[1] is not None:
             whole_number("stop frame", frames[1], frames[0], MAX_FRAMES)

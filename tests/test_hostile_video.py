@@ -5,6 +5,7 @@ files made here; a full disk on a private tmpfs where one can be mounted, else a
 limit."""
 
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -19,8 +20,20 @@ from PIL import Image
 
 av = pytest.importorskip("av")
 
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
 from jaxdream.config import DreamConfig, Level  # noqa: E402
-from jaxdream.video import VideoError, dream_video, read_frames  # noqa: E402
+from jaxdream.errors import ConfigError, JaxdreamError  # noqa: E402
+from jaxdream.video import (  # noqa: E402
+    VideoError,
+    VideoWriter,
+    dream_video,
+    flicker,
+    probe,
+    read_frames,
+    save_video,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 CAT = np.asarray(Image.open(REPO / "jaxdream" / "assets" / "chelsea.jpg").convert("RGB"))
@@ -230,3 +243,120 @@ def test_an_error_mid_dream_joins_the_threads_before_it_is_raised(tmp_path, tiny
                 raise VideoError("a stand-in for a full disk")
     dreams.close()  # what the command does (contextlib.closing) on its way out
     assert _threads("jaxdream-") == []
+
+
+# --------------------------------------------------------------------------- 4. the Python API
+
+
+@pytest.fixture(scope="module")
+def small_clip(tmp_path_factory) -> Path:
+    return encode(tmp_path_factory.mktemp("clip") / "clip.mp4", pan(6), fps=12)
+
+
+@pytest.mark.parametrize(
+    "call, error, says",
+    [
+        (lambda c: dream_video(None), VideoError, "a video is a file's path"),
+        (lambda c: dream_video(b"x.mp4"), VideoError, "a video is a file's path"),
+        (lambda c: dream_video(c, frames=5), ConfigError, "frames is a pair"),
+        (lambda c: dream_video(c, frames=(1,)), ConfigError, "frames is a pair"),
+        (lambda c: dream_video(c, frames=(2, 1)), ConfigError, "stop frame must be in 2.."),
+        (lambda c: dream_video(c, display=None), ConfigError, "display must be"),
+        (lambda c: dream_video(c, color="no"), ConfigError, "color must be True or False"),
+        (lambda c: dream_video(c, coherence=None), ConfigError, "coherence must be one of"),
+        (lambda c: dream_video(c, config=None), ConfigError, "config must be a DreamConfig"),
+        (lambda c: probe(None), VideoError, "a video is a file's path"),
+        (lambda c: probe(""), VideoError, "a video is a file's path"),
+        (lambda c: probe("a\0b"), VideoError, "a video is a file's path"),
+        (lambda c: read_frames(3.5), VideoError, "a video is a file's path"),
+        (lambda c: save_video(c.with_name("o.mp4"), pan(2), fps=None), ConfigError, "fps must"),
+        (lambda c: save_video(c.with_name("o.mp4"), pan(2), "25"), ConfigError, "fps must"),
+        (lambda c: save_video(None, pan(2)), VideoError, "the output is a file's path"),
+        (lambda c: save_video(c.with_name("o.mp4"), None), VideoError, "iterable of uint8"),
+        (lambda c: save_video(c.with_name("o.mp4"), [None]), VideoError, "a video frame is"),
+        (lambda c: save_video(c.with_name("o.mp4"), 7), VideoError, "iterable of uint8"),
+        (lambda c: flicker(None), VideoError, "iterable of uint8"),
+        (lambda c: flicker([np.zeros((4, 4)), np.zeros((4, 5))]), VideoError, "share one size"),
+        (lambda c: flicker([np.zeros((4, 4)), np.full((4, 4), np.nan)]), VideoError, "NaN"),
+        (lambda c: flicker([np.zeros((4, 4)), "x"]), VideoError, "frame 1 is not an array"),
+        (lambda c: VideoWriter(c.with_name("o.mp4"), 12, time_base=0.5), ConfigError, "Fraction"),
+    ],
+)
+def test_wrong_arguments_raise_the_projects_errors(small_clip, call, error, says):
+    with pytest.raises(error, match=re.escape(says)):
+        call(small_clip)
+    assert sorted(p.name for p in small_clip.parent.iterdir()) == ["clip.mp4"]  # nothing made
+
+
+def test_an_audio_source_that_is_not_audio_is_named(small_clip, tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not a video\n")
+    with pytest.raises(VideoError, match=re.escape(f"the audio source {text} is not a file")):
+        save_video(tmp_path / "o.mp4", pan(2), 12, audio=text)
+    with pytest.raises(VideoError, match=re.escape(f"{tmp_path / 'gone.mp4'} does not exist")):
+        save_video(tmp_path / "o.mp4", pan(2), 12, audio=tmp_path / "gone.mp4")
+    with pytest.raises(VideoError, match="audio is a file's path"):
+        save_video(tmp_path / "o.mp4", pan(2), 12, audio=3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_zoom_checks_its_arguments():
+    from jaxdream.motion import zoom
+
+    photo = np.zeros((16, 16))
+    for kw, says in [
+        ({"display": None}, "display must be"),
+        ({"color": "yes"}, "color must be True or False"),
+        ({"resume": 3}, "resume is a ZoomFrames.state() mapping"),
+        ({"frames": None}, "frames must be a whole number"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(says)):
+            zoom(photo, CFG, **kw)
+
+
+_ANY = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**20), 10**20),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=4),
+    st.tuples(st.integers(-3, 3), st.integers(-3, 3)),
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(fps=_ANY)
+def test_any_fps_is_taken_or_refused_with_the_projects_error(tmp_path, fps):
+    try:
+        writer = VideoWriter(tmp_path / "o.mp4", fps)
+    except ConfigError as e:
+        assert "fps" in str(e)
+    else:
+        assert 1e-3 <= float(fps) <= 1000
+        assert writer.fps > 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    start=_ANY,
+    duration=_ANY,
+    carry=_ANY,
+    batch_size=_ANY,
+    frames=st.one_of(_ANY, st.tuples(_ANY, _ANY)),
+)
+def test_any_dream_video_range_is_refused_with_the_projects_error(
+    start, duration, carry, batch_size, frames
+):
+    """Whatever the values, only the project's errors come out (a path that does not exist
+    is the last check: values that pass reach it)."""
+    with pytest.raises(JaxdreamError):
+        dream_video(
+            "/nonexistent/clip.mp4",
+            start=start,
+            duration=duration,
+            carry=carry,
+            batch_size=batch_size,
+            frames=frames,
+        )
