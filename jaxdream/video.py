@@ -1073,27 +1073,49 @@ class Resumable:
                     "--resume to continue it, or remove the folder"
                 )
             try:
-                saved = json.loads(marker.read_text())
+                with open(marker, "rb") as f:  # bounded: a settings file is small
+                    saved = json.loads(f.read(1 << 20).decode())
             except (OSError, ValueError):
                 saved = None
+            if not isinstance(saved, dict):
+                raise VideoError(
+                    f"cannot resume {output}: {marker} is missing or damaged, so the settings "
+                    f"of the unfinished render are unknown; remove {self.folder} to start again"
+                )
             if saved != self.settings:
                 changed = sorted(
                     k
-                    for k in set(self.settings) | set(saved or {})
-                    if (saved or {}).get(k) != self.settings.get(k)
+                    for k in set(self.settings) | set(saved)
+                    if saved.get(k) != self.settings.get(k)
                 )
                 raise VideoError(
                     f"cannot resume {output}: the unfinished render in {self.folder} was made "
-                    f"with other settings ({', '.join(changed) or 'unreadable'})"
+                    f"with other settings ({', '.join(changed)})"
                 )
         else:
             if resume:
                 raise VideoError(f"nothing to resume: {self.folder} does not exist")
             check_writable(self.folder.parent / "x", VideoError)
-            self.folder.mkdir()
-            marker.write_text(json.dumps(self.settings, indent=1, sort_keys=True))
         for stale in self.folder.glob("*.tmp"):  # what an interruption left half-written
             stale.unlink()
+
+    def _make(self) -> None:
+        """The folder and its settings, made with the first thing kept: a run refused or
+        stopped before its first frame leaves nothing behind (and nothing to --resume)."""
+        if (self.folder / "settings.json").exists():
+            return
+        import json
+
+        try:
+            self.folder.mkdir()
+        except FileExistsError:
+            raise VideoError(
+                f"{self.folder} was made by another render of the same output: run one at a time"
+            ) from None
+        except OSError as e:
+            raise VideoError(f"cannot make {self.folder}: {e.strerror}") from None
+        text = json.dumps(self.settings, indent=1, sort_keys=True)
+        _files.atomic_write(self.folder / "settings.json", lambda f: f.write(text.encode()))
 
     def done(self) -> int:
         """Frames kept, from frame 0 on without a gap."""
@@ -1128,6 +1150,7 @@ class Resumable:
         """Keep frame ``index`` (and its ``time``, where frames carry their own; and the
         ``state`` it carries into the next, kept before the frame and dropped only once the
         next frame is kept, so that ``state_at(done())`` is there after any interruption)."""
+        self._make()
         if state is not None:
             self._save_npz(f"state_{index + 1:06d}.npz", state)
         tmp = self.folder / f"frame_{index:06d}.png.tmp"
@@ -1145,6 +1168,7 @@ class Resumable:
         return self._load_npz(f"state_{index:06d}.npz")
 
     def _save_npz(self, name: str, arrays: Mapping[str, np.ndarray]) -> None:
+        self._make()
         tmp = self.folder / f"{name}.tmp"
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)

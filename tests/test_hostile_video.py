@@ -360,3 +360,57 @@ def test_any_dream_video_range_is_refused_with_the_projects_error(
             batch_size=batch_size,
             frames=frames,
         )
+
+
+# --------------------------------------------------------------------------- 5. refusals
+
+
+@pytest.mark.parametrize(
+    "flags, says",
+    [
+        (["--fps", "0.0005"], "--fps must be in [0.001, 1000]"),
+        (["--size", "1"], "size 1 is smaller than"),
+        (["--size", "17", "9"], "17x9 is not divisible"),
+    ],
+)
+def test_a_refused_zoom_leaves_nothing_and_the_corrected_command_starts(
+    tmp_path, capsys, flags, says
+):
+    from jaxdream.cli import main
+
+    photo = tmp_path / "p.png"
+    Image.fromarray(pan(1)[0]).save(photo)
+    args = ["zoom", str(photo), "-o", str(tmp_path / "z"), "--frames", "2", "--steps", "1"]
+    assert main([*args, "--size", "16", "-q", *flags]) == 2
+    assert says in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.png"]
+    assert main([*args, "--size", "16", "-q"]) == 0  # no "add --resume"
+    assert len(list((tmp_path / "z").iterdir())) == 2
+
+
+def test_a_refused_video_leaves_nothing(small_clip, tmp_path, capsys):
+    from jaxdream.cli import main
+
+    out = str(tmp_path / "v.mp4")
+    for flags in (["--levels", "0", "2", "--size", "17", "9"], ["--size", "0"], ["--start", "99"]):
+        assert main(["video", str(small_clip), "-o", out, *FAST, *flags]) == 2
+        assert sorted(p.name for p in tmp_path.iterdir()) == []
+    assert capsys.readouterr().err.count("jaxdream: error: ") == 3
+
+
+# --------------------------------------------------------------------------- 3. damaged files
+
+
+@pytest.mark.parametrize("content", [b"\x00\xff garbage", b"[1, 2]", None])
+def test_a_damaged_settings_file_is_named_with_what_to_do(small_clip, tmp_path, capsys, content):
+    from jaxdream.cli import main
+
+    partial = tmp_path / ".v.mp4.partial"
+    partial.mkdir()
+    if content is not None:
+        (partial / "settings.json").write_bytes(content)
+    args = ["video", str(small_clip), "-o", str(tmp_path / "v.mp4"), *FAST, "--resume"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"{partial / 'settings.json'} is missing or damaged" in err
+    assert f"remove {partial} to start again" in err and "other settings" not in err

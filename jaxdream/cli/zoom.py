@@ -86,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
     check_video_output(args.output, source)
     if not isinstance(args.frames, int) or not 1 <= args.frames <= MAX_FRAMES:
         raise ConfigError(f"--frames must be in 1..{MAX_FRAMES:,}, got {args.frames}")
-    if not (math.isfinite(args.fps) and 0 < args.fps <= 1000):
-        raise ConfigError(f"--fps must be in (0, 1000], got {args.fps}")
+    if not (math.isfinite(args.fps) and 1e-3 <= args.fps <= 1000):
+        raise ConfigError(f"--fps must be in [0.001, 1000], got {args.fps:g}")
     Motion(args.zoom, args.rotate, tuple(args.pan)).check()
     config = dream_config(args)
     shown = display(args)
