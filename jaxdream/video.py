@@ -237,10 +237,15 @@ class Decoded:
 
     def expected(self) -> int:
         """Frames the range holds by the container's count (its index, which a truncated
-        file keeps whole)."""
+        file keeps whole), by the rule the decoding follows: a frame at ``t`` seconds is in
+        the range where ``start <= t < start + duration`` (at 24 fps, ``duration`` 0.1 holds
+        the frames at 0, 1/24 and 2/24 s: 3)."""
         fps = float(self.info.fps)
-        n = max(0, self.info.frames - round(self.start * fps))
-        return n if self.duration is None else min(n, max(1, round(self.duration * fps)))
+        skipped = min(self.info.frames, math.ceil((self.start - 1e-6) * fps))
+        end = self.info.frames
+        if self.duration is not None:
+            end = min(end, math.ceil((self.start + self.duration - 1e-6) * fps))
+        return max(0, end - max(0, skipped))
 
     def _run(self) -> Iterator[Frame]:
         av = _av()
@@ -771,6 +776,7 @@ class VideoDreams:
         self.display, self.color = display, color
         self.coherence, self.carry = coherence, carry
         self.batch_size = batch_size
+        self.batch: int | None = None  # frames dreamt at once, once the first is asked for
         self._frames = frames
         first, stop = (0, None) if frames is None else frames
         # A coherent range that starts after the first frame, with nothing carried into it,
@@ -853,6 +859,12 @@ class VideoDreams:
         else:
             per = CPU_PHOTOS_PER_DEVICE if devices[0].platform == "cpu" else 16
             batch = per * len(devices)
+        # Never more than there is to dream (as for photos): a short clip is not padded up to
+        # the batch size (4096 on 2 frames cost 14 s and 719 MB).
+        end = self.decoded.expected()
+        if self.decoded._stop_index is not None:
+            end = min(end, self.decoded._stop_index)
+        batch = self.batch = max(1, min(batch, end - self.decoded._first_index))
         stop = threading.Event()
         frames_in: queue.Queue = queue.Queue(maxsize=2 * batch + 2)
         dreams_out: queue.Queue = queue.Queue(maxsize=2)

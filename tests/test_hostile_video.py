@@ -414,3 +414,34 @@ def test_a_damaged_settings_file_is_named_with_what_to_do(small_clip, tmp_path, 
     err = capsys.readouterr().err
     assert f"{partial / 'settings.json'} is missing or damaged" in err
     assert f"remove {partial} to start again" in err and "other settings" not in err
+
+
+# --------------------------------------------------------------------------- 7. bounded work
+
+
+def test_a_batch_is_never_larger_than_the_frames_to_dream(tmp_path, tiny):
+    clip = encode(tmp_path / "two.mp4", pan(2), fps=24)
+    model, params = tiny
+    dreams = dream_video(clip, CFG, model=model, params=params, batch_size=4096)
+    frames = list(dreams)
+    assert len(frames) == 2 and dreams.batch == 2
+    part = dream_video(clip, CFG, model=model, params=params, batch_size=64, frames=(1, None))
+    assert len(list(part)) == 1 and part.batch == 1
+
+
+def test_a_duration_gives_the_same_frames_from_python_and_the_command(tmp_path, tiny, capsys):
+    """0.1 s at 24 fps: the frames at 0, 1/24 and 2/24 s (t < start + duration), both ways;
+    the command used to make 2 and the library 3."""
+    from jaxdream.cli import main
+    from jaxdream.video import Decoded
+
+    clip = encode(tmp_path / "c.mp4", pan(12), fps=24)
+    model, params = tiny
+    assert len(list(read_frames(clip, duration=0.1))) == 3
+    assert Decoded(clip, 0.0, 0.1, None).expected() == 3
+    assert Decoded(clip, 0.25, 0.125, None).expected() == 3  # frames 6, 7, 8
+    assert len(list(read_frames(clip, start=0.25, duration=0.125))) == 3
+    assert len(list(dream_video(clip, CFG, duration=0.1, model=model, params=params))) == 3
+    out = tmp_path / "o"
+    assert main(["video", str(clip), "-o", str(out), "--duration", "0.1", *FAST]) == 0
+    assert len(list(out.iterdir())) == 3 and "dreamed 3 frames" in capsys.readouterr().out

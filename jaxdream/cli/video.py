@@ -164,7 +164,9 @@ def run(args: argparse.Namespace) -> int:
         model=model,
         params=params,
         batch_size=args.batch_size,
-        frames=(first + done, stop),
+        # One process: the range is the library's own (the frames' times decide, as in
+        # dream_video); several: each its share of the count.
+        frames=(first + done, stop if count > 1 else None),
         state=carried,
     )
     import fractions
