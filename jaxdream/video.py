@@ -62,6 +62,7 @@ from jaxdream.errors import ConfigError, ImageError
 MAX_VIDEO_BYTES = 256 << 30  # a file larger than this is not read
 MAX_FRAMES = 1_000_000  # frames of one output, at most (about 11 hours at 25 fps)
 MAX_FPS = 1000.0
+MAX_STATE_BYTES = 4 << 30  # a kept state (a working image, its carving or colours) is smaller
 ENCODED = {".mp4", ".webm", ".webp", ".gif"}
 COHERENCE = ("none", "blend", "flow")
 
@@ -1130,11 +1131,20 @@ class Resumable:
         _files.atomic_write(self.folder / "settings.json", lambda f: f.write(text.encode()))
 
     def done(self) -> int:
-        """Frames kept, from frame 0 on without a gap."""
+        """Frames kept, from frame 0 on without a gap, each whole: a kept frame that does not
+        read back (truncated by a crash or a full disk) and those after it are made again."""
         n = 0
-        while (self.folder / f"frame_{n:06d}.png").exists():
+        while (self.folder / f"frame_{n:06d}.png").exists() and self._whole(n):
             n += 1
         return n
+
+    def _whole(self, index: int) -> bool:
+        try:
+            with Image.open(self.folder / f"frame_{index:06d}.png") as im:
+                im.load()  # every byte decoded: a truncated file fails here
+            return True
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            return False
 
     def frames(self, count: int) -> Iterator[np.ndarray]:
         """The first ``count`` kept frames."""
@@ -1175,9 +1185,10 @@ class Resumable:
             with contextlib.suppress(OSError):
                 (self.folder / f"state_{index:06d}.npz").unlink()
 
-    def state_at(self, index: int) -> dict[str, np.ndarray] | None:
-        """The state kept for frame ``index`` to start from (see ``keep``), or ``None``."""
-        return self._load_npz(f"state_{index:06d}.npz")
+    def state_at(self, index: int, keys=()) -> dict[str, np.ndarray] | None:
+        """The state kept for frame ``index`` to start from (see ``keep``), or ``None``;
+        ``VideoError`` where it is damaged or lacks one of ``keys``."""
+        return self._load_npz(f"state_{index:06d}.npz", keys)
 
     def _save_npz(self, name: str, arrays: Mapping[str, np.ndarray]) -> None:
         self._make()
@@ -1186,12 +1197,34 @@ class Resumable:
             np.savez(f, **arrays)
         os.replace(tmp, self.folder / name)
 
-    def _load_npz(self, name: str) -> dict[str, np.ndarray] | None:
+    def _load_npz(self, name: str, keys=()) -> dict[str, np.ndarray] | None:
+        """The arrays saved as ``name``, ``None`` where there is none, ``VideoError`` naming
+        it where it is damaged: not a whole ``.npz`` of plain numeric arrays (never a pickle),
+        or larger than a state can be."""
+        import zipfile
+
         path = self.folder / name
         if not path.exists():
             return None
-        with np.load(path) as data:
-            return {k: data[k] for k in data.files}
+        damaged = (
+            f"{path} is damaged (a crash or a full disk, or written by hand): remove "
+            f"{self.folder} to start the render again"
+        )
+        check_regular_file(path, MAX_STATE_BYTES, "a kept state", VideoError)
+        try:
+            with open(path, "rb") as f:  # this file object is closed whatever np.load does
+                data = np.load(f, allow_pickle=False)
+                if not isinstance(data, np.lib.npyio.NpzFile):  # a bare array: not a state
+                    raise VideoError(damaged)
+                sizes = sum(i.file_size for i in data.zip.infolist())
+                if sizes > MAX_STATE_BYTES:  # compressed: what it holds, not what it takes
+                    raise VideoError(damaged)
+                out = {k: data[k] for k in data.files}
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
+            raise VideoError(damaged) from None
+        if not all(a.dtype.kind in "biuf" for a in out.values()) or set(keys) - set(out):
+            raise VideoError(damaged)
+        return out
 
     def keep_state(self, state: Mapping[str, np.ndarray]) -> None:
         """The dream's state after frame ``state['next'] - 1`` (replaces the last one)."""

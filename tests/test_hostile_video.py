@@ -445,3 +445,108 @@ def test_a_duration_gives_the_same_frames_from_python_and_the_command(tmp_path, 
     out = tmp_path / "o"
     assert main(["video", str(clip), "-o", str(out), "--duration", "0.1", *FAST]) == 0
     assert len(list(out.iterdir())) == 3 and "dreamed 3 frames" in capsys.readouterr().out
+
+
+class _Hostile:
+    """Pickled into a state file: loading it would make ``MARK``."""
+
+    MARK = Path("/nonexistent")
+
+    def __reduce__(self):
+        return (Path.touch, (self.MARK,))
+
+
+def _stop_at(monkeypatch, calls: int):
+    """Make the render's keep fail at its ``calls``-th frame (a stand-in for any stop)."""
+    from jaxdream.video import Resumable
+
+    keep = Resumable.keep
+    seen = []
+
+    def failing(self, *args, **kw):
+        seen.append(1)
+        if len(seen) == calls:
+            raise VideoError("stopped here (a stand-in for a crash)")
+        keep(self, *args, **kw)
+
+    monkeypatch.setattr(Resumable, "keep", failing)
+    return lambda: monkeypatch.setattr(Resumable, "keep", keep)
+
+
+def _damage(path: Path, how: str, tmp_path: Path) -> None:
+    if how == "garbage":
+        path.write_bytes(np.random.default_rng(1).bytes(300))
+    elif how == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif how == "pickle":
+        _Hostile.MARK = tmp_path / "pickle-ran"
+        with open(path, "wb") as f:
+            np.savez(f, image=np.array([_Hostile()], dtype=object))
+    elif how == "bare array":
+        with open(path, "wb") as f:
+            np.save(f, np.zeros(3))
+    elif how == "keys missing":
+        with open(path, "wb") as f:
+            np.savez(f, other=np.zeros(3))
+
+
+def _frames_of(folder: Path) -> list[bytes]:
+    return [p.read_bytes() for p in sorted(folder.iterdir())]
+
+
+@pytest.mark.parametrize("how", ["garbage", "truncated", "pickle", "bare array", "keys missing"])
+def test_a_damaged_zoom_state_is_dropped_and_the_frames_made_again(tmp_path, monkeypatch, how):
+    from jaxdream.cli import main
+
+    photo = tmp_path / "p.png"
+    Image.fromarray(pan(1)[0]).save(photo)
+    args = ["zoom", str(photo), "--frames", "12", "--size", "16", "--steps", "1", "-q"]
+    assert main([*args, "-o", str(tmp_path / "whole")]) == 0
+    restore = _stop_at(monkeypatch, 12)
+    assert main([*args, "-o", str(tmp_path / "z")]) == 2
+    restore()
+    state = tmp_path / ".z.partial" / "state.npz"
+    assert state.exists()  # kept after frame 9
+    _damage(state, how, tmp_path)
+    assert main([*args, "-o", str(tmp_path / "z"), "--resume"]) == 0
+    assert _frames_of(tmp_path / "z") == _frames_of(tmp_path / "whole")
+    assert not (tmp_path / "pickle-ran").exists()
+
+
+def test_a_truncated_kept_frame_is_made_again(tmp_path, monkeypatch, small_clip):
+    from jaxdream.cli import main
+
+    args = ["video", str(small_clip), *FAST]
+    assert main([*args, "-o", str(tmp_path / "whole")]) == 0
+    restore = _stop_at(monkeypatch, 5)
+    assert main([*args, "-o", str(tmp_path / "v")]) == 2
+    restore()
+    kept = tmp_path / ".v.partial" / "frame_000002.png"
+    _damage(kept, "truncated", tmp_path)
+    assert main([*args, "-o", str(tmp_path / "v"), "--resume"]) == 0
+    assert _frames_of(tmp_path / "v") == _frames_of(tmp_path / "whole")
+
+
+@pytest.mark.parametrize("how", ["garbage", "pickle", "bare array", "keys missing", "shape"])
+def test_a_damaged_video_state_is_named_with_what_to_do(
+    tmp_path, monkeypatch, small_clip, capsys, how
+):
+    from jaxdream.cli import main
+
+    args = ["video", str(small_clip), "--coherence", "blend", *FAST, "-o", str(tmp_path / "v")]
+    restore = _stop_at(monkeypatch, 4)
+    assert main(args) == 2
+    restore()
+    partial = tmp_path / ".v.partial"
+    state = partial / "state_000003.npz"
+    assert state.exists()
+    if how == "shape":
+        with open(state, "wb") as f:
+            np.savez(f, image=np.zeros((3, 3), np.float32), carving=np.zeros((3, 3), np.float32))
+    else:
+        _damage(state, how, tmp_path)
+    capsys.readouterr()
+    assert main([*args, "--resume"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(state) in err[0] and f"remove {partial}" in err[0], err
+    assert not (tmp_path / "pickle-ran").exists()

@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     # A resumed coherent render carries the state kept with its last frame (the same bytes as
     # an uninterrupted one); without it (or in a later part) the library primes the carving
     # from the frame before the range.
-    kept_state = keep.state_at(done) if coherent and done else None
+    kept_state = keep.state_at(done, ("image", "carving")) if coherent and done else None
     carried = None if kept_state is None else (kept_state["image"], kept_state["carving"])
     notes = []
     if info.variable:
@@ -152,7 +152,8 @@ def run(args: argparse.Namespace) -> int:
     timed = info.variable and not output.endswith((".gif", "/")) and Path(output).suffix
     fps = info.fps
     t0 = time.perf_counter()
-    frames = dream_video(
+    dream = functools.partial(
+        dream_video,
         args.input,
         config,
         display=shown,
@@ -167,8 +168,16 @@ def run(args: argparse.Namespace) -> int:
         # One process: the range is the library's own (the frames' times decide, as in
         # dream_video); several: each its share of the count.
         frames=(first + done, stop if count > 1 else None),
-        state=carried,
     )
+    try:
+        frames = dream(state=carried)
+    except ConfigError as e:
+        if carried is None:
+            raise
+        raise VideoError(
+            f"{keep.folder / f'state_{done:06d}.npz'} does not fit this render ({e}): remove "
+            f"{keep.folder} to start the render again"
+        ) from None
     import fractions
 
     time_base = fractions.Fraction(1, 90000) if timed else None

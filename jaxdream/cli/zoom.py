@@ -72,6 +72,7 @@ def settings_of(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
     from tqdm.auto import tqdm
 
     from jaxdream import progress
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     from jaxdream.checkpoint import bundled_sample_path
     from jaxdream.imageio import MAX_FILE_BYTES, load_photo
     from jaxdream.motion import MAX_FRAMES, Motion, zoom
-    from jaxdream.video import Resumable, VideoWriter, check_video_output
+    from jaxdream.video import Resumable, VideoError, VideoWriter, check_video_output
 
     source = args.input or str(bundled_sample_path())
     check_regular_file(source, MAX_FILE_BYTES)
@@ -95,14 +96,18 @@ def run(args: argparse.Namespace) -> int:
     model, params = load_weights(args.weights)
     config.check(model)
     keep = Resumable(args.output, settings_of(args), args.resume)
-    state = keep.state() if args.resume else None
-    start = int(state["next"]) if state is not None else 0
-    start = min(start, keep.done())
-    if state is not None and start < int(state["next"]):
-        state = None  # frames lost after the state: start again (the same frames come back)
-        start = 0
+    state, start = None, 0
+    if args.resume:
+        # A state that is damaged, incomplete or ahead of the whole frames kept is dropped: the
+        # zoom starts again from its first frame, which makes the same frames again.
+        with contextlib.suppress(VideoError, KeyError, TypeError, ValueError):
+            state = keep.state()
+            start = int(np.asarray(state["next"]).item()) if state is not None else 0
+        if state is None or not 0 < start <= keep.done():
+            state, start = None, 0
     t0 = time.perf_counter()
-    frames = zoom(
+    make = functools.partial(
+        zoom,
         photo.rgb,
         config,
         frames=args.frames,
@@ -113,8 +118,14 @@ def run(args: argparse.Namespace) -> int:
         color=args.color,
         model=model,
         params=params,
-        resume=state,
     )
+    try:
+        frames = make(resume=state)
+    except ConfigError:
+        if state is None:
+            raise
+        state, start = None, 0  # a state that does not fit (NaN, another shape): start again
+        frames = make(resume=None)
     with (
         tqdm(
             total=args.frames,
