@@ -449,6 +449,7 @@ class VideoWriter:
             self._folder = self.path.parent / f".{self.path.name}.writing"
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder.mkdir()
+            _files.register_partial(self._folder)  # removed by Ctrl-C and SIGTERM too
             self._stack.callback(self._drop_folder)
         elif ext != ".gif":
             self._file = self._stack.enter_context(
@@ -461,6 +462,7 @@ class VideoWriter:
     def _drop_folder(self):
         if getattr(self, "_folder", None) is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
+            _files.register_partial(self._folder, False)
 
     def _open_encoder(self, h: int, w: int) -> None:
         av = _av()
@@ -544,6 +546,7 @@ class VideoWriter:
                 self.path.rmdir()  # empty: check_video_output said so
             os.chmod(self._folder, 0o755)
             os.replace(self._folder, self.path)
+            _files.register_partial(self._folder, False)
             self._folder = None
         elif self.path.suffix.lower() == ".gif":
             frames, ms = self._gif, max(20, round(1000 / float(self.fps) / 10) * 10)

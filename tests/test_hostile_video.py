@@ -550,3 +550,72 @@ def test_a_damaged_video_state_is_named_with_what_to_do(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(state) in err[0] and f"remove {partial}" in err[0], err
     assert not (tmp_path / "pickle-ran").exists()
+
+
+# --------------------------------------------------------------------------- 8. leftovers
+
+
+def test_stale_temporaries_of_dead_processes_are_removed_and_no_others(tmp_path):
+    from jaxdream import _files
+
+    out = tmp_path / "v.mp4"
+    host = _files._host()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True
+    )
+    dead_pid = int(dead.stdout)
+    names = {
+        "dead": f".v.mp4.{host}-{dead_pid}.abcd1234.mp4",
+        "alive": f".v.mp4.{host}-{os.getppid()}.abcd1234.mp4",
+        "mine": f".v.mp4.{host}-{os.getpid()}.abcd1234.mp4",
+        "other host": f".v.mp4.elsewhere-{dead_pid}.abcd1234.mp4",
+        "other output": f".w.mp4.{host}-{dead_pid}.abcd1234.mp4",
+    }
+    for name in names.values():
+        (tmp_path / name).write_bytes(b"x")
+    assert _files.remove_stale_temporaries(out, ".mp4") == [tmp_path / names["dead"]]
+    left = {p.name for p in tmp_path.iterdir()}
+    assert left == set(names.values()) - {names["dead"]}
+
+
+def _wait_for(predicate, run, seconds=240):
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert run.poll() is None, run.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
+@pytest.mark.slow
+def test_what_a_killed_render_left_is_removed_by_the_next(tmp_path):
+    import signal
+
+    clip = encode(tmp_path / "long.mp4", pan(90))
+    args = [sys.executable, "-m", "jaxdream", "video", str(clip), *FAST, "-o", "v.mp4"]
+    run = subprocess.Popen(args, cwd=tmp_path, env=_env(), stderr=subprocess.PIPE, text=True)
+    partial = tmp_path / ".v.mp4.partial"
+    _wait_for(lambda: len(list(partial.glob("frame_*.png"))) >= 4, run)
+    run.send_signal(signal.SIGKILL)
+    run.communicate(timeout=60)
+    assert list(tmp_path.glob(".v.mp4.*.mp4"))  # what SIGKILL leaves: no process to clean it
+    again = _jaxdream(["video", str(clip), *FAST, "-o", "v.mp4", "--resume"], tmp_path, 240)
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4", "v.mp4"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_writing_a_frame_folder_leaves_no_hidden_folder(tmp_path):
+    import signal
+
+    clip = encode(tmp_path / "long.mp4", pan(90))
+    args = [sys.executable, "-m", "jaxdream", "video", str(clip), *FAST, "-o", "frames/"]
+    run = subprocess.Popen(args, cwd=tmp_path, env=_env(), stderr=subprocess.PIPE, text=True)
+    writing = tmp_path / ".frames.writing"
+    _wait_for(lambda: len(list(writing.glob("frame_*.png"))) >= 4, run)
+    run.send_signal(signal.SIGINT)
+    run.communicate(timeout=60)
+    assert run.returncode == 130
+    assert not writing.exists() and not (tmp_path / "frames").exists()
+    assert (tmp_path / ".frames.partial").is_dir()  # kept on purpose, for --resume
