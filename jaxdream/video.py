@@ -122,7 +122,10 @@ class VideoInfo(NamedTuple):
     """What ``probe`` found: the display ``width`` and ``height`` (rotation applied),
     ``fps`` (the average rate), ``frames`` (as the container counts them), ``duration`` in
     seconds, the ``rotation`` (counter-clockwise degrees), whether the rate is
-    ``variable``, the ``audio`` codec name (``None``: no audio stream)."""
+    ``variable``, the ``audio`` codec name (``None``: no audio stream); ``jumps``, how often
+    the timestamps jump back (two recordings joined: frames are then timed one after another,
+    as players show them); ``untimed``, whether the stream has no timestamps (a raw ``.h264``
+    stream: frames are timed by the rate)."""
 
     path: str
     width: int
@@ -133,6 +136,8 @@ class VideoInfo(NamedTuple):
     rotation: int
     variable: bool
     audio: str | None
+    jumps: int = 0
+    untimed: bool = False
 
 
 def _open(path: str | os.PathLike):
@@ -158,15 +163,28 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         if not container.streams.video:
             raise VideoError(f"{path} holds no video stream")
         stream = container.streams.video[0]
-        times = []
+        tb = stream.time_base or fractions.Fraction(1, 1)
+        times: list[int] = []
+        untimed, jumps, top = 0, 0, None
+        # A pts 8 frames behind the highest yet is a jump back (B-frames reorder by fewer).
+        rate = stream.average_rate or stream.guessed_rate or fractions.Fraction(25)
+        back = max(1, round(8 / (rate * tb)))
         try:
             for packet in container.demux(stream):
-                if packet.pts is not None and packet.size:
-                    times.append(packet.pts)
+                if not packet.size:
+                    continue
+                if packet.pts is None:  # a raw elementary stream (.h264): no timestamps
+                    untimed += 1
+                    continue
+                if top is not None and packet.pts < top - back:
+                    jumps += 1
+                    top = packet.pts  # a new run of timestamps (two recordings joined)
+                times.append(packet.pts)
+                top = packet.pts if top is None else max(top, packet.pts)
         except av.error.FFmpegError:
             pass  # a truncated file: dream_video tells how many frames were lost
-        count = max(stream.frames or 0, len(times))
-        if not times:
+        count = max(stream.frames or 0, len(times) + untimed)
+        if not count:
             raise VideoError(f"{path} has a video stream with no frames")
         w, h = stream.codec_context.width, stream.codec_context.height
         if w * h > MAX_PIXELS:
@@ -174,24 +192,30 @@ def probe(path: str | os.PathLike) -> VideoInfo:
                 f"{path}'s frames are too large to dream ({w}x{h}); the limit is "
                 f"{MAX_PIXELS:,} pixels a frame"
             )
-        container.seek(0)
-        rotation = 0
+        if times:
+            fps = stream.average_rate or stream.guessed_rate or fractions.Fraction(25)
+        else:  # no timestamps: the rate the stream's own timing says, as FFmpeg guesses it
+            fps = stream.guessed_rate or stream.average_rate or fractions.Fraction(25)
+        fps = fractions.Fraction(fps)
+        if times and not jumps:
+            times.sort()
+            steps = np.diff(np.asarray(times, np.int64))
+            variable = bool(steps.size) and int(steps.max()) > 1.5 * max(1, int(np.median(steps)))
+            duration = float((times[-1] - times[0]) * tb) + 1 / float(fps)
+        else:  # frames one after another at the rate, as players show them (dream_video too)
+            variable, duration = False, count / float(fps)
+        audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
+    rotation = 0
+    with _open(path) as container:  # opened again: a raw stream cannot seek back
         try:
-            first = next(container.decode(stream))
+            first = next(container.decode(container.streams.video[0]))
             rotation = round((first.rotation or 0) / 90) * 90 % 360
         except (StopIteration, av.error.FFmpegError):
             raise VideoError(f"{path}: not one frame of its video stream decodes") from None
-        fps = stream.average_rate or stream.guessed_rate or fractions.Fraction(25)
-        times.sort()
-        steps = np.diff(np.asarray(times, np.int64))
-        variable = bool(steps.size) and int(steps.max()) > 1.5 * max(1, int(np.median(steps)))
-        tb = stream.time_base or fractions.Fraction(1, 1)
-        duration = float((times[-1] - times[0]) * tb) + 1 / float(fps)
-        audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
     if rotation in (90, 270):
         w, h = h, w
     return VideoInfo(
-        str(path), w, h, fractions.Fraction(fps), count, duration, rotation, variable, audio
+        str(path), w, h, fps, count, duration, rotation, variable, audio, jumps, not times
     )
 
 
@@ -221,6 +245,7 @@ class Decoded:
         self.lost = 0
         self.read = 0
         self.resized = 0  # frames of another size than the first, scaled to it (as players do)
+        self.retimed = 0  # frames whose time went back, placed after the one before instead
         self._stop_index = stop_index
         self._first_index = first_index
         self._iterator = self._run()
@@ -251,20 +276,29 @@ class Decoded:
     def _run(self) -> Iterator[Frame]:
         av = _av()
         k = round(self.info.rotation / 90) % 4
+        step = 1 / float(self.info.fps)
         with _open(self.path) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             tb = stream.time_base or fractions.Fraction(1, 1)
             origin = stream.start_time or 0
-            if self.start > 0:
+            # Timestamps that jump back make a seek by time ambiguous: read from the start.
+            if self.start > 0 and not self.info.jumps and not self.info.untimed:
                 with contextlib.suppress(av.error.FFmpegError):
                     container.seek(int(self.start / tb) + origin, stream=stream, backward=True)
-            index, broken = 0, False
+            index, broken, last = 0, False, None
             try:
                 for frame in container.decode(stream):
-                    if frame.pts is None:
-                        continue
-                    t = float((frame.pts - origin) * tb)
+                    if frame.pts is None:  # no timestamp (a raw stream): the next at the rate
+                        t = 0.0 if last is None else last + step
+                    else:
+                        t = float((frame.pts - origin) * tb)
+                    if last is not None and t <= last + 1e-9:
+                        # Back in time (two recordings joined): placed after the frame before
+                        # it, as players show it; output times only ever increase.
+                        t = last + step
+                        self.retimed += frame.pts is not None
+                    last = t
                     if t < self.start - 1e-6:
                         continue
                     if self.duration is not None and t >= self.start + self.duration - 1e-6:

@@ -619,3 +619,40 @@ def test_ctrl_c_while_writing_a_frame_folder_leaves_no_hidden_folder(tmp_path):
     assert run.returncode == 130
     assert not writing.exists() and not (tmp_path / "frames").exists()
     assert (tmp_path / ".frames.partial").is_dir()  # kept on purpose, for --resume
+
+
+# --------------------------------------------------------------------------- 6. odd streams
+
+
+def test_a_raw_h264_stream_is_read_at_its_own_rate(tmp_path, capsys):
+    from jaxdream.cli import main
+
+    raw = encode(tmp_path / "clip.h264", pan(10), "h264", fps=24)
+    info = probe(raw)
+    assert (info.frames, info.fps, info.untimed, info.width) == (10, 24, True, 64)
+    frames = list(read_frames(raw))
+    assert [round(f.time * 24, 6) for f in frames] == list(range(10))
+    assert [f.index for f in read_frames(raw, start=0.25)] == list(range(4))  # frames 6..9
+    assert main(["video", str(raw), "-o", str(tmp_path / "out.mp4"), *FAST]) == 0
+    assert "no timestamps: frames are timed at 24 fps" in capsys.readouterr().err
+    assert probe(tmp_path / "out.mp4").frames == 10
+
+
+def test_timestamps_that_jump_back_are_made_monotonic_and_said(tmp_path, capsys):
+    """One .ts joined to itself: its second half's times restart. Read as a player shows it:
+    every frame 1/24 s after the one before (not 20 frames within 0.2 ms), and said."""
+    from jaxdream.cli import main
+
+    part = encode(tmp_path / "a.ts", pan(20), "mpegts", fps=24)
+    twice = tmp_path / "twice.ts"
+    twice.write_bytes(part.read_bytes() * 2)
+    info = probe(twice)
+    assert info.jumps == 1 and not info.variable and info.duration == pytest.approx(40 / 24)
+    times = [f.time for f in read_frames(twice)]
+    assert len(times) == 40 and np.diff(times) == pytest.approx(1 / 24)
+    assert len(list(read_frames(twice, start=1.0))) == 16  # from 24/24 s, in the second half
+    out = tmp_path / "out.mp4"
+    assert main(["video", str(twice), "-o", str(out), *FAST]) == 0
+    assert "20 frames' timestamps went back" in capsys.readouterr().err
+    written = [f.time for f in read_frames(out)]
+    assert len(written) == 40 and np.diff(written) == pytest.approx(1 / 24)

@@ -230,6 +230,13 @@ def run(args: argparse.Namespace) -> int:
             f"{frames.lost} frames could not be decoded (a truncated or corrupt file): the "
             "video holds what did"
         )
+    if frames.decoded.retimed:
+        notes.append(
+            f"{frames.decoded.retimed} frames' timestamps went back (recordings joined?): each "
+            "was placed after the frame before it, as players show them"
+        )
+    if info.untimed:
+        notes.append(f"the stream has no timestamps: frames are timed at {float(fps):.3g} fps")
     if frames.decoded.resized:
         notes.append(
             f"{frames.decoded.resized} frames are of another size than the first (the stream "
