@@ -24,6 +24,21 @@ every local device (``jaxdream.dream_photos``'s engine: one compiled program, me
 batches sharded over the devices), and the caller's thread renders and encodes what comes out.
 ``VideoDreams.close()`` (or leaving a ``contextlib.closing`` block) ends and joins both threads.
 
+Reading follows what FFmpeg reads and players show. A range holds the frames whose time ``t``
+is ``start <= t < start + duration`` (at 24 fps, 0.1 s holds 3 frames), from Python and from
+the command line alike. Output times only ever increase: a frame whose timestamp goes back
+(two recordings joined) is placed one frame after the frame before it, and a stream without
+timestamps (a raw ``.h264``) is timed at its own rate; a frame of another size than the first
+is scaled to it. ``Decoded.retimed`` and ``Decoded.resized`` count them; the command says so
+in a note.
+
+What a render leaves beside its output ``OUT``: ``.OUT.partial/`` holds the frames of an
+unfinished render, on purpose, for ``--resume`` (remove it to start afresh); it is made with
+the first frame kept, so a refused command leaves nothing. ``.OUT.writing/`` (a frame folder
+being written) and the temporary ``.OUT.HOST-PID.XXXXXXXX.EXT`` are removed when the run ends,
+also by Ctrl-C or SIGTERM; after SIGKILL they stay until the next write of ``OUT`` removes
+them (``jaxdream._files``), or ``rm -r .OUT.*`` once no run writes ``OUT``.
+
 FFmpeg's log is left as PyAV leaves it: silent, with no Python in it. Do not set a level with
 ``av.logging.set_level`` in a program that uses this module: that installs a Python log
 callback, which FFmpeg calls from its own frame threads, and a decoder being closed then waits
@@ -523,6 +538,10 @@ class VideoWriter:
         """Append one frame (uint8 ``(H, W, 3)`` or ``(H, W)``); every frame must have the
         first one's size. ``time`` (seconds) where the writer was given a ``time_base``."""
         a = _as_frame(frame)
+        if time is not None:
+            from jaxdream.checks import number
+
+            number("time", time, 0, 1e7)
         if self.size is None:
             self.size = a.shape[:2]
             if not is_folder_output(self.path) and self.path.suffix.lower() not in (".gif",):

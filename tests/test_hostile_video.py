@@ -4,6 +4,7 @@ bounded by the input, leftovers. Real processes with timeouts for hangs and sign
 files made here; a full disk on a private tmpfs where one can be mounted, else a file-size
 limit."""
 
+import fractions
 import os
 import re
 import resource
@@ -656,3 +657,11 @@ def test_timestamps_that_jump_back_are_made_monotonic_and_said(tmp_path, capsys)
     assert "20 frames' timestamps went back" in capsys.readouterr().err
     written = [f.time for f in read_frames(out)]
     assert len(written) == 40 and np.diff(written) == pytest.approx(1 / 24)
+
+
+@pytest.mark.parametrize("when", [float("nan"), -1.0, "0.5", float("inf")])
+def test_a_frame_time_that_is_no_time_is_refused(tmp_path, when):
+    writer = VideoWriter(tmp_path / "o.mp4", 12, time_base=fractions.Fraction(1, 1000))
+    with pytest.raises(ConfigError, match="time must be"), writer:
+        writer.write(pan(1)[0], when)
+    assert list(tmp_path.iterdir()) == []

@@ -76,7 +76,8 @@ def register(sub, preset: str | None) -> None:
     p.add_argument(
         "--resume",
         action="store_true",
-        help="continue an interrupted render from the frames it kept (same flags)",
+        help="continue an interrupted render from the frames it kept in the hidden folder "
+        ".OUTPUT.partial beside the output (same flags; remove that folder to start afresh)",
     )
     dream_flags(p, preset)
     display_flags(p)
