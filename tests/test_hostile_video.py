@@ -179,8 +179,12 @@ def _small_disk(folder: Path) -> tuple[str, ...] | None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("how", ["tmpfs", "file-size limit"])
-def test_a_video_onto_a_full_disk_ends_in_order(tmp_path, how):
+@pytest.mark.parametrize(
+    "command, how", [("video", "tmpfs"), ("video", "file-size limit"), ("zoom", "tmpfs")]
+)
+def test_a_render_onto_a_full_disk_ends_in_order(tmp_path, command, how):
+    """Exit 2 and the error line last (it was followed by exit 134, or 139 in FFmpeg's muxer
+    written to again after a failed write), nothing under the output's name."""
     clip = encode(tmp_path / "long.mp4", pan(90))
     out = tmp_path / "disk" / "out.mp4"
     kw: dict = {}
@@ -192,8 +196,9 @@ def test_a_video_onto_a_full_disk_ends_in_order(tmp_path, how):
     else:
         (tmp_path / "disk").mkdir()
         kw["preexec_fn"] = lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (8_000, 8_000))
+    args = ["video", str(clip)] if command == "video" else ["zoom", "--frames", "200"]
     for _ in range(3):  # the crash in FFmpeg's muxer after a failed write came 1 run in 3
-        run = _jaxdream(["video", str(clip), "-o", str(out), *FAST], tmp_path, prefix=prefix, **kw)
+        run = _jaxdream([*args, "-o", str(out), *FAST], tmp_path, prefix=prefix, **kw)
         _one_error_line(run, "cannot write")
         assert not out.exists()
         shutil.rmtree(out.parent / ".out.mp4.partial", ignore_errors=True)
@@ -215,8 +220,9 @@ def test_a_stream_that_changes_size_is_scaled_to_its_first_size(tmp_path, capsys
     assert "12 frames are of another size than the first" in capsys.readouterr().err
 
 
-def _threads(prefix: str) -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith(prefix) and t.is_alive()]
+def _threads(before: set) -> list[threading.Thread]:
+    """Threads started since ``before`` (a snapshot) that are still alive."""
+    return [t for t in threading.enumerate() if t not in before and t.is_alive()]
 
 
 def test_closing_a_video_dream_joins_its_threads(tmp_path, tiny):
@@ -224,26 +230,28 @@ def test_closing_a_video_dream_joins_its_threads(tmp_path, tiny):
     when it returns (the dreaming one used to wait for a frame for ever, 1 run in 6)."""
     clip = encode(tmp_path / "clip.mp4", pan(24))
     model, params = tiny
+    before = set(threading.enumerate())
     for batch in (1, 2, 1, 2, 1, 2):
         dreams = dream_video(clip, CFG, model=model, params=params, batch_size=batch)
         assert next(dreams).shape == (48, 64)
         dreams.close()
-        assert _threads("jaxdream-") == []
+        assert _threads(before) == []
     dreams = dream_video(clip, CFG, model=model, params=params)
     dreams.close()  # before any frame: nothing was started
-    assert _threads("jaxdream-") == []
+    assert _threads(before) == []
 
 
 def test_an_error_mid_dream_joins_the_threads_before_it_is_raised(tmp_path, tiny):
     clip = encode(tmp_path / "clip.mp4", pan(24))
     model, params = tiny
+    before = set(threading.enumerate())
     dreams = dream_video(clip, CFG, model=model, params=params, batch_size=2)
     with pytest.raises(VideoError, match="stand-in"):
         for k, _ in enumerate(dreams):
             if k == 3:
                 raise VideoError("a stand-in for a full disk")
     dreams.close()  # what the command does (contextlib.closing) on its way out
-    assert _threads("jaxdream-") == []
+    assert _threads(before) == []
 
 
 # --------------------------------------------------------------------------- 4. the Python API
