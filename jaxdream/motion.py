@@ -213,6 +213,12 @@ class ZoomFrames:
         nothing runs on after the caller goes on."""
         self._iterator.close()
 
+    def __enter__(self) -> ZoomFrames:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 def zoom(
     photo,

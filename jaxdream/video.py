@@ -889,6 +889,12 @@ class VideoDreams:
         with contextlib.suppress(ValueError):  # "generator already executing": its own end
             self._iterator.close()
 
+    def __enter__(self) -> VideoDreams:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     # -- threads
 
     def _decode_into(self, out: queue.Queue, stop: threading.Event) -> None:

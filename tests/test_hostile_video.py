@@ -239,6 +239,9 @@ def test_closing_a_video_dream_joins_its_threads(tmp_path, tiny):
     dreams = dream_video(clip, CFG, model=model, params=params)
     dreams.close()  # before any frame: nothing was started
     assert _threads(before) == []
+    with dream_video(clip, CFG, model=model, params=params, batch_size=2) as dreams:
+        first = next(dreams)
+    assert first.shape == (48, 64) and _threads(before) == []
 
 
 def test_an_error_mid_dream_joins_the_threads_before_it_is_raised(tmp_path, tiny):
