@@ -1,4 +1,12 @@
-"""Atomic file writes: a reader sees the old file or the whole new one, never a partial one."""
+"""Atomic file writes: a reader sees the old file or the whole new one, never a partial one.
+
+A file is written under a hidden temporary name beside it, ``.NAME.HOST-PID.XXXXXXXX.SUFFIX``,
+and moved over ``NAME`` once whole. Stopped by Ctrl-C or SIGTERM, a run removes its temporary
+files (and folders: ``register_partial``) itself; killed outright (SIGKILL, a power cut) it
+cannot, and its temporary file stays until the next write of the same ``NAME`` on the same
+host, which removes those whose process (the ``PID`` in their name) is no longer running. By
+hand: ``rm .NAME.*`` beside the output, once no run writes it.
+"""
 
 from __future__ import annotations
 
@@ -20,12 +28,71 @@ _PARTIAL_LOCK = threading.Lock()
 
 
 def remove_partial_files() -> None:
-    """Remove every temporary file an ``atomic_open`` is still writing."""
+    """Remove every temporary file an ``atomic_open`` is still writing, and every folder
+    registered with ``register_partial``."""
+    import shutil
+
     with _PARTIAL_LOCK:
         for tmp in list(_PARTIAL):
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+            if os.path.isdir(tmp) and not os.path.islink(tmp):
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
         _PARTIAL.clear()
+
+
+def register_partial(path: str | os.PathLike, partial: bool = True) -> None:
+    """Note (or, ``partial=False``, forget) a file or folder being written, for
+    ``remove_partial_files`` to remove when the process is stopped by a signal."""
+    with _PARTIAL_LOCK:
+        if partial:
+            _PARTIAL.add(os.fspath(path))
+        else:
+            _PARTIAL.discard(os.fspath(path))
+
+
+def _host() -> str:
+    import socket
+
+    name = "".join(c for c in socket.gethostname() if c.isalnum() or c == "-")
+    return name[:32] or "host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | os.PathLike, suffix: str) -> list[Path]:
+    """Remove the temporary files of earlier writes of ``path`` (``atomic_path``'s names) that
+    their process, killed, could not: those of this host whose process is not running.
+    Returns what was removed."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    head = f".{path.name}.{_host()}-"
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(head) and name.endswith(suffix)):
+            continue
+        pid_text = name[len(head) :].split(".", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid() or _alive(int(pid_text)):
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
 
 
 def check_regular_file(
@@ -102,8 +169,11 @@ def atomic_path(
     """
     path = check_writable(path, error)
     folder = path.parent if str(path.parent) else Path(".")
+    remove_stale_temporaries(path, suffix)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=folder)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{path.name}.{_host()}-{os.getpid()}.", suffix=suffix, dir=folder
+        )
     except OSError as e:
         raise error(f"cannot write {path}: {e.strerror}") from e
     os.close(fd)

@@ -70,15 +70,34 @@ def program_key(program_text: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
+MAX_INDEX_BYTES = 16 << 20  # an index larger than this (or not a regular file) is not read
+
+
 def holds_program(key: str) -> bool:
-    """Whether jaxdream wrote the program ``key`` into the cache turned on now."""
+    """Whether jaxdream wrote the program ``key`` into the cache turned on now. An index that
+    is not a regular file (a link to an endless device), is over ``MAX_INDEX_BYTES`` or holds
+    bytes that are not text counts as not holding it: only the guess is lost."""
+    import stat
+
     folder = cache_dir()
     if folder is None:
         return False
-    try:
-        return key in (folder / PROGRAMS_INDEX).read_text().split()
+    try:  # non-blocking: a FIFO in its place does not hold the open
+        fd = os.open(folder / PROGRAMS_INDEX, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(MAX_INDEX_BYTES + 1)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    if len(data) > MAX_INDEX_BYTES:
+        return False
+    return key in data.decode("ascii", errors="replace").split()
 
 
 def note_program(key: str) -> None:
@@ -87,21 +106,33 @@ def note_program(key: str) -> None:
     folder = cache_dir()
     if folder is None:
         return
+    import stat
+
+    try:  # never blocks on a FIFO put in its place, never appends to anything but a file
+        fd = os.open(
+            folder / PROGRAMS_INDEX, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK
+        )
+    except OSError:
+        return
     try:
-        with open(folder / PROGRAMS_INDEX, "a") as f:
-            f.write(key + "\n")
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            os.write(fd, (key + "\n").encode())
     except OSError:
         pass
+    finally:
+        os.close(fd)
 
 
 # Exported programs: a dream's program as ``jax.export`` serializes it (StableHLO in a
 # flatbuffer: no pickle, nothing executed on load), so that a new process skips tracing and
 # lowering the dream; its compiled form then comes from the persistent compilation cache. Each
 # file is named by a digest of everything that fixes the program (``exported_key``) and holds
-# a header with the digest of its contents, checked before the bytes are handed to
-# ``jax.export.deserialize``; a file that fails any check is ignored (and written anew).
+# a header with the digest of its key and its contents, checked before the bytes are handed to
+# ``jax.export.deserialize``: a whole file of another dream's program (copied, or renamed by
+# hand) fails it as a damaged one does; a file that fails any check is ignored (and written
+# anew).
 EXPORTED_FOLDER = "exported"
-EXPORTED_MAGIC = b"jaxdream-exported-v1\n"
+EXPORTED_MAGIC = b"jaxdream-exported-v2\n"
 MAX_EXPORTED_BYTES = 256 << 20
 
 
@@ -131,10 +162,16 @@ def _exported_path(key: str) -> Path | None:
     return None if folder is None else folder / EXPORTED_FOLDER / f"{key}.jaxexport"
 
 
+def _entry_digest(key: str, payload: bytes) -> bytes:
+    """What an entry's header holds: a digest of the key it is for and of its bytes."""
+    import hashlib
+
+    return hashlib.sha256(key.encode() + b"\0" + payload).digest()
+
+
 def load_exported(key: str):
     """The ``jax.export.Exported`` saved under ``key`` in the cache turned on now, or ``None``
     (no cache, no such file, or a file that is not whole: a wrong header or digest)."""
-    import hashlib
 
     path = _exported_path(key)
     if path is None:
@@ -149,7 +186,7 @@ def load_exported(key: str):
     if data[:head] != EXPORTED_MAGIC or len(data) < head + 32:
         return None
     digest, payload = data[head : head + 32], data[head + 32 :]
-    if hashlib.sha256(payload).digest() != digest:
+    if _entry_digest(key, payload) != digest:
         return None
     try:
         from jax import export
@@ -162,7 +199,6 @@ def load_exported(key: str):
 def save_exported(key: str, exported) -> bool:
     """Save ``exported`` under ``key`` (atomically; a cache that cannot be written only costs
     a trace in the next process). Returns whether it was saved."""
-    import hashlib
 
     from jaxdream._files import atomic_write
     from jaxdream.errors import ResourceError
@@ -173,7 +209,7 @@ def save_exported(key: str, exported) -> bool:
     try:
         payload = bytes(exported.serialize())
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = EXPORTED_MAGIC + hashlib.sha256(payload).digest() + payload
+        data = EXPORTED_MAGIC + _entry_digest(key, payload) + payload
         atomic_write(path, lambda f: f.write(data), error=ResourceError)
     except (OSError, ResourceError, ImportError, ValueError):
         return False

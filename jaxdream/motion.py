@@ -34,7 +34,7 @@ import numpy as np
 from jaxdream import parallel as par
 from jaxdream import progress
 from jaxdream.carve import DreamSpec, Knobs, carve_batch
-from jaxdream.checks import number, whole_number
+from jaxdream.checks import flag, number, whole_number
 from jaxdream.config import DreamConfig
 from jaxdream.display import Display, colorize, render
 from jaxdream.errors import ConfigError
@@ -190,18 +190,35 @@ class ZoomFrames:
             return
         step = progress.compiled(zoom_step, args, (1, 2, 3, 4, 5, 6, 7, 8))
         a, t = self.move
-        current = step(*args[1:9])
-        while self.index < self.frames:
-            k = self.index
-            upcoming = None
-            if k + 1 < self.frames:  # queued before this frame is awaited
-                upcoming = step(self.params, *current, self.knobs, self.key, np.int32(k + 1), a, t)
-            image, rgb = par.run(lambda c=current: jax.device_get(c))
-            check_finite(image, self.config)
-            self._host = (image, rgb)
-            self.index = k + 1
-            yield self.render(image, rgb)
-            current = upcoming
+        current = upcoming = step(*args[1:9])
+        try:
+            while self.index < self.frames:
+                k = self.index
+                upcoming = None
+                if k + 1 < self.frames:  # queued before this frame is awaited
+                    upcoming = step(
+                        self.params, *current, self.knobs, self.key, np.int32(k + 1), a, t
+                    )
+                image, rgb = par.run(lambda c=current: jax.device_get(c))
+                check_finite(image, self.config)
+                self._host = (image, rgb)
+                self.index = k + 1
+                yield self.render(image, rgb)
+                current = upcoming
+        finally:  # stopped early: the frame queued on the device is let finish, not abandoned
+            if upcoming is not None:
+                jax.block_until_ready(upcoming)
+
+    def close(self) -> None:
+        """Stop making frames; a frame still being made on the device is waited for, so that
+        nothing runs on after the caller goes on."""
+        self._iterator.close()
+
+    def __enter__(self) -> ZoomFrames:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def zoom(
@@ -233,6 +250,11 @@ def zoom(
     if not isinstance(config, DreamConfig):
         raise ConfigError(f"config must be a DreamConfig, not {type(config).__name__}")
     whole_number("frames", frames, 1, MAX_FRAMES)
+    if not isinstance(display, Display):
+        raise ConfigError(f"display must be a jaxdream.Display, got {type(display).__name__}")
+    flag("color", color)
+    if resume is not None and not isinstance(resume, Mapping):
+        raise ConfigError(f"resume is a ZoomFrames.state() mapping, got {type(resume).__name__}")
     pan = tuple(pan) if isinstance(pan, tuple | list) else pan
     motion = Motion(zoom, rotate, pan)
     motion.check()

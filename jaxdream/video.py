@@ -22,6 +22,28 @@ output's name before it is complete.
 runs on a host thread ahead of the dream, the dream runs on a second thread in batches over
 every local device (``jaxdream.dream_photos``'s engine: one compiled program, memory-sized
 batches sharded over the devices), and the caller's thread renders and encodes what comes out.
+``VideoDreams.close()`` (or leaving a ``contextlib.closing`` block) ends and joins both threads.
+
+Reading follows what FFmpeg reads and players show. A range holds the frames whose time ``t``
+is ``start <= t < start + duration`` (at 24 fps, 0.1 s holds 3 frames), from Python and from
+the command line alike. Output times only ever increase: a frame whose timestamp goes back
+(two recordings joined) is placed one frame after the frame before it, and a stream without
+timestamps (a raw ``.h264``) is timed at its own rate; a frame of another size than the first
+is scaled to it. ``Decoded.retimed`` and ``Decoded.resized`` count them; the command says so
+in a note.
+
+What a render leaves beside its output ``OUT``: ``.OUT.partial/`` holds the frames of an
+unfinished render, on purpose, for ``--resume`` (remove it to start afresh); it is made with
+the first frame kept, so a refused command leaves nothing. ``.OUT.writing/`` (a frame folder
+being written) and the temporary ``.OUT.HOST-PID.XXXXXXXX.EXT`` are removed when the run ends,
+also by Ctrl-C or SIGTERM; after SIGKILL they stay until the next write of ``OUT`` removes
+them (``jaxdream._files``), or ``rm -r .OUT.*`` once no run writes ``OUT``.
+
+FFmpeg's log is left as PyAV leaves it: silent, with no Python in it. Do not set a level with
+``av.logging.set_level`` in a program that uses this module: that installs a Python log
+callback, which FFmpeg calls from its own frame threads, and a decoder being closed then waits
+for ever on a thread that waits for the GIL. Every public function here checks its arguments
+and raises ``VideoError`` or ``ConfigError`` (``jaxdream.errors``).
 
 >>> import numpy as np
 >>> frames = [np.full((8, 10, 3), 40 * k, np.uint8) for k in range(3)]
@@ -55,12 +77,47 @@ from jaxdream.errors import ConfigError, ImageError
 MAX_VIDEO_BYTES = 256 << 30  # a file larger than this is not read
 MAX_FRAMES = 1_000_000  # frames of one output, at most (about 11 hours at 25 fps)
 MAX_FPS = 1000.0
+MAX_STATE_BYTES = 4 << 30  # a kept state (a working image, its carving or colours) is smaller
 ENCODED = {".mp4", ".webm", ".webp", ".gif"}
 COHERENCE = ("none", "blend", "flow")
 
 
 class VideoError(ImageError):
     """A video cannot be read, or frames cannot be written as the file name asks."""
+
+
+def _path(value, what: str = "a video") -> str:
+    """``value`` as a file's path (``str`` or ``os.PathLike``), else ``VideoError``."""
+    from jaxdream.checks import shown
+
+    text = os.fspath(value) if isinstance(value, str | os.PathLike) else None
+    if not isinstance(text, str) or not text or "\0" in text:
+        raise VideoError(f"{what} is a file's path (str or os.PathLike), got {shown(value)}")
+    return text
+
+
+def _display(value) -> Display:
+    if not isinstance(value, Display):
+        raise ConfigError(f"display must be a jaxdream.Display, got {type(value).__name__}")
+    return value
+
+
+def _fps(value) -> fractions.Fraction:
+    """A frame rate: a number (or ``Fraction``) in ``[0.001, MAX_FPS]``, else ``ConfigError``."""
+    from jaxdream.checks import number
+
+    if isinstance(value, fractions.Fraction):
+        value = float(value)
+    number("fps", value, 1e-3, MAX_FPS)
+    return fractions.Fraction(value).limit_denominator(1001 * 1000)
+
+
+def _frames_of(frames, what: str = "frames") -> Iterable:
+    if isinstance(frames, str | bytes | np.ndarray) and np.ndim(frames) < 3:
+        raise VideoError(f"{what} is an iterable of uint8 arrays, got {type(frames).__name__}")
+    if not isinstance(frames, Iterable):
+        raise VideoError(f"{what} is an iterable of uint8 arrays, got {type(frames).__name__}")
+    return frames
 
 
 def _av():
@@ -70,7 +127,6 @@ def _av():
         raise VideoError(
             "video files need PyAV: pip install 'jaxdream[video]' (or pip install av)"
         ) from None
-    av.logging.set_level(av.logging.PANIC)  # FFmpeg's own messages: errors are ours to tell
     return av
 
 
@@ -81,7 +137,10 @@ class VideoInfo(NamedTuple):
     """What ``probe`` found: the display ``width`` and ``height`` (rotation applied),
     ``fps`` (the average rate), ``frames`` (as the container counts them), ``duration`` in
     seconds, the ``rotation`` (counter-clockwise degrees), whether the rate is
-    ``variable``, the ``audio`` codec name (``None``: no audio stream)."""
+    ``variable``, the ``audio`` codec name (``None``: no audio stream); ``jumps``, how often
+    the timestamps jump back (two recordings joined: frames are then timed one after another,
+    as players show them); ``untimed``, whether the stream has no timestamps (a raw ``.h264``
+    stream: frames are timed by the rate)."""
 
     path: str
     width: int
@@ -92,9 +151,12 @@ class VideoInfo(NamedTuple):
     rotation: int
     variable: bool
     audio: str | None
+    jumps: int = 0
+    untimed: bool = False
 
 
 def _open(path: str | os.PathLike):
+    path = _path(path)
     av = _av()
     check_regular_file(path, MAX_VIDEO_BYTES, "a video", VideoError)
     try:
@@ -110,20 +172,34 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     ``VideoError``: not a video, no video stream, no frame, a frame over the pixel limit."""
     from jaxdream.imageio import MAX_PIXELS
 
+    path = _path(path)
     av = _av()
     with _open(path) as container:
         if not container.streams.video:
             raise VideoError(f"{path} holds no video stream")
         stream = container.streams.video[0]
-        times = []
+        tb = stream.time_base or fractions.Fraction(1, 1)
+        times: list[int] = []
+        untimed, jumps, top = 0, 0, None
+        # A pts 8 frames behind the highest yet is a jump back (B-frames reorder by fewer).
+        rate = stream.average_rate or stream.guessed_rate or fractions.Fraction(25)
+        back = max(1, round(8 / (rate * tb)))
         try:
             for packet in container.demux(stream):
-                if packet.pts is not None and packet.size:
-                    times.append(packet.pts)
+                if not packet.size:
+                    continue
+                if packet.pts is None:  # a raw elementary stream (.h264): no timestamps
+                    untimed += 1
+                    continue
+                if top is not None and packet.pts < top - back:
+                    jumps += 1
+                    top = packet.pts  # a new run of timestamps (two recordings joined)
+                times.append(packet.pts)
+                top = packet.pts if top is None else max(top, packet.pts)
         except av.error.FFmpegError:
             pass  # a truncated file: dream_video tells how many frames were lost
-        count = max(stream.frames or 0, len(times))
-        if not times:
+        count = max(stream.frames or 0, len(times) + untimed)
+        if not count:
             raise VideoError(f"{path} has a video stream with no frames")
         w, h = stream.codec_context.width, stream.codec_context.height
         if w * h > MAX_PIXELS:
@@ -131,24 +207,30 @@ def probe(path: str | os.PathLike) -> VideoInfo:
                 f"{path}'s frames are too large to dream ({w}x{h}); the limit is "
                 f"{MAX_PIXELS:,} pixels a frame"
             )
-        container.seek(0)
-        rotation = 0
+        if times:
+            fps = stream.average_rate or stream.guessed_rate or fractions.Fraction(25)
+        else:  # no timestamps: the rate the stream's own timing says, as FFmpeg guesses it
+            fps = stream.guessed_rate or stream.average_rate or fractions.Fraction(25)
+        fps = fractions.Fraction(fps)
+        if times and not jumps:
+            times.sort()
+            steps = np.diff(np.asarray(times, np.int64))
+            variable = bool(steps.size) and int(steps.max()) > 1.5 * max(1, int(np.median(steps)))
+            duration = float((times[-1] - times[0]) * tb) + 1 / float(fps)
+        else:  # frames one after another at the rate, as players show them (dream_video too)
+            variable, duration = False, count / float(fps)
+        audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
+    rotation = 0
+    with _open(path) as container:  # opened again: a raw stream cannot seek back
         try:
-            first = next(container.decode(stream))
+            first = next(container.decode(container.streams.video[0]))
             rotation = round((first.rotation or 0) / 90) * 90 % 360
         except (StopIteration, av.error.FFmpegError):
             raise VideoError(f"{path}: not one frame of its video stream decodes") from None
-        fps = stream.average_rate or stream.guessed_rate or fractions.Fraction(25)
-        times.sort()
-        steps = np.diff(np.asarray(times, np.int64))
-        variable = bool(steps.size) and int(steps.max()) > 1.5 * max(1, int(np.median(steps)))
-        tb = stream.time_base or fractions.Fraction(1, 1)
-        duration = float((times[-1] - times[0]) * tb) + 1 / float(fps)
-        audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
     if rotation in (90, 270):
         w, h = h, w
     return VideoInfo(
-        str(path), w, h, fractions.Fraction(fps), count, duration, rotation, variable, audio
+        str(path), w, h, fps, count, duration, rotation, variable, audio, jumps, not times
     )
 
 
@@ -177,6 +259,8 @@ class Decoded:
         self.path, self.start, self.duration = str(path), start, duration
         self.lost = 0
         self.read = 0
+        self.resized = 0  # frames of another size than the first, scaled to it (as players do)
+        self.retimed = 0  # frames whose time went back, placed after the one before instead
         self._stop_index = stop_index
         self._first_index = first_index
         self._iterator = self._run()
@@ -187,30 +271,49 @@ class Decoded:
     def __next__(self) -> Frame:
         return next(self._iterator)
 
+    def close(self) -> None:
+        """Stop reading and close the file and its decoder, here, in the calling thread (the
+        thread that decoded: FFmpeg's frame threads are joined by the one that drives them)."""
+        self._iterator.close()
+
     def expected(self) -> int:
         """Frames the range holds by the container's count (its index, which a truncated
-        file keeps whole)."""
+        file keeps whole), by the rule the decoding follows: a frame at ``t`` seconds is in
+        the range where ``start <= t < start + duration`` (at 24 fps, ``duration`` 0.1 holds
+        the frames at 0, 1/24 and 2/24 s: 3)."""
         fps = float(self.info.fps)
-        n = max(0, self.info.frames - round(self.start * fps))
-        return n if self.duration is None else min(n, max(1, round(self.duration * fps)))
+        skipped = min(self.info.frames, math.ceil((self.start - 1e-6) * fps))
+        end = self.info.frames
+        if self.duration is not None:
+            end = min(end, math.ceil((self.start + self.duration - 1e-6) * fps))
+        return max(0, end - max(0, skipped))
 
     def _run(self) -> Iterator[Frame]:
         av = _av()
         k = round(self.info.rotation / 90) % 4
+        step = 1 / float(self.info.fps)
         with _open(self.path) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             tb = stream.time_base or fractions.Fraction(1, 1)
             origin = stream.start_time or 0
-            if self.start > 0:
+            # Timestamps that jump back make a seek by time ambiguous: read from the start.
+            if self.start > 0 and not self.info.jumps and not self.info.untimed:
                 with contextlib.suppress(av.error.FFmpegError):
                     container.seek(int(self.start / tb) + origin, stream=stream, backward=True)
-            index, broken = 0, False
+            index, broken, last = 0, False, None
             try:
                 for frame in container.decode(stream):
-                    if frame.pts is None:
-                        continue
-                    t = float((frame.pts - origin) * tb)
+                    if frame.pts is None:  # no timestamp (a raw stream): the next at the rate
+                        t = 0.0 if last is None else last + step
+                    else:
+                        t = float((frame.pts - origin) * tb)
+                    if last is not None and t <= last + 1e-9:
+                        # Back in time (two recordings joined): placed after the frame before
+                        # it, as players show it; output times only ever increase.
+                        t = last + step
+                        self.retimed += frame.pts is not None
+                    last = t
                     if t < self.start - 1e-6:
                         continue
                     if self.duration is not None and t >= self.start + self.duration - 1e-6:
@@ -223,6 +326,12 @@ class Decoded:
                     pixels = frame.to_ndarray(format="rgb24")
                     if k:
                         pixels = np.ascontiguousarray(np.rot90(pixels, k))
+                    if pixels.shape[:2] != (self.info.height, self.info.width):
+                        # The frame size changes mid-stream: scaled to the first, as FFmpeg's
+                        # own tools and players show it (a video's frames share one size).
+                        size = (self.info.width, self.info.height)
+                        pixels = np.asarray(Image.fromarray(pixels).resize(size, Image.BILINEAR))
+                        self.resized += 1
                     self.read += 1
                     yield Frame(index, t - self.start, pixels)
                     index += 1
@@ -241,6 +350,7 @@ def read_frames(
     """The frames of a video from ``start`` seconds for ``duration`` seconds (``None``: to
     the end): an iterator of ``Frame``. Errors before any frame is read: ``VideoError``
     (``probe``), ``ConfigError`` for a range that holds no frame."""
+    path = _path(path)
     check_range(start, duration)
     decoded = Decoded(path, start, duration, None)
     if start >= decoded.info.duration:
@@ -274,7 +384,7 @@ def is_folder_output(path: str | os.PathLike) -> bool:
 def check_video_output(path: str | os.PathLike, source: str | os.PathLike | None = None) -> Path:
     """Fail before any work where ``path`` cannot take a video: an extension no encoder here
     writes, a folder that cannot be made or is not empty, the input file itself."""
-    path = Path(path)
+    path = Path(_path(path, "the output"))
     if source is not None:
         same = path.resolve() == Path(source).resolve()
         with contextlib.suppress(OSError):
@@ -360,11 +470,16 @@ class VideoWriter:
         audio_start: float = 0.0,
         audio_duration: float | None = None,
     ):
-        from jaxdream.checks import number
-
-        number("fps", float(fps), 1e-3, MAX_FPS)
+        self.fps = _fps(fps)
+        if time_base is not None and (
+            not isinstance(time_base, fractions.Fraction) or not 0 < time_base <= 1
+        ):
+            raise ConfigError(f"time_base must be a Fraction in (0, 1], got {time_base!r}")
+        if audio is not None:  # the source of the audio, told apart from the output
+            audio = _path(audio, "audio")
+            check_regular_file(audio, MAX_VIDEO_BYTES, "a video (its audio)", VideoError)
+            check_range(audio_start, audio_duration)
         self.path = check_video_output(path, audio)
-        self.fps = fractions.Fraction(fps).limit_denominator(1001 * 1000)
         self.time_base = time_base
         self.audio, self.audio_start, self.audio_duration = audio, audio_start, audio_duration
         self.count = 0
@@ -374,6 +489,7 @@ class VideoWriter:
         self._stack = contextlib.ExitStack()
         self._gif: list[Image.Image] = []
         self._last_time = -1.0
+        self._failed: object = None  # why a write failed: no later one is tried
 
     def __enter__(self) -> VideoWriter:
         ext = self.path.suffix.lower()
@@ -382,6 +498,7 @@ class VideoWriter:
             self._folder = self.path.parent / f".{self.path.name}.writing"
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder.mkdir()
+            _files.register_partial(self._folder)  # removed by Ctrl-C and SIGTERM too
             self._stack.callback(self._drop_folder)
         elif ext != ".gif":
             self._file = self._stack.enter_context(
@@ -394,6 +511,7 @@ class VideoWriter:
     def _drop_folder(self):
         if getattr(self, "_folder", None) is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
+            _files.register_partial(self._folder, False)
 
     def _open_encoder(self, h: int, w: int) -> None:
         av = _av()
@@ -420,6 +538,10 @@ class VideoWriter:
         """Append one frame (uint8 ``(H, W, 3)`` or ``(H, W)``); every frame must have the
         first one's size. ``time`` (seconds) where the writer was given a ``time_base``."""
         a = _as_frame(frame)
+        if time is not None:
+            from jaxdream.checks import number
+
+            number("time", time, 0, 1e7)
         if self.size is None:
             self.size = a.shape[:2]
             if not is_folder_output(self.path) and self.path.suffix.lower() not in (".gif",):
@@ -431,12 +553,18 @@ class VideoWriter:
             )
         if self.count >= MAX_FRAMES:
             raise VideoError(f"a video may have at most {MAX_FRAMES:,} frames")
+        if self._failed is not None:  # FFmpeg's muxer is not called again after a failure
+            raise VideoError(f"cannot write {self.path}: {self._failed}")
         if is_folder_output(self.path):
             Image.fromarray(a).save(self._folder / f"frame_{self.count:06d}.png", compress_level=6)
         elif self.path.suffix.lower() == ".gif":
             self._gif.append(Image.fromarray(a).quantize(256, dither=Image.Dither.NONE))
         else:
-            self._encode(a, time)
+            try:
+                self._encode(a, time)
+            except BaseException as e:  # a full disk: the file is lost, never written again
+                self._failed = getattr(e, "strerror", None) or e
+                raise
         self.count += 1
 
     def _encode(self, a: np.ndarray, time: float | None) -> None:
@@ -464,11 +592,14 @@ class VideoWriter:
         """Finish the file (on leaving the ``with`` block)."""
         if self.count == 0:
             raise VideoError(f"no frame to write to {self.path}")
+        if self._failed is not None:
+            raise VideoError(f"cannot write {self.path}: {self._failed}")
         if is_folder_output(self.path):
             if self.path.exists():
                 self.path.rmdir()  # empty: check_video_output said so
             os.chmod(self._folder, 0o755)
             os.replace(self._folder, self.path)
+            _files.register_partial(self._folder, False)
             self._folder = None
         elif self.path.suffix.lower() == ".gif":
             frames, ms = self._gif, max(20, round(1000 / float(self.fps) / 10) * 10)
@@ -489,14 +620,19 @@ class VideoWriter:
             self._container.close()
 
     def __exit__(self, kind, value, tb) -> None:
-        try:
-            if kind is None:
+        if kind is None:
+            try:
                 self.close()
-            elif getattr(self, "_container", None) is not None:
-                with contextlib.suppress(Exception):
-                    self._container.close()
-        finally:
-            self._stack.__exit__(*(None, None, None) if kind is None else (kind, value, tb))
+            except BaseException as e:  # the trailer failed (a full disk): not a whole file
+                if not self._stack.__exit__(type(e), e, e.__traceback__):
+                    raise
+                return
+            self._stack.__exit__(None, None, None)
+            return
+        if getattr(self, "_container", None) is not None and self._failed is None:
+            with contextlib.suppress(Exception):
+                self._container.close()
+        self._stack.__exit__(kind, value, tb)
 
 
 class _AudioCopy:
@@ -506,7 +642,12 @@ class _AudioCopy:
     def __init__(self, container, source, settings: _Settings, start: float, duration):
         av = _av()
         self.how: str | None = None
-        self._input = av.open(str(source))
+        try:
+            self._input = av.open(str(source))
+        except av.error.FFmpegError as e:
+            raise VideoError(
+                f"the audio source {source} is not a file FFmpeg can read ({e.strerror})"
+            ) from None
         if not self._input.streams.audio or settings.audio is None:
             self._input.close()
             self._input = None
@@ -595,6 +736,7 @@ def save_video(
     >>> save_video(os.path.join(folder, "clip.gif"), [np.zeros((4, 6), np.uint8)] * 3, 10)
     3
     """
+    frames = _frames_of(frames)
     with VideoWriter(path, fps, audio=audio) as writer:
         for frame in frames:
             writer.write(frame)
@@ -605,10 +747,21 @@ def save_video(
 
 def flicker(frames: Iterable[np.ndarray]) -> float:
     """The mean absolute change from each frame to the next, in pixel levels (0-255): how much
-    a video flickers (compare a dream's with its input's)."""
+    a video flickers (compare a dream's with its input's). Frames of one size, finite, else
+    ``VideoError``."""
     total, count, previous = 0.0, 0, None
-    for frame in frames:
-        a = np.asarray(frame, np.float32)
+    for k, frame in enumerate(_frames_of(frames)):
+        try:
+            a = np.asarray(frame, np.float32)
+        except (TypeError, ValueError):
+            raise VideoError(f"frame {k} is not an array of numbers") from None
+        if a.size == 0 or not np.all(np.isfinite(a)):
+            raise VideoError(f"frame {k} is empty or holds NaN or infinite values")
+        if previous is not None and a.shape != previous.shape:
+            raise VideoError(
+                f"frame {k} is of shape {a.shape}, the first {previous.shape}: the frames of "
+                "a video share one size"
+            )
         if previous is not None:
             total += float(np.abs(a - previous).mean())
             count += 1
@@ -680,6 +833,7 @@ class VideoDreams:
         self.display, self.color = display, color
         self.coherence, self.carry = coherence, carry
         self.batch_size = batch_size
+        self.batch: int | None = None  # frames dreamt at once, once the first is asked for
         self._frames = frames
         first, stop = (0, None) if frames is None else frames
         # A coherent range that starts after the first frame, with nothing carried into it,
@@ -730,24 +884,30 @@ class VideoDreams:
         return next(self._iterator)
 
     def close(self) -> None:
-        self._iterator.close()
+        """Stop: the decoding and dreaming threads end (a dream under way is finished first)
+        and are joined, the file is closed; frames not yet yielded are dropped."""
+        with contextlib.suppress(ValueError):  # "generator already executing": its own end
+            self._iterator.close()
+
+    def __enter__(self) -> VideoDreams:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     # -- threads
 
     def _decode_into(self, out: queue.Queue, stop: threading.Event) -> None:
         try:
             for frame in self.decoded:
-                while not stop.is_set():
-                    try:
-                        out.put(frame, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+                self._put(out, frame, stop)
                 if stop.is_set():
                     return
-            out.put(None)
+            self._put(out, None, stop)
         except BaseException as e:  # handed to the dreaming thread
-            out.put(e)
+            self._put(out, e, stop)
+        finally:  # the decoder is closed by the thread that drove it
+            self.decoded.close()
 
     def _run(self) -> Iterator[np.ndarray]:
         import jax
@@ -762,6 +922,12 @@ class VideoDreams:
         else:
             per = CPU_PHOTOS_PER_DEVICE if devices[0].platform == "cpu" else 16
             batch = per * len(devices)
+        # Never more than there is to dream (as for photos): a short clip is not padded up to
+        # the batch size (4096 on 2 frames cost 14 s and 719 MB).
+        end = self.decoded.expected()
+        if self.decoded._stop_index is not None:
+            end = min(end, self.decoded._stop_index)
+        batch = self.batch = max(1, min(batch, end - self.decoded._first_index))
         stop = threading.Event()
         frames_in: queue.Queue = queue.Queue(maxsize=2 * batch + 2)
         dreams_out: queue.Queue = queue.Queue(maxsize=2)
@@ -771,7 +937,10 @@ class VideoDreams:
                 pending: list[Frame] = []
                 state = self._carried
                 while not stop.is_set():
-                    item = frames_in.get()
+                    try:
+                        item = frames_in.get(timeout=0.1)
+                    except queue.Empty:
+                        continue  # stop is looked at again: close() never leaves it waiting
                     if isinstance(item, BaseException):
                         raise item
                     if item is not None:
@@ -792,8 +961,10 @@ class VideoDreams:
             except BaseException as e:
                 self._put(dreams_out, e, stop)
 
-        decoder = threading.Thread(target=self._decode_into, args=(frames_in, stop), daemon=True)
-        dreamer = threading.Thread(target=dream_batches, daemon=True)
+        decoder = threading.Thread(
+            target=self._decode_into, args=(frames_in, stop), name="jaxdream-decode", daemon=True
+        )
+        dreamer = threading.Thread(target=dream_batches, name="jaxdream-dream", daemon=True)
         decoder.start()
         dreamer.start()
         try:
@@ -810,7 +981,11 @@ class VideoDreams:
                     self.times.append(frame.time)
                     yield result.to_uint8(self.display, color=self.color, size="photo")
         finally:
+            # Both threads end before this does: none is left inside FFmpeg or XLA when the
+            # caller goes on (to exit the interpreter, say, after an error).
             stop.set()
+            decoder.join()
+            dreamer.join()
 
     @staticmethod
     def _put(q: queue.Queue, item, stop: threading.Event) -> None:
@@ -901,17 +1076,22 @@ def dream_video(
     without it a coherent range that starts after frame 0 first dreams the frame before it,
     unyielded, and carries that (``prime``; ``False``: start afresh). Errors before any work:
     ``VideoError``, ``ConfigError``."""
+    from jaxdream.checks import flag, number, one_of, shown, whole_number
+
+    path = _path(path)
     if not isinstance(config, DreamConfig):
         raise ConfigError(f"config must be a DreamConfig, not {type(config).__name__}")
-    if coherence not in COHERENCE:
-        raise ConfigError(f"coherence must be one of {', '.join(COHERENCE)}, got {coherence!r}")
-    from jaxdream.checks import number, whole_number
-
+    one_of("coherence", coherence, COHERENCE)
+    _display(display)
+    flag("color", color)
+    flag("prime", prime)
     number("carry", carry, 0, 10)
     check_range(start, duration)
     if batch_size is not None:
         whole_number("batch size", batch_size, 1, 4096)
     if frames is not None:
+        if not isinstance(frames, tuple | list) or len(frames) != 2:
+            raise ConfigError(f"frames is a pair (first, stop or None), got {shown(frames)}")
         whole_number("first frame", frames[0], 0, MAX_FRAMES)
         if frames[1] is not None:
             whole_number("stop frame", frames[1], frames[0], MAX_FRAMES)
@@ -968,34 +1148,65 @@ class Resumable:
                     "--resume to continue it, or remove the folder"
                 )
             try:
-                saved = json.loads(marker.read_text())
+                with open(marker, "rb") as f:  # bounded: a settings file is small
+                    saved = json.loads(f.read(1 << 20).decode())
             except (OSError, ValueError):
                 saved = None
+            if not isinstance(saved, dict):
+                raise VideoError(
+                    f"cannot resume {output}: {marker} is missing or damaged, so the settings "
+                    f"of the unfinished render are unknown; remove {self.folder} to start again"
+                )
             if saved != self.settings:
                 changed = sorted(
                     k
-                    for k in set(self.settings) | set(saved or {})
-                    if (saved or {}).get(k) != self.settings.get(k)
+                    for k in set(self.settings) | set(saved)
+                    if saved.get(k) != self.settings.get(k)
                 )
                 raise VideoError(
                     f"cannot resume {output}: the unfinished render in {self.folder} was made "
-                    f"with other settings ({', '.join(changed) or 'unreadable'})"
+                    f"with other settings ({', '.join(changed)})"
                 )
         else:
             if resume:
                 raise VideoError(f"nothing to resume: {self.folder} does not exist")
             check_writable(self.folder.parent / "x", VideoError)
-            self.folder.mkdir()
-            marker.write_text(json.dumps(self.settings, indent=1, sort_keys=True))
         for stale in self.folder.glob("*.tmp"):  # what an interruption left half-written
             stale.unlink()
 
+    def _make(self) -> None:
+        """The folder and its settings, made with the first thing kept: a run refused or
+        stopped before its first frame leaves nothing behind (and nothing to --resume)."""
+        if (self.folder / "settings.json").exists():
+            return
+        import json
+
+        try:
+            self.folder.mkdir()
+        except FileExistsError:
+            raise VideoError(
+                f"{self.folder} was made by another render of the same output: run one at a time"
+            ) from None
+        except OSError as e:
+            raise VideoError(f"cannot make {self.folder}: {e.strerror}") from None
+        text = json.dumps(self.settings, indent=1, sort_keys=True)
+        _files.atomic_write(self.folder / "settings.json", lambda f: f.write(text.encode()))
+
     def done(self) -> int:
-        """Frames kept, from frame 0 on without a gap."""
+        """Frames kept, from frame 0 on without a gap, each whole: a kept frame that does not
+        read back (truncated by a crash or a full disk) and those after it are made again."""
         n = 0
-        while (self.folder / f"frame_{n:06d}.png").exists():
+        while (self.folder / f"frame_{n:06d}.png").exists() and self._whole(n):
             n += 1
         return n
+
+    def _whole(self, index: int) -> bool:
+        try:
+            with Image.open(self.folder / f"frame_{index:06d}.png") as im:
+                im.load()  # every byte decoded: a truncated file fails here
+            return True
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            return False
 
     def frames(self, count: int) -> Iterator[np.ndarray]:
         """The first ``count`` kept frames."""
@@ -1023,6 +1234,7 @@ class Resumable:
         """Keep frame ``index`` (and its ``time``, where frames carry their own; and the
         ``state`` it carries into the next, kept before the frame and dropped only once the
         next frame is kept, so that ``state_at(done())`` is there after any interruption)."""
+        self._make()
         if state is not None:
             self._save_npz(f"state_{index + 1:06d}.npz", state)
         tmp = self.folder / f"frame_{index:06d}.png.tmp"
@@ -1035,22 +1247,46 @@ class Resumable:
             with contextlib.suppress(OSError):
                 (self.folder / f"state_{index:06d}.npz").unlink()
 
-    def state_at(self, index: int) -> dict[str, np.ndarray] | None:
-        """The state kept for frame ``index`` to start from (see ``keep``), or ``None``."""
-        return self._load_npz(f"state_{index:06d}.npz")
+    def state_at(self, index: int, keys=()) -> dict[str, np.ndarray] | None:
+        """The state kept for frame ``index`` to start from (see ``keep``), or ``None``;
+        ``VideoError`` where it is damaged or lacks one of ``keys``."""
+        return self._load_npz(f"state_{index:06d}.npz", keys)
 
     def _save_npz(self, name: str, arrays: Mapping[str, np.ndarray]) -> None:
+        self._make()
         tmp = self.folder / f"{name}.tmp"
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
         os.replace(tmp, self.folder / name)
 
-    def _load_npz(self, name: str) -> dict[str, np.ndarray] | None:
+    def _load_npz(self, name: str, keys=()) -> dict[str, np.ndarray] | None:
+        """The arrays saved as ``name``, ``None`` where there is none, ``VideoError`` naming
+        it where it is damaged: not a whole ``.npz`` of plain numeric arrays (never a pickle),
+        or larger than a state can be."""
+        import zipfile
+
         path = self.folder / name
         if not path.exists():
             return None
-        with np.load(path) as data:
-            return {k: data[k] for k in data.files}
+        damaged = (
+            f"{path} is damaged (a crash or a full disk, or written by hand): remove "
+            f"{self.folder} to start the render again"
+        )
+        check_regular_file(path, MAX_STATE_BYTES, "a kept state", VideoError)
+        try:
+            with open(path, "rb") as f:  # this file object is closed whatever np.load does
+                data = np.load(f, allow_pickle=False)
+                if not isinstance(data, np.lib.npyio.NpzFile):  # a bare array: not a state
+                    raise VideoError(damaged)
+                sizes = sum(i.file_size for i in data.zip.infolist())
+                if sizes > MAX_STATE_BYTES:  # compressed: what it holds, not what it takes
+                    raise VideoError(damaged)
+                out = {k: data[k] for k in data.files}
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
+            raise VideoError(damaged) from None
+        if not all(a.dtype.kind in "biuf" for a in out.values()) or set(keys) - set(out):
+            raise VideoError(damaged)
+        return out
 
     def keep_state(self, state: Mapping[str, np.ndarray]) -> None:
         """The dream's state after frame ``state['next'] - 1`` (replaces the last one)."""

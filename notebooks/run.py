@@ -1,7 +1,7 @@
 """Execute the notebooks on a Jupyter kernel and save them in place, with their outputs.
 
     python notebooks/run.py                 # every notebook
-    python notebooks/run.py article maps    # some of them
+    python notebooks/run.py article maps    # some of them (names, or paths to them)
 
 Each notebook runs top to bottom in a fresh ``python3`` kernel (jupyter_client starts it with
 this interpreter), from the ``notebooks`` folder, importing this checkout's jaxdream, on one
@@ -62,12 +62,38 @@ def execute(path: Path, env: dict[str, str] | None = None):
     return book
 
 
+def notebook_path(name: str) -> Path:
+    """The notebook ``name`` names: a path to one, or the name of one in this folder (with or
+    without ``.ipynb``). ``ValueError``, saying why, where it is none: missing, a folder, a
+    file that is not a notebook."""
+    import nbformat
+
+    given = Path(name)
+    named = HERE / f"{given.name.removesuffix('.ipynb')}.ipynb"
+    path = named if name == given.name and named.exists() else given
+    if path.is_dir():
+        raise ValueError(f"{name} is a folder, not a notebook")
+    if not path.is_file():
+        known = ", ".join(p.stem for p in sorted(HERE.glob("*.ipynb")))
+        raise ValueError(f"no notebook {name!r} (the notebooks: {known})")
+    if path.stat().st_size > 4 * MAX_BYTES:
+        raise ValueError(f"{path} is too large to be one of these notebooks")
+    try:
+        nbformat.validate(nbformat.read(path, as_version=4))
+    except Exception as e:  # not JSON, not a notebook: nbformat's own errors
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
+        raise ValueError(f"{path} is not a notebook ({first})") from None
+    return path
+
+
 def main(names: list[str]) -> int:
     import nbformat
 
-    paths = [HERE / f"{n.removesuffix('.ipynb')}.ipynb" for n in names] or sorted(
-        HERE.glob("*.ipynb")
-    )
+    try:  # every name checked before any notebook runs
+        paths = [notebook_path(n) for n in names] or sorted(HERE.glob("*.ipynb"))
+    except ValueError as e:
+        print(f"run.py: error: {e}", file=sys.stderr)
+        return 2
     env = kernel_environment()
     for path in paths:
         if needs_mnist(path) and not env.get("TFDS_DATA_DIR"):

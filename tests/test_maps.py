@@ -4,6 +4,7 @@ the index's definition, the stored tables of the bundled weights, and MNIST on a
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -191,3 +192,34 @@ def test_training_stores_the_tables_of_its_weights(mnist_dir, tmp_path, capsys):
     capsys.readouterr()
     assert main(["info", "--weights", str(out)]) == 0
     assert "conv3's most selective map for digits 0-9" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("damage", ["truncated", "bytes changed", "description"])
+def test_damaged_mnist_files_are_one_line_naming_the_folder(mnist_dir, tmp_path, capsys, damage):
+    """A copy of the test split (the train split linked), damaged three ways: one line that
+    names the folder and what to do, exit 2; never the record reader's traceback."""
+    import shutil
+
+    from jaxdream.cli import main
+
+    (version,) = [p for p in (Path(mnist_dir) / "mnist").iterdir() if p.is_dir()]
+    copy = tmp_path / "mnist" / version.name
+    copy.mkdir(parents=True)
+    for p in version.iterdir():
+        if "train" in p.name:
+            (copy / p.name).symlink_to(p)
+        else:
+            shutil.copyfile(p, copy / p.name)
+    records = next(copy.glob("mnist-test.array_record*"))
+    data = bytearray(records.read_bytes())
+    if damage == "truncated":
+        records.write_bytes(data[: len(data) // 4])
+    elif damage == "bytes changed":
+        data[2_000:3_000_000:997] = bytes(b ^ 0x55 for b in data[2_000:3_000_000:997])
+        records.write_bytes(data)
+    else:
+        (copy / "dataset_info.json").write_text("{not json")
+    assert main(["maps", "--data-dir", str(tmp_path), "--split", "test[:100]"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("jaxdream: error: MNIST's"), err
+    assert str(tmp_path) in err[0] and "prepare it again" in err[0]

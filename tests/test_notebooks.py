@@ -53,3 +53,33 @@ def test_notebook_runs_on_a_kernel(path, request):
     book = run.execute(path, env)
     outputs = [o for c in book.cells if c.cell_type == "code" for o in c.outputs]
     assert any(o.get("data", {}).keys() & {"image/png", "image/jpeg"} for o in outputs)
+
+
+@pytest.mark.parametrize(
+    "name, says",
+    [
+        ("nothere", "no notebook 'nothere' (the notebooks: article"),
+        ("FOLDER", "is a folder, not a notebook"),
+        ("TEXT", "is not a notebook (Notebook does not appear to be JSON"),
+        ("JSON", "is not a notebook"),
+    ],
+)
+def test_the_runner_refuses_what_is_not_a_notebook_in_one_line(tmp_path, name, says):
+    pytest.importorskip("nbformat")
+    import subprocess
+    import sys
+
+    (tmp_path / "text.ipynb").write_text("not json\n")
+    (tmp_path / "other.ipynb").write_text('{"cells": 3}')
+    name = {"FOLDER": str(tmp_path), "TEXT": str(tmp_path / "text.ipynb")}.get(name, name)
+    name = str(tmp_path / "other.ipynb") if name == "JSON" else name
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "notebooks" / "run.py"), "article", name],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode == 2 and len(lines) == 1 and lines[0].startswith("run.py: error: ")
+    assert says in lines[0], lines
+    assert run.stdout == ""  # checked before any notebook ran (article is named first)

@@ -106,6 +106,50 @@ def test_a_valid_program_for_other_arguments_is_not_used(
     assert got.tobytes() == want.tobytes()
 
 
+def test_a_whole_program_of_another_dream_under_this_name_is_not_run(
+    tiny, smooth_image, fresh_cache, monkeypatch
+):
+    """Another dream's entry (same shapes, other static settings: it fits every argument)
+    copied over this one's: the header's digest covers the key, so it is refused, not run."""
+    model, params = tiny
+    want = jaxdream.dream(smooth_image, SMALL, model=model, params=params).image
+    (mine,) = _exported_files(fresh_cache)
+    jaxdream.dream(smooth_image, SMALL.replace(map=-1, steps=3), model=model, params=params)
+    (other,) = [p for p in _exported_files(fresh_cache) if p != mine]
+    mine.write_bytes(other.read_bytes())
+    assert cache.load_exported(mine.stem) is None and cache.load_exported(other.stem) is not None
+    monkeypatch.setattr(DREAM, "_EXPORTED", {})
+    got = jaxdream.dream(smooth_image, SMALL, model=model, params=params).image
+    assert got.tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize("kind", ["random bytes", "endless device", "fifo", "folder"])
+def test_a_damaged_programs_index_costs_only_the_guess(fresh_cache, kind):
+    import os
+    import threading
+
+    index = fresh_cache / cache.PROGRAMS_INDEX
+    if kind == "random bytes":
+        index.write_bytes(np.random.default_rng(0).bytes(4096) + b"\nabc\n")
+    elif kind == "endless device":
+        index.symlink_to("/dev/zero")
+    elif kind == "fifo":
+        os.mkfifo(index)
+    else:
+        index.mkdir()
+    said = []
+    worker = threading.Thread(
+        target=lambda: said.extend(
+            [cache.holds_program("abc"), cache.note_program("def"), cache.holds_program("def")]
+        ),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(60)  # a read without a bound never ends
+    assert not worker.is_alive()
+    assert said == [kind == "random bytes", None, kind == "random bytes"]
+
+
 def test_keys_name_everything_that_fixes_the_program(tiny):
     model, params = tiny
     images = np.zeros((1, 32, 32), np.float32)

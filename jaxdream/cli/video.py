@@ -5,6 +5,7 @@ the devices dream batches of frames; several hosts each write their own part."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
 import sys
@@ -81,7 +82,8 @@ def register(sub, preset: str | None) -> None:
     p.add_argument(
         "--resume",
         action="store_true",
-        help="continue an interrupted render from the frames it kept (same flags)",
+        help="continue an interrupted render from the frames it kept in the hidden folder "
+        ".OUTPUT.partial beside the output (same flags; remove that folder to start afresh)",
     )
     dream_flags(p, preset, strength=VIDEO_STRENGTH)
     display_flags(p)
@@ -149,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     # A resumed coherent render carries the state kept with its last frame (the same bytes as
     # an uninterrupted one); without it (or in a later part) the library primes the carving
     # from the frame before the range.
-    kept_state = keep.state_at(done) if coherent and done else None
+    kept_state = keep.state_at(done, ("image", "carving")) if coherent and done else None
     carried = None if kept_state is None else (kept_state["image"], kept_state["carving"])
     notes = []
     if info.variable:
@@ -157,7 +159,8 @@ def run(args: argparse.Namespace) -> int:
     timed = info.variable and not output.endswith((".gif", "/")) and Path(output).suffix
     fps = info.fps
     t0 = time.perf_counter()
-    frames = dream_video(
+    dream = functools.partial(
+        dream_video,
         args.input,
         config,
         display=shown,
@@ -169,9 +172,19 @@ def run(args: argparse.Namespace) -> int:
         model=model,
         params=params,
         batch_size=args.batch_size,
-        frames=(first + done, stop),
-        state=carried,
+        # One process: the range is the library's own (the frames' times decide, as in
+        # dream_video); several: each its share of the count.
+        frames=(first + done, stop if count > 1 else None),
     )
+    try:
+        frames = dream(state=carried)
+    except ConfigError as e:
+        if carried is None:
+            raise
+        raise VideoError(
+            f"{keep.folder / f'state_{done:06d}.npz'} does not fit this render ({e}): remove "
+            f"{keep.folder} to start the render again"
+        ) from None
     import fractions
 
     time_base = fractions.Fraction(1, 90000) if timed else None
@@ -200,7 +213,10 @@ def run(args: argparse.Namespace) -> int:
     ):
         for k, frame in enumerate(keep.frames(done)):  # an interrupted run's frames, again
             writer.write(frame, kept_times.get(k, k / float(fps)))
-        with KeepAndEncode(bar) as jobs:
+        # On an error, the jobs queued are cancelled (the running one ends) and then the
+        # dream's threads are joined (closing), before the writer ends: nothing is left
+        # running inside XLA or FFmpeg when the error is told.
+        with contextlib.closing(frames), KeepAndEncode(bar) as jobs:
             for frame in frames:
                 k = done + made
                 when = max(0.0, frames.times[-1] - base)  # a part starts at its own 0
@@ -220,6 +236,18 @@ def run(args: argparse.Namespace) -> int:
         notes.append(
             f"{frames.lost} frames could not be decoded (a truncated or corrupt file): the "
             "video holds what did"
+        )
+    if frames.decoded.retimed:
+        notes.append(
+            f"{frames.decoded.retimed} frames' timestamps went back (recordings joined?): each "
+            "was placed after the frame before it, as players show them"
+        )
+    if info.untimed:
+        notes.append(f"the stream has no timestamps: frames are timed at {float(fps):.3g} fps")
+    if frames.decoded.resized:
+        notes.append(
+            f"{frames.decoded.resized} frames are of another size than the first (the stream "
+            f"changes size): scaled to {info.width}x{info.height}"
         )
     if writer.padded:
         h, w = writer.size

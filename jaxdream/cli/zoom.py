@@ -4,6 +4,7 @@ again, frame after frame, encoded as the frames are made (``jaxdream.motion``)."
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import math
 import time
@@ -57,7 +58,8 @@ def register(sub, preset: str | None) -> None:
     p.add_argument(
         "--resume",
         action="store_true",
-        help="continue an interrupted zoom from the frames it kept (same flags)",
+        help="continue an interrupted zoom from the frames it kept in the hidden folder "
+        ".OUTPUT.partial beside the output (same flags; remove that folder to start afresh)",
     )
     dream_flags(p, preset, iterations=MOTION_ITERATIONS)
     display_flags(p)
@@ -71,6 +73,7 @@ def settings_of(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
     from tqdm.auto import tqdm
 
     from jaxdream import progress
@@ -78,15 +81,15 @@ def run(args: argparse.Namespace) -> int:
     from jaxdream.checkpoint import bundled_sample_path
     from jaxdream.imageio import MAX_FILE_BYTES, load_photo
     from jaxdream.motion import MAX_FRAMES, Motion, zoom
-    from jaxdream.video import Resumable, VideoWriter, check_video_output
+    from jaxdream.video import Resumable, VideoError, VideoWriter, check_video_output
 
     source = args.input or str(bundled_sample_path())
     check_regular_file(source, MAX_FILE_BYTES)
     check_video_output(args.output, source)
     if not isinstance(args.frames, int) or not 1 <= args.frames <= MAX_FRAMES:
         raise ConfigError(f"--frames must be in 1..{MAX_FRAMES:,}, got {args.frames}")
-    if not (math.isfinite(args.fps) and 0 < args.fps <= 1000):
-        raise ConfigError(f"--fps must be in (0, 1000], got {args.fps}")
+    if not (math.isfinite(args.fps) and 1e-3 <= args.fps <= 1000):
+        raise ConfigError(f"--fps must be in [0.001, 1000], got {args.fps:g}")
     Motion(args.zoom, args.rotate, tuple(args.pan)).check()
     config = dream_config(args)
     shown = display(args)
@@ -94,14 +97,18 @@ def run(args: argparse.Namespace) -> int:
     model, params = load_weights(args.weights)
     config.check(model)
     keep = Resumable(args.output, settings_of(args), args.resume)
-    state = keep.state() if args.resume else None
-    start = int(state["next"]) if state is not None else 0
-    start = min(start, keep.done())
-    if state is not None and start < int(state["next"]):
-        state = None  # frames lost after the state: start again (the same frames come back)
-        start = 0
+    state, start = None, 0
+    if args.resume:
+        # A state that is damaged, incomplete or ahead of the whole frames kept is dropped: the
+        # zoom starts again from its first frame, which makes the same frames again.
+        with contextlib.suppress(VideoError, KeyError, TypeError, ValueError):
+            state = keep.state()
+            start = int(np.asarray(state["next"]).item()) if state is not None else 0
+        if state is None or not 0 < start <= keep.done():
+            state, start = None, 0
     t0 = time.perf_counter()
-    frames = zoom(
+    make = functools.partial(
+        zoom,
         photo.rgb,
         config,
         frames=args.frames,
@@ -112,8 +119,14 @@ def run(args: argparse.Namespace) -> int:
         color=args.color,
         model=model,
         params=params,
-        resume=state,
     )
+    try:
+        frames = make(resume=state)
+    except ConfigError:
+        if state is None:
+            raise
+        state, start = None, 0  # a state that does not fit (NaN, another shape): start again
+        frames = make(resume=None)
     with (
         tqdm(
             total=args.frames,
@@ -124,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
         ) as bar,
         VideoWriter(args.output, args.fps) as writer,
         progress.watching_compiles(folder_stage(bar, "zooming")),
+        contextlib.closing(frames),  # ends after the jobs: no frame left on the device
         KeepAndEncode(bar, ahead=4) as jobs,
     ):
         for frame in keep.frames(start):  # what an interrupted run made, encoded again
