@@ -110,6 +110,7 @@ def cli_case(argv: list[str], output: str, settings: bool = False) -> Callable:
         out = digest_path(work / output)
         if settings:
             text = json.dumps(kept, sort_keys=True).replace(str(work), "{out}")
+            text = text.replace(str(PHOTO.parents[2]), "{repository}")  # where it is checked out
             out["resume settings"] = digest(text.encode())
         return out
 

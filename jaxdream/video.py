@@ -234,6 +234,11 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     )
 
 
+# What the frames in flight of a video's dream may hold, about (``VideoDreams``): small frames
+# are batched as photos are, large ones in smaller batches with fewer decoded ahead.
+FRAMES_IN_FLIGHT_BYTES = 512 * 2**20
+
+
 class Frame(NamedTuple):
     """A decoded frame: its ``index`` from the first frame read, its ``time`` in seconds from
     the video's start, its ``pixels`` (uint8 ``(H, W, 3)``, rotation applied)."""
@@ -927,10 +932,17 @@ class VideoDreams:
         end = self.decoded.expected()
         if self.decoded._stop_index is not None:
             end = min(end, self.decoded._stop_index)
-        batch = self.batch = max(1, min(batch, end - self.decoded._first_index))
+        batch = max(1, min(batch, end - self.decoded._first_index))
+        # Large frames: as many in flight as FRAMES_IN_FLIGHT_BYTES holds, a third of them in
+        # each stage (decoded ahead, dreamt, waiting to be shown): a 4K frame is 83 MB of
+        # pixels, their copy and the float gray, and 18 of them ahead cost 1.4 GB.
+        room = max(3, FRAMES_IN_FLIGHT_BYTES // (self.info.width * self.info.height * 10))
+        if not self.batch_size:
+            batch = max(1, min(batch, room // 3))
+        self.batch = batch
         stop = threading.Event()
-        frames_in: queue.Queue = queue.Queue(maxsize=2 * batch + 2)
-        dreams_out: queue.Queue = queue.Queue(maxsize=2)
+        frames_in: queue.Queue = queue.Queue(maxsize=min(2 * batch + 2, max(1, room // 3)))
+        dreams_out: queue.Queue = queue.Queue(maxsize=2 if room >= 6 * batch else 1)
 
         def dream_batches():
             try:
@@ -951,9 +963,8 @@ class VideoDreams:
                         else:
                             results, state = self._dream_coherent(pending[0], state, dream_photos)
                         states = [state] * len(pending)
-                        self._put(
-                            dreams_out, list(zip(pending, results, states, strict=True)), stop
-                        )
+                        done = [f._replace(pixels=None) for f in pending]  # the result has them
+                        self._put(dreams_out, list(zip(done, results, states, strict=True)), stop)
                         pending = []
                     if item is None:
                         break

@@ -441,6 +441,24 @@ def test_a_batch_is_never_larger_than_the_frames_to_dream(tmp_path, tiny):
     assert len(list(part)) == 1 and part.batch == 1
 
 
+def test_large_frames_are_dreamt_in_smaller_batches(tmp_path, tiny, monkeypatch):
+    """Frames in flight are bounded by bytes (``FRAMES_IN_FLIGHT_BYTES``): with room for only
+    a few frames of this size, one is dreamt at a time, and the frames are the same."""
+    from jaxdream import video
+
+    clip = encode(tmp_path / "six.mp4", pan(6), fps=24)
+    model, params = tiny
+    roomy = dream_video(clip, CFG, model=model, params=params)
+    wide = list(roomy)
+    frame_bytes = 48 * 64 * 10
+    monkeypatch.setattr(video, "FRAMES_IN_FLIGHT_BYTES", 4 * frame_bytes)
+    tight = dream_video(clip, CFG, model=model, params=params)
+    narrow = list(tight)
+    assert roomy.batch > 1 and tight.batch == 1
+    for a, b in zip(wide, narrow, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_a_duration_gives_the_same_frames_from_python_and_the_command(tmp_path, tiny, capsys):
     """0.1 s at 24 fps: the frames at 0, 1/24 and 2/24 s (t < start + duration), both ways;
     the command used to make 2 and the library 3."""
