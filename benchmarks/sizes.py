@@ -1,13 +1,14 @@
 """Cost that follows the pixels: dreams at working sizes 560 to 4480, and the photo-size output.
 
-For each preset (vivid, article) and working size: the warm dream's median time, the same
-dream with 0 OIP steps (only the image operations of every level and iteration: cut, resize,
-place, standardize), and both per megapixel of the working image, beside a memory-traffic
-estimate: the bytes an iteration must move at least (``traffic_bytes``) over the machine's
-measured memory bandwidth (a numpy copy of 256 MB). Then the output path of a 12-megapixel
-photo (``jaxdream.fullres.carved_photo``: the change enlarged and applied at full resolution),
-also against its traffic estimate. One line goes to ``benchmarks/history.jsonl`` with
-``--record``.
+For each preset (vivid, article) and working size, on a photo of the working shape (the
+dream's own cost, not the photo's preparation): the warm dream's median time, the same dream
+with 0 OIP steps (only the image operations of every level and iteration: cut, resize, place,
+standardize), and both per megapixel of the working image, beside a memory-traffic estimate:
+the bytes an iteration must move at least (``traffic_bytes``) over the machine's measured
+memory bandwidth (a numpy copy of 256 MB). Then a 12-megapixel photo dreamt with the defaults
+(its preparation included), and the output path of a 12-megapixel photo
+(``jaxdream.fullres.carved_photo``: the change enlarged and applied at full resolution), also
+against its traffic estimate. One line goes to ``benchmarks/history.jsonl`` with ``--record``.
 
     python -m benchmarks.sizes [--sizes 560 1120 2240 4480] [--repeats 3] [--record]
 """
@@ -94,13 +95,16 @@ def main(argv=None) -> int:
     from benchmarks.suite import HISTORY, environment
     from jaxdream.presets import preset_config
 
-    photo = np.random.default_rng(1).random((*PHOTO_12MP, 3), dtype=np.float32)
+    rng = np.random.default_rng(1)
     bandwidth = bandwidth_gb_s()
     print(f"memory bandwidth (copy): {bandwidth:.1f} GB/s")
     rows = {}
     for name in args.presets:
         for size in args.sizes:
             config = preset_config(name).replace(size=size)
+            # A photo of the working shape: the dream's own cost, not the photo's preparation
+            shape = config.working_shape(PHOTO_12MP)
+            photo = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
             full = dream_times(config, photo, args.repeats)
             ops = dream_times(config.replace(steps=0), photo, args.repeats)
             shape = full.pop("shape")
@@ -123,6 +127,9 @@ def main(argv=None) -> int:
                 f"bound {bound:6.3f} s (x{row['image_ops_over_bound']:.1f})",
                 flush=True,
             )
+    photo12 = rng.integers(0, 256, (*PHOTO_12MP, 3), dtype=np.uint8)
+    whole = dream_times(preset_config("vivid"), photo12, args.repeats)
+    print(f"a 12 MP photo dreamt with the defaults (vivid, 560): {whole['median_s']:.3f} s")
     out = output_times(args.repeats)
     if out is not None:
         out["traffic_bound_s"] = out["traffic_bytes"] / (bandwidth * 1e9)
@@ -130,7 +137,13 @@ def main(argv=None) -> int:
             f"photo-size output of a 12 MP photo: {out['median_s']:.3f} s, bound "
             f"{out['traffic_bound_s']:.3f} s (x{out['median_s'] / out['traffic_bound_s']:.1f})"
         )
-    record = {"sizes": rows, "photo_output_12mp": out, "bandwidth_gb_s": bandwidth}
+    whole.pop("shape")
+    record = {
+        "sizes": rows,
+        "photo_12mp_dream": whole,
+        "photo_output_12mp": out,
+        "bandwidth_gb_s": bandwidth,
+    }
     if args.record:
         with open(HISTORY, "a") as f:
             f.write(json.dumps({**environment(), "size_sweep": record}) + "\n")

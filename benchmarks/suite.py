@@ -566,7 +566,9 @@ def headline(record: dict) -> dict[str, float]:
 def compare(record: dict, history: list[dict]) -> list[str]:
     """Lines comparing ``record`` with the last run on the same machine kind; a change beyond
     the larger of 10% and the measured spread is flagged."""
-    same = [r for r in history if machine_kind(r) == machine_kind(record)]
+    same = [  # suite runs only: the size sweep's lines (benchmarks.sizes) measure other things
+        r for r in history if machine_kind(r) == machine_kind(record) and "workloads" in r
+    ]
     if not same:
         return ["no earlier run on this machine kind to compare with"]
     prev, now = headline(same[-1]), headline(record)
