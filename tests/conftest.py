@@ -14,6 +14,8 @@ os.environ.setdefault(
     "XLA_FLAGS", f"--xla_force_host_platform_device_count=1 {cpu_flags(1)}".strip()
 )
 
+import gc
+
 import jax
 import numpy as np
 import pytest
@@ -28,6 +30,16 @@ REPO = Path(__file__).resolve().parents[1]
 def _compilation_cache_in_a_temporary_folder(tmp_path_factory):
     """The CLI turns on JAX's persistent cache; in tests it goes to a temporary folder."""
     os.environ["JAXDREAM_CACHE_DIR"] = str(tmp_path_factory.mktemp("xla-cache"))
+
+
+@pytest.fixture(autouse=True)
+def _collect_after_motion_tests(request):
+    """After a video or zoom test, what it left for the garbage collector (decoders, encoders,
+    their FFmpeg threads) is freed here, in the main thread between tests, not whenever a later
+    test's allocation happens to trigger a collection, in whatever thread runs it."""
+    yield
+    if any(word in request.node.nodeid for word in ("video", "zoom")):
+        gc.collect()
 
 
 @pytest.fixture(scope="session")
