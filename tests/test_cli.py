@@ -477,7 +477,7 @@ def test_every_command_is_a_module_with_register_and_run():
 def test_keeping_and_encoding_run_in_order_and_stop_at_the_first_error():
     import threading
 
-    from jaxdream.cli._core import KeepAndEncode
+    from jaxdream.background import KeepAndEncode
 
     class Bar:
         n = 0

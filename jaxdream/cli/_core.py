@@ -393,60 +393,6 @@ def folder_stage(bar, doing: str = "dreaming"):
     return stage
 
 
-class KeepAndEncode:
-    """A render's two host jobs a frame, each on a thread of its own, in frame order: keeping
-    the frame for ``--resume`` and encoding it. At most ``ahead`` frames wait (the dream then
-    waits for them); ``bar`` moves once a frame is both kept and encoded; an error of either
-    job is raised by the next ``put`` or by leaving the block. On a host whose devices dream,
-    the two jobs take two cores beside the caller's, which renders the next frame; before,
-    one thread did both, and its PNGs (18 ms a 854x480 frame) and x264 (8 ms) added up.
-
-    >>> done = []
-    >>> with KeepAndEncode(None) as jobs:
-    ...     for k in range(3):
-    ...         jobs.put(lambda k=k: done.append(("kept", k)), lambda: None)
-    >>> [k for what, k in done]
-    [0, 1, 2]
-    """
-
-    def __init__(self, bar, ahead: int = 8):
-        from concurrent.futures import ThreadPoolExecutor
-
-        self.bar, self.ahead = bar, ahead
-        self._keeper = ThreadPoolExecutor(1, thread_name_prefix="jaxdream-keep")
-        self._encoder = ThreadPoolExecutor(1, thread_name_prefix="jaxdream-encode")
-        self._pending: list = []
-
-    def __enter__(self) -> KeepAndEncode:
-        return self
-
-    def put(self, keep, encode) -> None:
-        """Queue one frame's jobs (callables of no argument)."""
-        self._pending.append((self._keeper.submit(keep), self._encoder.submit(encode)))
-        while len(self._pending) > self.ahead or (
-            self._pending and all(f.done() for f in self._pending[0])
-        ):
-            self._finish_one()
-
-    def _finish_one(self) -> None:
-        for future in self._pending.pop(0):
-            future.result()
-        if self.bar is not None:
-            self.bar.update()
-
-    def __exit__(self, kind, error, trace) -> None:
-        failed = kind is not None
-        try:
-            while self._pending and not failed:
-                self._finish_one()
-        except BaseException:
-            failed = True
-            raise
-        finally:  # a job running ends (no frame is left half kept); after an error none starts
-            for pool in (self._keeper, self._encoder):
-                pool.shutdown(wait=True, cancel_futures=failed)
-
-
 # --------------------------------------------------------------------------- stopping
 
 

@@ -12,8 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from jaxdream.background import KeepAndEncode
 from jaxdream.cli._core import (
-    KeepAndEncode,
     describe,
     display,
     display_flags,

@@ -9,8 +9,8 @@ import functools
 import math
 import time
 
+from jaxdream.background import KeepAndEncode
 from jaxdream.cli._core import (
-    KeepAndEncode,
     describe,
     display,
     display_flags,
