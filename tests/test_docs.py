@@ -111,3 +111,35 @@ def test_the_site_builds_strictly(tmp_path):
     assert 'id="jaxdream.dream.dream"' in api
     cli = (site / "cli.html").read_text(encoding="utf-8")
     assert "usage: jaxdream dream" in cli
+
+
+def where_things_live() -> list[tuple[str, str]]:
+    """The rows of the contributing page's "Where things live" table: (what, where)."""
+    text = (ROOT / "docs" / "contributing.md").read_text(encoding="utf-8")
+    section = text.split("## Where things live", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1:-1] for line in section.splitlines() if line.startswith("| ")]
+    return [(what.strip(), where.strip()) for what, where in rows[1:] if "---" not in what]
+
+
+def test_where_things_live_names_files_and_names_that_exist():
+    """Each row's files exist (``NAME`` in a path: any file there), and every plain name in
+    backticks is found in one of the row's files: a table that drifts from the code fails."""
+    import re
+
+    rows = where_things_live()
+    assert len(rows) >= 10
+    for what, where in rows:
+        ticked = re.findall(r"`([^`]+)`", where)
+        paths = [t for t in ticked if t.startswith(("jaxdream/", "pyproject"))]
+        assert paths, f"{what!r}: no file named"
+        files = []
+        for path in paths:
+            found = sorted(ROOT.glob(path.replace("NAME", "*")))
+            assert found, f"{what!r}: {path} does not exist"
+            files += [f for f in found if f.is_file()] + [
+                g for f in found if f.is_dir() for g in f.rglob("*.py")
+            ]
+        source = "\n".join(f.read_text(encoding="utf-8") for f in files)
+        for name in ticked:
+            if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                assert re.search(rf"\b{name}\b", source), f"{what!r}: {name} not in {paths}"
