@@ -173,6 +173,10 @@ class FolderDreams:
     def __next__(self) -> tuple[str, JaxdreamError | None]:
         return next(self._iterator)
 
+    def close(self) -> None:
+        """Stop early: no photo is dreamed further; a file being written is finished."""
+        self._iterator.close()
+
     def _write(self, result: DreamResult, photo: str, paths: Paths):
         try:
             write_dream(result, result.photo, paths, self.display, self.color, self.size)

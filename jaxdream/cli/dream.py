@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 
@@ -181,6 +182,7 @@ def run_many(args: argparse.Namespace) -> int:
             unit="photo",
             dynamic_ncols=True,
         ) as bar,
+        contextlib.closing(run),
         progress.watching_compiles(folder_stage(bar)),
     ):
         for path, error in run:
