@@ -81,10 +81,12 @@ _MODULES = [
     "compute",
     "distributed",
     "figures",
+    "folders",
     "layouts",
     "maps",
     "motion",
     "parallel",
+    "photos",
     "presets",
     "progress",
     "video",
@@ -127,7 +129,17 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
-    from jaxdream import compute, distributed, figures, layouts, maps, parallel, progress  # noqa: F401
+    from jaxdream import (  # noqa: F401
+        compute,
+        distributed,
+        figures,
+        folders,
+        layouts,
+        maps,
+        parallel,
+        photos,
+        progress,
+    )
     from jaxdream.cache import enable_compilation_cache  # noqa: F401
     from jaxdream.carve import DreamSpec, Knobs, Stages, carve, carve_part, carve_stages  # noqa: F401
     from jaxdream.checkpoint import load_checkpoint, load_model, save_checkpoint  # noqa: F401

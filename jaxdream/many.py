@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import NamedTuple
 
 import jax
@@ -51,7 +50,10 @@ from jaxdream.imageio import load_photo, photo_shape
 from jaxdream.keys import image_keys
 from jaxdream.model import CNN
 from jaxdream.oip import model_from_params
-from jaxdream.photos import image_suffixes
+
+# The walk of folders and the naming of outputs live in ``jaxdream.photos``; importable from
+# here too, where they were first.
+from jaxdream.photos import damaged_output, find_photos, output_paths  # noqa: F401
 
 # Photos per device in one batch, at most: on CPUs 8 and 64 dreams at once run at the same
 # speed per dream (benchmarks/NOTES.md), so a small batch loses nothing and keeps memory low.
@@ -399,141 +401,3 @@ def _photo_list(photos) -> list:
             f"dream_photos takes a list of photos (file names, PIL images or arrays), not "
             f"{type(photos).__name__}"
         ) from None
-
-
-# --------------------------------------------------------------------------- folders
-
-
-def find_photos(
-    inputs: Sequence[str | os.PathLike],
-    recursive: bool = False,
-    exclude: Sequence[str | os.PathLike] = (),
-) -> tuple[list[str], list[tuple[str, str]]]:
-    """The photos named in ``inputs``: files as given, folders' image files sorted by name
-    (hidden files and folders skipped; subfolders with ``recursive``; symlinked folders not
-    followed). Folders in ``exclude`` (the run's output folders) are not walked: a rerun
-    with its output folder inside an input folder does not take its own dreams for photos.
-    Returns ``(found, problems)``, ``problems`` holding ``(path, why)`` for inputs that do not
-    exist and folders that cannot be listed, with the system's reason."""
-    suffixes = image_suffixes()
-    skip = {os.path.realpath(p) for p in exclude if p}
-    found: list[str] = []
-    problems: list[tuple[str, str]] = []
-
-    def listing(folder: str) -> tuple[list[str], list[str]]:
-        files, folders = [], []
-        try:
-            with os.scandir(folder) as entries:
-                for entry in entries:
-                    if entry.name.startswith("."):
-                        continue
-                    try:
-                        if entry.is_dir(follow_symlinks=False):
-                            folders.append(entry.path)
-                        elif os.path.splitext(entry.name)[1].lower() in suffixes:
-                            if entry.is_file():
-                                files.append(entry.path)
-                            elif not os.path.exists(entry.path):
-                                problems.append((entry.path, "it is a broken link"))
-                    except OSError as e:
-                        problems.append((entry.path, f"cannot read it: {e.strerror}"))
-        except OSError as e:
-            problems.append((folder, f"cannot list the folder: {e.strerror}"))
-        return files, folders
-
-    def readable(paths: list[str]) -> list[str]:
-        """The files that can be opened; the others reported with the system's reason (an
-        unreadable photo would later read as 'corrupt')."""
-        ok = []
-        for p in paths:
-            try:
-                os.close(os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)))
-            except OSError as e:
-                problems.append((p, f"cannot read it: {e.strerror}"))
-                continue
-            ok.append(p)
-        return ok
-
-    for given in inputs:
-        path = os.fspath(given)
-        if os.path.isdir(path):
-            pending, files = [path], []
-            while pending:
-                folder = pending.pop()
-                if os.path.realpath(folder) in skip:
-                    continue
-                more, subfolders = listing(folder)
-                files += more
-                if recursive:
-                    pending += subfolders
-            found += readable(sorted(files))
-        elif os.path.lexists(path):
-            found += readable([path]) if os.path.isfile(path) else [path]
-        else:
-            problems.append((path, "it does not exist"))
-    return found, problems
-
-
-def output_paths(
-    photos: Sequence[str | os.PathLike],
-    output: str | os.PathLike,
-    gif: str | os.PathLike | None = None,
-    figure: str | os.PathLike | None = None,
-) -> list[dict[str, str | None]]:
-    """Each photo's outputs in the folders ``output`` (``STEM.png``), ``gif`` (``STEM.gif``)
-    and ``figure`` (``STEM-stages.png``): no two outputs of one run share a name, whichever
-    photos they come from (``b-stages.png`` beside ``b.png`` with the figures in the output
-    folder: the later photo's stem gets ``-2``, ``-3``, ...). The same photos give the same
-    names, which ``--skip-existing`` and several processes rely on. An output that would be an
-    input photo raises ``ImageError``.
-
-    >>> [p["output"] for p in output_paths(["a/cat.jpg", "b/cat.png"], "out")]
-    ['out/cat.png', 'out/cat-2.png']
-    >>> [p["output"] for p in output_paths(["b.jpg", "b-stages.jpg"], "o", figure="o")]
-    ['o/b.png', 'o/b-stages-2.png']
-    """
-    inputs = {os.path.realpath(p) for p in photos}
-    taken: set[str] = set()
-    jobs = []
-    for photo in photos:
-        stem = Path(photo).stem or "photo"
-        k = 1
-        while True:
-            name = stem if k == 1 else f"{stem}-{k}"
-            paths = {
-                "output": os.path.join(output, f"{name}.png"),
-                "gif": os.path.join(gif, f"{name}.gif") if gif else None,
-                "figure": os.path.join(figure, f"{name}-stages.png") if figure else None,
-            }
-            keys = [os.path.realpath(p) for p in paths.values() if p]
-            if not taken.intersection(keys) and len(set(keys)) == len(keys):
-                break
-            k += 1
-        for p in paths.values():
-            if p and os.path.realpath(p) in inputs:
-                raise ImageError(f"{p} would overwrite an input photo: choose another folder")
-        taken.update(keys)
-        jobs.append(paths)
-    return jobs
-
-
-def damaged_output(path: str | os.PathLike) -> str | None:
-    """Why the output ``path`` of an earlier run does not count as done (``None``: it does):
-    it is missing, empty, or not a whole image (an interrupted copy, a file of another kind).
-    ``--skip-existing`` redoes such outputs rather than counting them as done."""
-    if not os.path.lexists(path):
-        return "it is missing"
-    try:
-        if not os.path.isfile(path):
-            return "it is not a file"
-        if os.path.getsize(path) == 0:
-            return "it is empty"
-        with Image.open(path) as im:
-            im.verify()  # the whole file: every chunk's checksum, for PNG
-        with Image.open(path) as im:
-            im.load()
-    except OSError as e:
-        return f"it cannot be read ({e.strerror})" if e.strerror else "it is not a whole image"
-    except Exception:  # Pillow's decoders raise many types for damaged data
-        return "it is not a whole image"
-    return None

@@ -10,7 +10,7 @@ from PIL import Image
 
 import jaxdream.many as many
 from jaxdream.errors import ImageError
-from jaxdream.many import damaged_output, find_photos, output_paths
+from jaxdream.photos import damaged_output, find_photos, output_paths
 
 
 def _photo(path):

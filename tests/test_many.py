@@ -17,7 +17,8 @@ from jaxdream.config import DreamConfig, Level
 from jaxdream.dream import dream, dream_many
 from jaxdream.errors import ImageError, ResourceError
 from jaxdream.imageio import load_photo, photo_shape
-from jaxdream.many import dream_photos, find_photos, output_paths
+from jaxdream.many import dream_photos
+from jaxdream.photos import find_photos, output_paths
 
 CFG = DreamConfig(size=48, iterations=1, steps=2, levels=(Level(0), Level(1)))
 FAST = ["--size", "48", "--iterations", "1", "--steps", "2", "--levels", "0", "1", "-q"]

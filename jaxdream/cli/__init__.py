@@ -1,9 +1,9 @@
 """The ``jaxdream`` command line: a thin layer of flags over the library.
 
 One module per command (``COMMANDS``), each with ``register(sub, preset)`` and ``run(args)``,
-over a small shared core (``jaxdream.cli._core``: the dream flags written once, output checks,
-bars, signals). Adding a command is a new module and its name here. Errors the user can fix
-(files, names, settings) print one line and exit with code 2.
+over a small shared core (``jaxdream.cli._core``: the dream flags written once, bars,
+signals); the work is the library's. Adding a command is a new module and its name here.
+Errors the user can fix (files, names, settings) print one line and exit with code 2.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """What every command shares: the parser class, the dream flags (made from ``DreamConfig``'s
-fields, their defaults a preset's), the compute and multi-host flags, weights, output checks,
-progress bars, and the signals that stop a run.
+fields, their defaults a preset's), the compute and multi-host flags, weights, progress bars,
+and the signals that stop a run. The checks of output names and folders are the library's
+(``jaxdream.photos``).
 
 A command is a module of this package with ``register(sub, preset)`` (adds its subparser, its
 ``func`` set to the module's ``run``) and ``run(args) -> int``; it is named once in the
@@ -17,10 +18,11 @@ import os
 import platform
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-from jaxdream.config import DreamConfig
-from jaxdream.errors import ImageError
+from jaxdream._files import remove_partial_files
+from jaxdream.config import DreamConfig, config_from_flags
+from jaxdream.errors import ConfigError
+from jaxdream.presets import DEFAULT_PRESET, PRESETS
 
 DEFAULT_WEIGHTS_NOTE = "the weights bundled with jaxdream"
 SETTINGS = {f.name: f for f in dataclasses.fields(DreamConfig)}
@@ -100,7 +102,7 @@ def preset_named(argv: Sequence[str]) -> str | None:
 
 def versions() -> dict[str, str]:
     """The versions that fix a result: Python's and the libraries'."""
-    import flax
+    import flax  # these four import JAX: not at the top, where --help would pay for them
     import jax
     import numpy
     import optax
@@ -119,8 +121,6 @@ def versions() -> dict[str, str]:
 
 def preset_defaults(preset: str | None) -> tuple[str, dict]:
     """``(name, flag values)`` of ``preset`` (the default preset where it is not one)."""
-    from jaxdream.presets import DEFAULT_PRESET, PRESETS
-
     name = preset if preset in PRESETS else DEFAULT_PRESET
     return name, PRESETS[name].flag_values()
 
@@ -151,8 +151,6 @@ def compute_flags(p: argparse.ArgumentParser, defaults: dict | None = None) -> N
 def dream_flags(p: argparse.ArgumentParser, preset: str | None, **defaults) -> None:
     """The settings of a dream (``DreamConfig``'s fields, ``--preset``, ``--color``): every
     dreaming command takes them. Their defaults are ``preset``'s, then ``defaults``'."""
-    from jaxdream.presets import PRESETS
-
     name, d = preset_defaults(preset)
     d = {**d, "color": PRESETS[name].color, **defaults}
     p.add_argument(
@@ -199,9 +197,6 @@ def dream_config(args: argparse.Namespace):
     over it (``args.typed``, recorded by ``Parser``): ``--layer``/``--map`` typed beside a preset
     that sets an objective drop the preset's objective (it would silently replace them), and
     ``--objective`` typed with ``--layer`` or ``--map`` is refused (one would be ignored)."""
-    from jaxdream.config import config_from_flags
-    from jaxdream.errors import ConfigError
-
     values = {k: getattr(args, k) for k in SETTINGS}
     typed = getattr(args, "typed", set())
     if "objective" in typed and typed & {"layer", "map"}:
@@ -237,7 +232,7 @@ def join_option_values(argv: Sequence[str], options=("--objective",)) -> list[st
 def join_run(args: argparse.Namespace) -> None:
     """Join a multi-process run where the flags ask for one (any of the four: one or two of
     the three hand-given ones are refused, never ignored), before any JAX computation."""
-    from jaxdream import distributed
+    from jaxdream import distributed  # with NumPy: 0.15 s that --help does without
 
     flags = [getattr(args, k, None) for k in ("coordinator_address", "num_processes", "process_id")]
     if distributed.check_flags(getattr(args, "distributed", False), *flags):
@@ -257,7 +252,7 @@ def run_settings(args: argparse.Namespace, skip: Sequence[str]) -> dict:
 
 def display(args: argparse.Namespace):
     """The ``Display`` the display flags in ``args`` name."""
-    from jaxdream.display import Display
+    from jaxdream.display import Display  # with NumPy: 0.15 s that --help does without
 
     return Display(clip=not args.no_clip, centre_move=args.centre_move, fact=args.fact)
 
@@ -270,73 +265,9 @@ def describe(config) -> str:
 
 def load_weights(path: str | None):
     """``(model, params)`` of a checkpoint (the bundled one where ``path`` is unset)."""
-    from jaxdream.checkpoint import load_model
+    from jaxdream.checkpoint import load_model  # imports JAX, which --help does without
 
     return load_model(path)
-
-
-# --------------------------------------------------------------------------- outputs
-
-
-def check_distinct(source: str | os.PathLike, outputs: list[str]) -> None:
-    """Refuse outputs that would overwrite the input or one another (nothing is lost to a slip
-    such as ``jaxdream dream cat.jpg -o cat.jpg``)."""
-    seen: dict[Path, str] = {}
-    for out in outputs:
-        key = Path(out).resolve()
-        if key in seen:
-            raise ImageError(f"{out} is named for two outputs ({seen[key]} and {out})")
-        seen[key] = out
-        if key == Path(source).resolve() or (
-            Path(out).exists() and Path(source).exists() and os.path.samefile(out, source)
-        ):
-            raise ImageError(f"{out} is the input photo: choose another output name")
-
-
-def output_folder(path: str | None, what: str) -> Path | None:
-    """``path`` as an output folder: made if missing (its parent must exist), refused if it
-    cannot be written, before any work."""
-    folder = plan_folder(path, what)
-    if folder is not None:
-        make_folder(folder, what)
-    return folder
-
-
-def make_folder(folder: Path, what: str) -> None:
-    """Make the output folder ``plan_folder`` checked (once every check has passed: nothing
-    is made before a refusal)."""
-    try:
-        folder.mkdir(exist_ok=True)  # several processes may make it at once
-    except OSError as e:
-        raise ImageError(f"cannot make {what} folder {folder}: {e.strerror}") from None
-
-
-def plan_folder(path: str | None, what: str) -> Path | None:
-    """``path`` as an output folder, checked but not made: it is a folder that can be written
-    (tried, not read off mode bits), or it can be made in a folder that can."""
-    if not path:
-        return None
-    from PIL import Image
-
-    from jaxdream._files import probe_folder
-
-    folder = Path(path)
-    if folder.exists() and not folder.is_dir():
-        raise ImageError(f"{what} {folder} must be a folder when several photos are dreamt")
-    if not folder.exists() and folder.suffix.lower() in Image.registered_extensions():
-        raise ImageError(
-            f"{what} {folder} names an image file, but several photos (or a folder) are "
-            "dreamt: give a folder to write into"
-        )
-    if not folder.exists():
-        if not folder.parent.is_dir():
-            raise ImageError(f"cannot make {what} folder {folder}: {folder.parent} does not exist")
-        probe_folder(folder.parent, f"cannot make {what} folder {folder}")
-        return folder
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ImageError(f"cannot write into {what} folder {folder}")
-    probe_folder(folder, f"cannot write into {what} folder {folder}")
-    return folder
 
 
 # --------------------------------------------------------------------------- progress
@@ -348,9 +279,9 @@ def stage_bar(total: int, quiet: bool, doing: str, unit: str = "iteration", repo
     a dream when ``report`` (else ``None``). The compile stage is shown as it
     happens ("compiling", or "loading" a program from the cache, then how long it took); no bar
     with ``quiet`` or when standard error is not a terminal (tqdm's ``disable=None``)."""
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # 0.08 s, which --help does without
 
-    from jaxdream import progress
+    from jaxdream import progress  # imports JAX, which --help does without
 
     with tqdm(total=total, unit=unit, disable=True if quiet else None) as bar:
         if bar.disable:
@@ -398,8 +329,6 @@ def folder_stage(bar, doing: str = "dreaming"):
 
 def stop(code: int, message: str):
     """Leave at once (a compiled program may still be running): no partial file stays."""
-    from jaxdream._files import remove_partial_files
-
     remove_partial_files()
     with contextlib.suppress(Exception):
         print(f"jaxdream: {message}", file=sys.stderr)

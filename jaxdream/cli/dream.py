@@ -1,16 +1,15 @@
 """``jaxdream dream``: carve a map's patterns into a photo, or into every photo of folders
-(batched over every device, several hosts with ``--distributed``)."""
+(batched over every device, several hosts with ``--distributed``). The work is the library's
+(``jaxdream.folders``, ``jaxdream.photos``); this module reads the flags and reports."""
 
 from __future__ import annotations
 
 import argparse
-import os
+import contextlib
 import sys
 import time
-from pathlib import Path
 
 from jaxdream.cli._core import (
-    check_distinct,
     describe,
     display,
     display_flags,
@@ -19,18 +18,14 @@ from jaxdream.cli._core import (
     dream_flags,
     folder_stage,
     load_weights,
-    make_folder,
-    plan_folder,
     preset_defaults,
     quiet_flag,
     stage_bar,
 )
-from jaxdream.errors import ImageError, JaxdreamError
+from jaxdream.presets import PRESETS
 
 
 def register(sub, preset: str | None) -> None:
-    from jaxdream.presets import PRESETS
-
     preset, _ = preset_defaults(preset)
     p = sub.add_parser(
         "dream",
@@ -81,92 +76,31 @@ def register(sub, preset: str | None) -> None:
     p.set_defaults(func=run)
 
 
-def folder_mode(args: argparse.Namespace) -> bool:
-    """Several photos (or a folder) in, a folder out; one photo to one file otherwise."""
-    inputs = args.input or []
-    out = args.output
-    return (
-        len(inputs) > 1
-        or any(os.path.isdir(p) for p in inputs)
-        or os.path.isdir(out)
-        or out.endswith(("/", os.sep))
-    )
-
-
-def write_dream(
-    result, photo_rgb, paths: dict[str, str | None], display, color: bool, size: str
-) -> list[str]:
-    """Write a dream's outputs (``output``, and ``gif``/``figure`` where named), atomically;
-    returns the files written."""
-
-    from jaxdream.figures import stage_figure
-    from jaxdream.imageio import save_gif, save_image
-
-    save_image(paths["output"], result.to_uint8(display, color=color, size=size))
-    frames = (
-        [] if result.frames is None else [result.render(f, display, color) for f in result.frames]
-    )
-    if paths.get("gif"):
-        save_gif(paths["gif"], [result.render(result.gray, display, color), *frames])
-    if paths.get("figure"):
-        save_image(paths["figure"], stage_figure(result, photo_rgb, display, color=color))
-    return [p for p in (paths["output"], paths.get("gif"), paths.get("figure")) if p]
-
-
-def warn_if_unchanged(result, config, model, params) -> None:
-    """One line where the dream left the photo as it was (no gradient), naming maps that
-    respond to it."""
-    import numpy as np
-
-    from jaxdream.explore import DEAD_BELOW, responding_maps
-
-    if config.steps == 0 or np.abs(result.image - result.gray).mean() >= DEAD_BELOW:
-        return
-    layer = config.layer if config.objective is None else None
-    hint = ""
-    if layer is not None:
-        maps = responding_maps(result.gray, layer, model=model, params=params)
-        hint = f"; maps of {layer} that respond to this photo: {maps}" if maps else ""
-    print(
-        f"warning: {describe(config)} gave no gradient on this photo: the dream is the photo "
-        f"unchanged{hint}",
-        file=sys.stderr,
-    )
-
-
 def run(args: argparse.Namespace) -> int:
-    if folder_mode(args):
+    # The library is imported by the run functions, not at the top: jaxdream.folders imports
+    # JAX (1 s measured on this CPU), which --help must not (tests/test_cli.py).
+    from jaxdream.photos import is_folder_run
+
+    if is_folder_run(args.input or [], args.output):
         return run_many(args)
 
-    from jaxdream._files import check_regular_file
     from jaxdream.checkpoint import bundled_sample_path
     from jaxdream.dream import dream
-    from jaxdream.imageio import MAX_FILE_BYTES, check_output, load_photo
+    from jaxdream.figures import check_stage_rows
+    from jaxdream.folders import check_dream_files, unchanged_maps, write_dream
+    from jaxdream.imageio import load_photo
+    from jaxdream.progress import CALL_PER_ITERATION_FROM
 
     source = args.input[0] if args.input else bundled_sample_path()
-    check_regular_file(source, MAX_FILE_BYTES)  # a FIFO, a device, a loop: before anything
-    outputs = [out for out in (args.output, args.gif, args.figure) if out]
-    # Every output name is checked before any work (a bad --gif must not cost the dream).
-    check_output(args.output, "RGB" if args.color else "L")
-    if args.gif:
-        if Path(args.gif).suffix.lower() != ".gif":
-            raise ImageError(f"an animation must be written as .gif, not {Path(args.gif).name}")
-        check_output(args.gif, "L")
-    if args.figure:
-        check_output(args.figure, "RGB")
-    check_distinct(source, outputs)
+    check_dream_files(source, args.output, args.gif, args.figure, color=args.color)
     config = dream_config(args)
     if args.figure:
-        from jaxdream.figures import check_stage_rows
-
         check_stage_rows(config.iterations, len(config.levels))
     shown = display(args)
     photo = load_photo(source)  # bad input fails here, before any progress output
     model, params = load_weights(args.weights)
     config.check(model)
     t0 = time.perf_counter()
-    from jaxdream.progress import CALL_PER_ITERATION_FROM
-
     long = config.steps * config.tile_count() >= CALL_PER_ITERATION_FROM
     with stage_bar(config.iterations, args.quiet, "dreaming", report=long) as (bar, done):
         result = dream(
@@ -182,7 +116,14 @@ def run(args: argparse.Namespace) -> int:
         bar.set_description("writing")
         paths = {"output": args.output, "gif": args.gif, "figure": args.figure}
         written = write_dream(result, photo.rgb, paths, shown, args.color, args.output_size)
-    warn_if_unchanged(result, config, model, params)
+    maps = unchanged_maps(result, config, model, params)
+    if maps is not None:
+        hint = f"; maps of {config.layer} that respond to this photo: {maps}" if maps else ""
+        print(
+            f"warning: {describe(config)} gave no gradient on this photo: the dream is the "
+            f"photo unchanged{hint}",
+            file=sys.stderr,
+        )
     h, w = result.image.shape
     oh, ow = (h, w) if args.output_size == "working" else result.photo.shape[:2]
     print(
@@ -194,121 +135,70 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_many(args: argparse.Namespace) -> int:
-    from concurrent.futures import ThreadPoolExecutor
-
     from tqdm.auto import tqdm
 
     from jaxdream import distributed, progress
     from jaxdream.checks import whole_number
-    from jaxdream.many import (
-        MAX_BATCH,
-        damaged_output,
-        dream_photos,
-        find_photos,
-        output_paths,
-    )
+    from jaxdream.figures import check_stage_rows
+    from jaxdream.folders import dream_folder_run, plan_folder_run
+    from jaxdream.many import MAX_BATCH
+    from jaxdream.photos import plan_output_folders
 
     # Every output folder is checked before any work and made only once every check passed.
-    folders = [
-        (plan_folder(path, what), what)
-        for path, what in ((args.output, "output"), (args.gif, "--gif"), (args.figure, "--figure"))
-    ]
-    (out_dir, _), (gif_dir, _), (figure_dir, _) = folders
-    given = {os.path.realpath(p) for p in args.input or [] if os.path.isdir(p)}
-    for folder, what in folders:
-        if folder is not None and os.path.realpath(folder) in given:
-            raise ImageError(
-                f"{what} folder {folder} is an input folder: its dreams could overwrite an input "
-                "photo, and a rerun would take them for photos; write into another folder (one "
-                "inside it is fine)"
-            )
+    folders = plan_output_folders(
+        args.input, args.output, args.gif, args.figure, names=("output", "--gif", "--figure")
+    )
     config = dream_config(args)
     if args.figure:
-        from jaxdream.figures import check_stage_rows
-
         check_stage_rows(config.iterations, len(config.levels))
     shown = display(args)
     model, params = load_weights(args.weights)
     config.check(model)
     if args.batch_size is not None:
         whole_number("--batch-size", args.batch_size, 1, MAX_BATCH)
-    found, missing = find_photos(
-        args.input, recursive=args.recursive, exclude=[f for f, _ in folders if f]
+    plan = plan_folder_run(
+        args.input, folders, recursive=args.recursive, skip_existing=args.skip_existing
     )
-    jobs = list(zip(found, output_paths(found, out_dir, gif_dir, figure_dir), strict=True))
-    for folder, what in folders:
-        if folder is not None:
-            make_folder(folder, what)
-    jobs = distributed.share(jobs)
-    skipped = 0
-    if args.skip_existing:
-        todo = []
-        for job in jobs:
-            why = {p: damaged_output(p) for p in job[1].values() if p}
-            if not any(why.values()):
-                continue
-            for p, reason in why.items():
-                if reason and reason != "it is missing":
-                    print(f"jaxdream: redoing {job[0]}: {p} {reason}", file=sys.stderr)
-            todo.append(job)
-        skipped, jobs = len(jobs) - len(todo), todo
-    for path, why in missing:
+    for photo, path, why in plan.redone:
+        print(f"jaxdream: redoing {photo}: {path} {why}", file=sys.stderr)
+    for path, why in plan.missing:
         print(f"jaxdream: skipped {path}: {why}", file=sys.stderr)
-    failed, done = len(missing), 0
+    failed, done = len(plan.missing), 0
     t0 = time.perf_counter()
-    run = dream_photos(
-        [p for p, _ in jobs],
+    run = dream_folder_run(
+        plan,
         config,
         model=model,
         params=params,
         batch_size=args.batch_size,
-        return_frames=bool(gif_dir),
-        return_stages=bool(figure_dir),
-        ordered=False,
+        display=shown,
+        color=args.color,
+        size=args.output_size,
     )
-
-    def report(path, error) -> None:
-        nonlocal failed, done
-        if error is None:
-            done += 1
-        else:
-            failed += 1
-            tqdm.write(f"jaxdream: skipped {path}: {error}", file=sys.stderr)
-        bar.update()
-
-    def write(result, path, paths):
-        try:
-            write_dream(result, result.photo, paths, shown, args.color, args.output_size)
-        except JaxdreamError as e:
-            return path, e
-        return path, None
-
-    # Outputs are encoded and written by a thread while the next batch dreams (the compiled
-    # program and zlib both release the GIL).
     with (
         tqdm(
-            total=len(jobs), disable=True if args.quiet else None, unit="photo", dynamic_ncols=True
+            total=len(plan.jobs),
+            disable=True if args.quiet else None,
+            unit="photo",
+            dynamic_ncols=True,
         ) as bar,
-        ThreadPoolExecutor(max_workers=1) as writer,
+        contextlib.closing(run),
         progress.watching_compiles(folder_stage(bar)),
     ):
-        pending = []
-        for outcome in run:
-            path, paths = jobs[outcome.index]
-            if outcome.error is not None:
-                report(path, outcome.error)
+        for path, error in run:
+            if error is None:
+                done += 1
             else:
-                pending.append(writer.submit(write, outcome.result, path, paths))
-            while pending and pending[0].done():
-                report(*pending.pop(0).result())
-        for future in pending:
-            report(*future.result())
+                failed += 1
+                tqdm.write(f"jaxdream: skipped {path}: {error}", file=sys.stderr)
+            bar.update()
     seconds = time.perf_counter() - t0
     share = distributed.describe()
+    dreams = run.dreams
     print(
-        f"dreamed {done} photos{share} ({skipped} skipped as done, {failed} failed) in "
-        f"{seconds:.1f} s, {describe(config)}, {len(run.shapes)} working shapes, "
-        f"{run.compiled} programs ({run.new_programs - run.loaded_programs} compiled, "
-        f"{run.loaded_programs} from the cache); wrote into {out_dir}"
+        f"dreamed {done} photos{share} ({plan.skipped} skipped as done, {failed} failed) in "
+        f"{seconds:.1f} s, {describe(config)}, {len(dreams.shapes)} working shapes, "
+        f"{dreams.compiled} programs ({dreams.new_programs - dreams.loaded_programs} compiled, "
+        f"{dreams.loaded_programs} from the cache); wrote into {folders.output}"
     )
     return 1 if failed else 0

@@ -7,7 +7,6 @@ import argparse
 import time
 
 from jaxdream.cli._core import (
-    check_distinct,
     dream_config,
     load_weights,
     preset_defaults,
@@ -61,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from jaxdream.imageio import MAX_FILE_BYTES, check_output, photo_shape, save_image
     from jaxdream.model import activation_shapes
     from jaxdream.objectives import channel
+    from jaxdream.photos import check_distinct
     from jaxdream.presets import PRESETS
 
     source = args.input or bundled_sample_path()

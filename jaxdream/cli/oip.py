@@ -9,7 +9,6 @@ import sys
 import time
 
 from jaxdream.cli._core import (
-    check_distinct,
     compute_flags,
     load_weights,
     stage_bar,
@@ -56,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from jaxdream.objectives import channel, parse_objective
     from jaxdream.oip import dead as dead_starts
     from jaxdream.oip import oip, oip_from_noise
+    from jaxdream.photos import check_distinct
 
     check_output(args.output)
     if args.start:
