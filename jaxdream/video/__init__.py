@@ -10,7 +10,9 @@ wheel; the ``video`` extra). One module a job, their public names all here:
 - ``jaxdream.video.metric``: how much frames flicker (``flicker``);
 - ``jaxdream.video.dreaming``: every frame dreamt, decoding and dreaming on threads of their
   own (``dream_video``, its settings as one value: ``VideoSettings``);
-- ``jaxdream.video.resume``: a render's frames and state kept for a resume (``Resumable``).
+- ``jaxdream.video.resume``: a render's frames and state kept for a resume (``Resumable``);
+- ``jaxdream.video.render``: a video rendered to a file, kept for a resume, its audio copied
+  (``render_video``: ``jaxdream video``).
 
 Reading follows what FFmpeg reads and players show. A range holds the frames whose time ``t``
 is ``start <= t < start + duration`` (at 24 fps, 0.1 s holds 3 frames), from Python and from
@@ -41,6 +43,7 @@ from jaxdream.video.dreaming import (
 )
 from jaxdream.video.metric import flicker
 from jaxdream.video.reading import Decoded, Frame, VideoInfo, check_range, probe, read_frames
+from jaxdream.video.render import VideoRender, part_name, render_video
 from jaxdream.video.resume import MAX_STATE_BYTES, Resumable, iter_pngs, partial_folder
 from jaxdream.video.writing import (
     ENCODED,
@@ -76,6 +79,7 @@ __all__ = [
     "VideoDreams",
     "VideoError",
     "VideoInfo",
+    "VideoRender",
     "VideoSettings",
     "VideoWriter",
     "check_range",
@@ -84,8 +88,10 @@ __all__ = [
     "flicker",
     "is_folder_output",
     "iter_pngs",
+    "part_name",
     "partial_folder",
     "probe",
     "read_frames",
+    "render_video",
     "save_video",
 ]
