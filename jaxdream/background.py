@@ -13,7 +13,7 @@ from typing import Any
 # stage)``: ``bar.update()`` once a frame is kept and encoded (a ``tqdm`` bar, say; ``None``:
 # nothing), ``stage(event, seconds)`` for each program compiled or loaded
 # (``jaxdream.progress.watching_compiles``).
-Stage = Callable[[str, "float | None"], object]
+Stage = Callable[[str, float | None], object]
 Progress = Callable[[int, int], contextlib.AbstractContextManager[tuple[Any, Stage]]]
 
 
