@@ -1,9 +1,26 @@
 """Host work beside the dream: a render's frames kept (for resuming) and encoded on threads of
-their own, in frame order, while the caller dreams the next frames."""
+their own, in frame order, while the caller dreams the next frames; the progress it tells."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+# A render's progress, where its caller shows one: called with the frames to make in all and
+# those an interrupted run already made, it returns a context manager that gives ``(bar,
+# stage)``: ``bar.update()`` once a frame is kept and encoded (a ``tqdm`` bar, say; ``None``:
+# nothing), ``stage(event, seconds)`` for each program compiled or loaded
+# (``jaxdream.progress.watching_compiles``).
+Stage = Callable[[str, float | None], object]
+Progress = Callable[[int, int], contextlib.AbstractContextManager[tuple[Any, Stage]]]
+
+
+@contextlib.contextmanager
+def no_progress(total: int, done: int) -> Iterator[tuple[None, Stage]]:
+    """The ``Progress`` of a render that shows none."""
+    yield None, lambda event, seconds: None
 
 
 class KeepAndEncode:

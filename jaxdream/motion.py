@@ -13,6 +13,10 @@ included, runs the same compiled program; each frame's key is ``fold_in(key(seed
 The next frame is queued on the device before the last one is copied to the host, so the
 device never waits for the host; frames come out as uint8 at the working size.
 
+``render_zoom`` writes a zoom to a video file (``jaxdream.video.writing``), keeping its frames
+and every ``STATE_EVERY``-th state as they are made so that an interrupted zoom resumes to the
+same bytes (``jaxdream.video.resume``); ``jaxdream zoom`` is that function behind flags.
+
 >>> import numpy as np
 >>> photo = np.random.default_rng(0).random((48, 64))
 >>> frames = list(zoom(photo, DreamConfig(size=32, iterations=1, steps=1), frames=3))
@@ -22,28 +26,39 @@ device never waits for the host; frames come out as uint8 at the working size.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import hashlib
 import math
+import os
+import time
 from collections.abc import Iterator, Mapping
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxdream import parallel as par
-from jaxdream import progress
+from jaxdream.background import KeepAndEncode, Progress, no_progress
 from jaxdream.carve import DreamSpec, Knobs, carve_batch
+from jaxdream.checkpoint import load_model
 from jaxdream.checks import flag, number, whole_number
 from jaxdream.config import DreamConfig
 from jaxdream.display import Display, colorize, render
+from jaxdream.dream import check_finite, prepare
 from jaxdream.errors import ConfigError
-from jaxdream.imageio import rgb_float
+from jaxdream.imageio import load_photo, rgb_float
 from jaxdream.imageops import resize_host, standardize
+from jaxdream.oip import model_from_params
+from jaxdream.progress import compiled, watching_compiles
+from jaxdream.video import Resumable, VideoError, VideoWriter, check_video_output
 
 MOTION_ITERATIONS = 2  # iterations per frame: each frame carries the dream before it
 MAX_FRAMES = 1_000_000
 MAX_ZOOM = 10.0  # per frame; 1/MAX_ZOOM the other way
+STATE_EVERY = 10  # frames between two kept states of an unfinished zoom
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,8 +188,6 @@ class ZoomFrames:
         return colorize(gray, rgb) if self.color else gray
 
     def _run(self) -> Iterator[np.ndarray]:
-        from jaxdream.dream import check_finite
-
         args = (
             self.spec,
             self.params,
@@ -188,7 +201,7 @@ class ZoomFrames:
         )
         if self.index >= self.frames:
             return
-        step = progress.compiled(zoom_step, args, (1, 2, 3, 4, 5, 6, 7, 8))
+        step = compiled(zoom_step, args, (1, 2, 3, 4, 5, 6, 7, 8))
         a, t = self.move
         current = upcoming = step(*args[1:9])
         try:
@@ -242,11 +255,6 @@ def zoom(
     uint8 frames at the working size, yielded as they are made, in colour with ``color``.
     ``resume``: a ``ZoomFrames.state()`` to continue from (its next frame on). Bad settings
     raise ``ConfigError`` (and a bad photo ``ImageError``) before any work."""
-    from jaxdream.checkpoint import load_model
-    from jaxdream.dream import prepare
-    from jaxdream.imageio import load_photo
-    from jaxdream.oip import model_from_params
-
     if not isinstance(config, DreamConfig):
         raise ConfigError(f"config must be a DreamConfig, not {type(config).__name__}")
     whole_number("frames", frames, 1, MAX_FRAMES)
@@ -318,3 +326,127 @@ def _resumed(state: Mapping, shape: tuple[int, int], frames: int):
     if not 0 < start <= frames:
         raise ConfigError(f"cannot resume at frame {start} of a zoom of {frames} frames")
     return image, rgb, start
+
+
+class ZoomRender(NamedTuple):
+    """What ``render_zoom`` wrote: ``output``, the zoom's ``frames``, the frame it resumed at
+    (``start``; 0: made from the first), their ``size`` ``(height, width)``, ``padded`` (as
+    encoded, where a side was odd; else ``None``) and the ``seconds`` it took."""
+
+    output: str
+    frames: int
+    start: int
+    size: tuple[int, int]
+    padded: tuple[int, int] | None
+    seconds: float
+
+
+def _identity_of(photo) -> str:
+    """A photo for a render's identity: its path, or a digest of its pixels."""
+    if isinstance(photo, str | os.PathLike):
+        return os.fspath(photo)
+    return hashlib.sha256(np.ascontiguousarray(np.asarray(photo)).tobytes()).hexdigest()
+
+
+def render_zoom(
+    photo,
+    output: str | os.PathLike,
+    config: DreamConfig = DreamConfig(),
+    motion: Motion = Motion(),
+    *,
+    frames: int = 120,
+    fps: float = 25.0,
+    display: Display = Display(),
+    color: bool = False,
+    model=None,
+    params: Mapping | None = None,
+    resume: bool = False,
+    identity: Mapping | None = None,
+    progress: Progress | None = None,
+) -> ZoomRender:
+    """An infinite zoom into ``photo`` (``zoom``: ``frames`` frames, each moved by ``motion``)
+    written to ``output`` at ``fps`` (format from its name, ``jaxdream.video.writing``).
+
+    Each frame is kept in ``.OUTPUT.partial/`` as it is made, and the zoom's state every
+    ``STATE_EVERY`` frames; ``resume``: continue the zoom an interruption left there, from its
+    last state (the same bytes as an uninterrupted zoom; a state that is damaged or does not
+    fit is dropped, and the frames made again). ``identity`` (JSON values) is what a resume
+    must match (default: the photo, the config, the motion and the settings). ``progress``: how
+    the render shows its progress (``jaxdream.background``). Bad settings raise
+    ``ConfigError``, an output that cannot be written ``VideoError``, before any work."""
+    source = photo if isinstance(photo, str | os.PathLike) else None
+    check_video_output(output, source)
+    whole_number("frames", frames, 1, MAX_FRAMES)
+    number("fps", fps, 1e-3, 1000)
+    if not isinstance(motion, Motion):
+        raise ConfigError(f"motion must be a jaxdream.Motion, got {type(motion).__name__}")
+    motion.check()
+    if not isinstance(config, DreamConfig):
+        raise ConfigError(f"config must be a DreamConfig, not {type(config).__name__}")
+    if params is None:
+        model, params = load_model()
+    model = model or model_from_params(params)
+    config.check(model)
+    if identity is None:
+        identity = {
+            "photo": _identity_of(photo),
+            "config": repr(config),
+            "motion": repr(motion),
+            "zoom": [frames, fps, repr(display), color],
+        }
+    keep = Resumable(output, identity, resume)
+    state, start = None, 0
+    if resume:
+        # A state that is damaged, incomplete or ahead of the whole frames kept is dropped: the
+        # zoom starts again from its first frame, which makes the same frames again.
+        with contextlib.suppress(VideoError, KeyError, TypeError, ValueError):
+            state = keep.state()
+            start = int(np.asarray(state["next"]).item()) if state is not None else 0
+        if state is None or not 0 < start <= keep.done():
+            state, start = None, 0
+    t0 = time.perf_counter()
+    make = functools.partial(
+        zoom,
+        photo,
+        config,
+        frames=frames,
+        zoom=motion.zoom,
+        rotate=motion.rotate,
+        pan=tuple(motion.pan),
+        display=display,
+        color=color,
+        model=model,
+        params=params,
+    )
+    try:
+        made = make(resume=state)
+    except ConfigError:
+        if state is None:
+            raise
+        state, start = None, 0  # a state that does not fit (NaN, another shape): start again
+        made = make(resume=None)
+    with (
+        (progress or no_progress)(frames, start) as (bar, stage),
+        VideoWriter(output, fps) as writer,
+        watching_compiles(stage),
+        contextlib.closing(made),  # ends after the jobs: no frame left on the device
+        KeepAndEncode(bar, ahead=4) as jobs,
+    ):
+        for frame in keep.frames(start):  # what an interrupted run made, encoded again
+            writer.write(frame)
+
+        def keep_frame(index: int, frame, saved) -> None:
+            keep.keep(index, frame)
+            if saved is not None:  # after the frames before it: kept in order, on one thread
+                keep.keep_state(saved)
+
+        for frame in made:
+            index = made.index - 1
+            saved = made.state() if made.index % STATE_EVERY == 0 else None
+            jobs.put(
+                functools.partial(keep_frame, index, frame, saved),
+                functools.partial(writer.write, frame),
+            )
+    keep.finish()
+    seconds = time.perf_counter() - t0
+    return ZoomRender(os.fspath(output), frames, start, writer.size, writer.padded, seconds)

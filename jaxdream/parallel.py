@@ -172,6 +172,31 @@ CPU_GROUP_PER_DEVICE = 16
 CPU_DREAM_TILES_PER_DEVICE = 10
 
 
+# Items (photos, a video's frames) dreamt at once per device, by default (``items_per_device``).
+# On CPUs 8 and 64 dreams at once run at the same speed per dream (benchmarks/NOTES.md), so a
+# small batch loses nothing and keeps memory low. An accelerator takes photos by the hundred; a
+# video's frames in fewer, since a stream also holds the frames decoded ahead of the dream and
+# those waiting to be encoded on the host (and bounds them by bytes besides).
+CPU_ITEMS_PER_DEVICE = 4
+ACCELERATOR_PHOTOS_PER_DEVICE = 256
+ACCELERATOR_FRAMES_PER_DEVICE = 16
+
+
+def items_per_device(platform: str, streamed: bool = False) -> int:
+    """How many items one device of ``platform`` (``jax.Device.platform``: ``"cpu"``,
+    ``"gpu"``, ``"tpu"``) dreams at once unless told otherwise: the one policy for photos and
+    for the frames of a video (``streamed``). On a CPU device ``CPU_ITEMS_PER_DEVICE``; on an
+    accelerator ``ACCELERATOR_PHOTOS_PER_DEVICE`` photos, or ``ACCELERATOR_FRAMES_PER_DEVICE``
+    frames of a stream. A batch is then bounded by memory, and never larger than the items.
+
+    >>> items_per_device("cpu"), items_per_device("gpu"), items_per_device("gpu", streamed=True)
+    (4, 256, 16)
+    """
+    if platform == "cpu":
+        return CPU_ITEMS_PER_DEVICE
+    return ACCELERATOR_FRAMES_PER_DEVICE if streamed else ACCELERATOR_PHOTOS_PER_DEVICE
+
+
 def auto(batch: int, tiles: int = 1, devices: Sequence[jax.Device] | None = None) -> Execution:
     """The execution for ``batch`` examples of ``tiles`` tiles each (``tiles=1``: plain OIP)
     on ``devices`` (default: this process's own, ``jax.local_devices()``; with several

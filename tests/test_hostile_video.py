@@ -111,7 +111,7 @@ def _one_error_line(run: subprocess.CompletedProcess, says: str = "") -> None:
 def test_ffmpeg_logging_is_left_without_python():
     """FFmpeg's log callback stays PyAV's silent C one: a Python callback, which a log level
     installs, is called from FFmpeg's frame threads and waits there for the GIL."""
-    from jaxdream.video import _av
+    from jaxdream.video.common import _av
 
     _av()
     assert av.logging.get_level() is None
@@ -445,7 +445,7 @@ def test_a_batch_is_never_larger_than_the_frames_to_dream(tmp_path, tiny):
 def test_large_frames_are_dreamt_in_smaller_batches(tmp_path, tiny, monkeypatch):
     """Frames in flight are bounded by bytes (``FRAMES_IN_FLIGHT_BYTES``): with room for only
     a few frames of this size, one is dreamt at a time, and the frames are the same."""
-    from jaxdream import video
+    from jaxdream.video import dreaming as video
 
     clip = encode(tmp_path / "six.mp4", pan(6), fps=24)
     model, params = tiny

@@ -25,13 +25,13 @@ from jaxdream.many import dream_photos  # noqa: E402
 from jaxdream.video import (  # noqa: E402
     VideoError,
     VideoWriter,
-    _flow_warp,
     dream_video,
     flicker,
     probe,
     read_frames,
     save_video,
 )
+from jaxdream.video.dreaming import _flow_warp  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CAT = np.asarray(Image.open(REPO / "jaxdream" / "assets" / "chelsea.jpg").convert("RGB"))

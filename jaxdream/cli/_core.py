@@ -324,6 +324,27 @@ def folder_stage(bar, doing: str = "dreaming"):
     return stage
 
 
+def frame_bar(quiet: bool, doing: str = "dreaming"):
+    """A render's ``Progress`` (``jaxdream.background``): a bar of frames, started at those an
+    interrupted run made, with the compile stage (``folder_stage``); none with ``quiet`` or when
+    standard error is not a terminal."""
+
+    @contextlib.contextmanager
+    def progress(total: int, done: int):
+        from tqdm.auto import tqdm
+
+        with tqdm(
+            total=total,
+            initial=done,
+            unit="frame",
+            disable=True if quiet else None,
+            dynamic_ncols=True,
+        ) as bar:
+            yield bar, folder_stage(bar, doing)
+
+    return progress
+
+
 # --------------------------------------------------------------------------- stopping
 
 

@@ -1,22 +1,19 @@
 """``jaxdream zoom``: the classic infinite zoom: a photo dreamt, zoomed in a little and dreamt
-again, frame after frame, encoded as the frames are made (``jaxdream.motion``)."""
+again, frame after frame, encoded as the frames are made: the flags of
+``jaxdream.motion.render_zoom``, which does the work, and its report."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import functools
 import math
-import time
 
-from jaxdream.background import KeepAndEncode
 from jaxdream.cli._core import (
     describe,
     display,
     display_flags,
     dream_config,
     dream_flags,
-    folder_stage,
+    frame_bar,
     load_weights,
     preset_defaults,
     quiet_flag,
@@ -25,7 +22,6 @@ from jaxdream.cli._core import (
 from jaxdream.errors import ConfigError
 
 MOTION_ITERATIONS = 2  # jaxdream.motion.MOTION_ITERATIONS, here so that --help needs no JAX
-STATE_EVERY = 10  # frames between two saved states of an unfinished zoom
 RESUME_SKIPS = ("quiet", "resume", "func", "command")
 
 
@@ -73,15 +69,13 @@ def settings_of(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-    from tqdm.auto import tqdm
-
-    from jaxdream import progress
+    # Imported here: jaxdream.motion imports JAX (about 1 s measured), and --help builds this
+    # module's flags without it.
     from jaxdream._files import check_regular_file
     from jaxdream.checkpoint import bundled_sample_path
     from jaxdream.imageio import MAX_FILE_BYTES, load_photo
-    from jaxdream.motion import MAX_FRAMES, Motion, zoom
-    from jaxdream.video import Resumable, VideoError, VideoWriter, check_video_output
+    from jaxdream.motion import MAX_FRAMES, Motion, render_zoom
+    from jaxdream.video import check_video_output
 
     source = args.input or str(bundled_sample_path())
     check_regular_file(source, MAX_FILE_BYTES)
@@ -90,84 +84,36 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--frames must be in 1..{MAX_FRAMES:,}, got {args.frames}")
     if not (math.isfinite(args.fps) and 1e-3 <= args.fps <= 1000):
         raise ConfigError(f"--fps must be in [0.001, 1000], got {args.fps:g}")
-    Motion(args.zoom, args.rotate, tuple(args.pan)).check()
+    motion = Motion(args.zoom, args.rotate, tuple(args.pan))
+    motion.check()
     config = dream_config(args)
     shown = display(args)
     photo = load_photo(source)
     model, params = load_weights(args.weights)
     config.check(model)
-    keep = Resumable(args.output, settings_of(args), args.resume)
-    state, start = None, 0
-    if args.resume:
-        # A state that is damaged, incomplete or ahead of the whole frames kept is dropped: the
-        # zoom starts again from its first frame, which makes the same frames again.
-        with contextlib.suppress(VideoError, KeyError, TypeError, ValueError):
-            state = keep.state()
-            start = int(np.asarray(state["next"]).item()) if state is not None else 0
-        if state is None or not 0 < start <= keep.done():
-            state, start = None, 0
-    t0 = time.perf_counter()
-    make = functools.partial(
-        zoom,
+    done = render_zoom(
         photo.rgb,
+        args.output,
         config,
+        motion,
         frames=args.frames,
-        zoom=args.zoom,
-        rotate=args.rotate,
-        pan=tuple(args.pan),
+        fps=args.fps,
         display=shown,
         color=args.color,
         model=model,
         params=params,
+        resume=args.resume,
+        identity=settings_of(args),
+        progress=frame_bar(args.quiet, "zooming"),
     )
-    try:
-        frames = make(resume=state)
-    except ConfigError:
-        if state is None:
-            raise
-        state, start = None, 0  # a state that does not fit (NaN, another shape): start again
-        frames = make(resume=None)
-    with (
-        tqdm(
-            total=args.frames,
-            initial=start,
-            unit="frame",
-            disable=True if args.quiet else None,
-            dynamic_ncols=True,
-        ) as bar,
-        VideoWriter(args.output, args.fps) as writer,
-        progress.watching_compiles(folder_stage(bar, "zooming")),
-        contextlib.closing(frames),  # ends after the jobs: no frame left on the device
-        KeepAndEncode(bar, ahead=4) as jobs,
-    ):
-        for frame in keep.frames(start):  # what an interrupted run made, encoded again
-            writer.write(frame)
-
-        def keep_frame(index: int, frame, saved) -> None:
-            keep.keep(index, frame)
-            if saved is not None:  # after the frames before it: kept in order, on one thread
-                keep.keep_state(saved)
-
-        for frame in frames:
-            index = frames.index - 1
-            saved = frames.state() if frames.index % STATE_EVERY == 0 else None
-            jobs.put(
-                functools.partial(keep_frame, index, frame, saved),
-                functools.partial(writer.write, frame),
-            )
-    keep.finish()
-    seconds = time.perf_counter() - t0
-    h, w = writer.size
-    made = args.frames - start
-    again = f" (resumed at frame {start})" if start else ""
-    padded = (
-        f"; padded to {writer.padded[1]}x{writer.padded[0]} for the encoder"
-        if writer.padded
-        else ""
-    )
+    h, w = done.size
+    made = args.frames - done.start
+    again = f" (resumed at frame {done.start})" if done.start else ""
+    padded = f"; padded to {done.padded[1]}x{done.padded[0]} for the encoder" if done.padded else ""
     print(
         f"zoomed into {source}: {args.frames} frames at {w}x{h}{again}, {describe(config)}, "
         f"{config.iterations} iterations x {config.steps} steps a frame, {made} frames in "
-        f"{seconds:.1f} s ({made / max(seconds, 1e-9):.2f} frames/s){padded}; wrote {args.output}"
+        f"{done.seconds:.1f} s ({made / max(done.seconds, 1e-9):.2f} frames/s){padded}; "
+        f"wrote {args.output}"
     )
     return 0

@@ -1,0 +1,226 @@
+"""Rendering a video into a dreamt one: ``render_video`` dreams every frame of a file
+(``dream_video``), keeps each as it is made for a resume (``Resumable``) and encodes it with
+the source's audio (``VideoWriter``), all the way to a whole output; ``jaxdream video`` is this
+function behind flags.
+
+With several processes (``jaxdream.distributed``) each renders a contiguous share of the
+frames as a part of its own (``part_name``). Frames keep the source's times where its rate
+varies. What a render leaves beside its output ``OUT``: ``.OUT.partial/`` holds the frames of
+an unfinished render, on purpose, for a resume (``jaxdream.video.resume``); ``.OUT.writing/``
+(a frame folder being written) and the temporary ``.OUT.HOST-PID.XXXXXXXX.EXT`` are removed
+when the run ends, also by Ctrl-C or SIGTERM where the program's signal handlers remove
+``jaxdream._files``' partial files (the command line installs them); after SIGKILL they stay
+until the next write of ``OUT`` removes them, or ``rm -r .OUT.*`` once no run writes ``OUT``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fractions
+import functools
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import NamedTuple
+
+import jax
+
+from jaxdream.background import KeepAndEncode, Progress, no_progress
+from jaxdream.checkpoint import load_model
+from jaxdream.config import DreamConfig
+from jaxdream.errors import ConfigError
+from jaxdream.oip import model_from_params
+from jaxdream.progress import watching_compiles
+from jaxdream.video.common import VideoError, _path
+from jaxdream.video.dreaming import VideoDreams, VideoSettings
+from jaxdream.video.reading import Decoded, probe
+from jaxdream.video.resume import Resumable
+from jaxdream.video.writing import VideoWriter, check_video_output, is_folder_output
+
+
+def part_name(output: str, index: int, count: int) -> str:
+    """Process ``index``'s part of ``output`` in a run of ``count`` processes.
+
+    >>> part_name("out.mp4", 0, 2), part_name("frames/", 1, 2)
+    ('out-part1of2.mp4', 'frames-part2of2/')
+    """
+    if count == 1:
+        return output
+    path = Path(output.rstrip("/" + os.sep))
+    if is_folder_output(output):
+        return str(path.with_name(f"{path.name}-part{index + 1}of{count}")) + "/"
+    return str(path.with_name(f"{path.stem}-part{index + 1}of{count}{path.suffix}"))
+
+
+class VideoRender(NamedTuple):
+    """What ``render_video`` wrote: ``output`` (this process's part, where several share the
+    render), the frames it dreamt (``made``) after the ``resumed`` ones an interrupted run
+    kept, their ``size`` ``(height, width)`` and ``fps``, how the ``audio`` was kept (``None``:
+    it was not), ``notes`` on what the source made it do (one sentence each), and the
+    ``seconds`` it took."""
+
+    output: str
+    made: int
+    resumed: int
+    size: tuple[int, int]
+    fps: fractions.Fraction
+    audio: str | None
+    notes: tuple[str, ...]
+    seconds: float
+
+
+def render_video(
+    source: str | os.PathLike,
+    output: str | os.PathLike,
+    config: DreamConfig = DreamConfig(),
+    settings: VideoSettings | None = None,
+    *,
+    model=None,
+    params: Mapping | None = None,
+    resume: bool = False,
+    identity: Mapping | None = None,
+    progress: Progress | None = None,
+) -> VideoRender:
+    """Every frame of the video ``source`` dreamt with ``config`` and ``settings`` (default:
+    ``VideoSettings()``; their ``frames`` unset: the render chooses them) and written to
+    ``output`` (format from its name, ``jaxdream.video.writing``) at the source's rate and
+    size, its audio copied.
+
+    Each frame is kept in ``.OUTPUT.partial/`` as it is made; ``resume``: continue the render
+    an interruption left there (the same frames and bytes as an uninterrupted one). ``identity``
+    (JSON values) is what a resume must match (default: the source, the config and the
+    settings). ``progress``: how the render shows its progress (``jaxdream.background``). Bad
+    settings raise ``ConfigError``, a source or output that cannot be used ``VideoError``, before
+    any work."""
+    source = _path(source)
+    output = _path(output, "the output")
+    if not isinstance(config, DreamConfig):
+        raise ConfigError(f"config must be a DreamConfig, not {type(config).__name__}")
+    settings = VideoSettings() if settings is None else settings
+    if not isinstance(settings, VideoSettings):
+        raise ConfigError(f"settings must be a VideoSettings, not {type(settings).__name__}")
+    if settings.check().frames is not None:
+        raise ConfigError("a render chooses its frames itself: leave settings.frames unset")
+    check_video_output(output, source)
+    info = probe(source)  # not a video, no frame, too large: here, before any work
+    if settings.start >= info.duration:
+        raise ConfigError(
+            f"start {settings.start:g} s is past the end of {source} ({info.duration:.2f} s)"
+        )
+    if params is None:
+        model, params = load_model()
+    model = model or model_from_params(params)
+    config.check(model)
+    if identity is None:
+        identity = {"source": source, "config": repr(config), "settings": repr(settings)}
+    # Several hosts: each process a contiguous range of the frames, written as its own part.
+    count, index = jax.process_count(), jax.process_index()
+    total = Decoded(source, settings.start, settings.duration, None).expected()
+    first, stop = index * total // count, (index + 1) * total // count
+    output = part_name(output, index, count)
+    if count > 1:
+        check_video_output(output, source)
+    keep = Resumable(output, {**identity, "part": [first, stop]}, resume)
+    done = keep.done()
+    coherent = settings.coherence != "none"
+    # A resumed coherent render carries the state kept with its last frame (the same bytes as
+    # an uninterrupted one); without it (or in a later part) the dream primes the carving
+    # from the frame before the range.
+    kept_state = keep.state_at(done, ("image", "carving")) if coherent and done else None
+    carried = None if kept_state is None else (kept_state["image"], kept_state["carving"])
+    notes = []
+    if info.variable:
+        notes.append("the frame rate varies: every frame keeps its own time")
+    timed = info.variable and not output.endswith((".gif", "/")) and Path(output).suffix
+    fps = info.fps
+    t0 = time.perf_counter()
+    # One process: the range is the dream's own (the frames' times decide, as in dream_video);
+    # several: each its share of the count.
+    share = dataclasses.replace(settings, frames=(first + done, stop if count > 1 else None))
+    try:
+        frames = VideoDreams(source, config, share.check(), model, params, carried)
+    except ConfigError as e:
+        if carried is None:
+            raise
+        raise VideoError(
+            f"{keep.folder / f'state_{done:06d}.npz'} does not fit this render ({e}): remove "
+            f"{keep.folder} to start the render again"
+        ) from None
+    time_base = fractions.Fraction(1, 90000) if timed else None
+    audio_start = settings.start + first / float(fps)
+    audio_duration = (stop - first) / float(fps) if count > 1 else settings.duration
+    kept_times = keep.times()
+    base = first / float(fps) if count > 1 else 0.0
+    made = 0
+    with (
+        (progress or no_progress)(stop - first, done) as (bar, stage),
+        VideoWriter(
+            output,
+            fps,
+            time_base=time_base,
+            audio=source,
+            audio_start=audio_start,
+            audio_duration=audio_duration,
+        ) as writer,
+        watching_compiles(stage),
+    ):
+        for k, frame in enumerate(keep.frames(done)):  # an interrupted run's frames, again
+            writer.write(frame, kept_times.get(k, k / float(fps)))
+        # On an error, the jobs queued are cancelled (the running one ends) and then the
+        # dream's threads are joined (closing), before the writer ends: nothing is left
+        # running inside XLA or FFmpeg when the error is told.
+        with contextlib.closing(frames), KeepAndEncode(bar) as jobs:
+            for frame in frames:
+                k = done + made
+                when = max(0.0, frames.times[-1] - base)  # a part starts at its own 0
+                state = None
+                if coherent:
+                    state = dict(zip(("image", "carving"), frames.state, strict=True))
+                jobs.put(
+                    functools.partial(keep.keep, k, frame, when, state),
+                    functools.partial(writer.write, frame, when),
+                )
+                made += 1
+        if done + made == 0:
+            raise VideoError(f"no frame of {source} decoded in the range asked for")
+    keep.finish()
+    seconds = time.perf_counter() - t0
+    notes += _notes(info, frames, writer, output)
+    return VideoRender(
+        output, made, done, writer.size, fps, writer.audio_copied, tuple(notes), seconds
+    )
+
+
+def _notes(info, frames: VideoDreams, writer: VideoWriter, output: str) -> list[str]:
+    """What the source made the render do, beyond what was asked, one sentence each."""
+    notes = []
+    if frames.lost:
+        notes.append(
+            f"{frames.lost} frames could not be decoded (a truncated or corrupt file): the "
+            "video holds what did"
+        )
+    if frames.decoded.retimed:
+        notes.append(
+            f"{frames.decoded.retimed} frames' timestamps went back (recordings joined?): each "
+            "was placed after the frame before it, as players show them"
+        )
+    if info.untimed:
+        notes.append(f"the stream has no timestamps: frames are timed at {float(info.fps):.3g} fps")
+    if frames.decoded.resized:
+        notes.append(
+            f"{frames.decoded.resized} frames are of another size than the first (the stream "
+            f"changes size): scaled to {info.width}x{info.height}"
+        )
+    if writer.padded:
+        h, w = writer.size
+        notes.append(
+            f"{w}x{h} has an odd side, which the encoder refuses: padded to "
+            f"{writer.padded[1]}x{writer.padded[0]} by repeating the edge"
+        )
+    if info.audio and writer.audio_copied is None:
+        notes.append(
+            f"{Path(output).suffix or 'a frame folder'} holds no audio: the audio is not kept"
+        )
+    return notes
