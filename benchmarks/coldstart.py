@@ -62,7 +62,7 @@ def pieces() -> dict:
     from jaxdream.checkpoint import bundled_sample_path, load_model
     from jaxdream.imageio import load_photo
 
-    dream = importlib.import_module("jaxdream.dream")
+    dream = importlib.import_module("jaxdream.dreaming")
     times = {"import_s": time.perf_counter() - start}
 
     def timed(name, fn):

@@ -37,7 +37,7 @@ from jaxdream.carve import carve_batch
 from jaxdream.checkpoint import load_model
 from jaxdream.checks import flag, whole_number
 from jaxdream.config import DreamConfig
-from jaxdream.dream import (
+from jaxdream.dreaming import (
     DreamCall,
     DreamResult,
     ImageLike,
@@ -50,7 +50,7 @@ from jaxdream.errors import ConfigError, ImageError, JaxdreamError, NumericalErr
 from jaxdream.imageio import load_photo, photo_shape
 from jaxdream.keys import image_keys
 from jaxdream.model import CNN
-from jaxdream.oip import model_from_params
+from jaxdream.patterns import model_from_params
 from jaxdream.photos import image_suffixes
 
 # Photos per device in one batch, at most: on CPUs 8 and 64 dreams at once run at the same

@@ -173,7 +173,7 @@ class ZoomFrames:
         return colorize(gray, rgb) if self.color else gray
 
     def _run(self) -> Iterator[np.ndarray]:
-        from jaxdream.dream import check_finite
+        from jaxdream.dreaming import check_finite
 
         args = (
             self.spec,
@@ -243,9 +243,9 @@ def zoom(
     ``resume``: a ``ZoomFrames.state()`` to continue from (its next frame on). Bad settings
     raise ``ConfigError`` (and a bad photo ``ImageError``) before any work."""
     from jaxdream.checkpoint import load_model
-    from jaxdream.dream import prepare
+    from jaxdream.dreaming import prepare
     from jaxdream.imageio import load_photo
-    from jaxdream.oip import model_from_params
+    from jaxdream.patterns import model_from_params
 
     if not isinstance(config, DreamConfig):
         raise ConfigError(f"config must be a DreamConfig, not {type(config).__name__}")

@@ -6,7 +6,8 @@ import pytest
 from jaxdream.errors import ConfigError
 from jaxdream.model import activations
 from jaxdream.objectives import channel, logit
-from jaxdream.oip import (
+from jaxdream.parallel import Chunked, Execution
+from jaxdream.patterns import (
     GRAD_EPS,
     ascent_step,
     model_from_params,
@@ -16,7 +17,6 @@ from jaxdream.oip import (
     oip,
     oip_batch,
 )
-from jaxdream.parallel import Chunked, Execution
 
 
 def test_normalisation_by_hand():
@@ -162,7 +162,7 @@ def _fields(model):
 
 
 def test_dead_starts_start_again_from_new_noise(bundled):
-    from jaxdream.oip import dead, oip_from_noise
+    from jaxdream.patterns import dead, oip_from_noise
 
     _, params = bundled
     objective = channel("conv3", jnp.arange(64))

@@ -16,7 +16,7 @@ from jaxdream import cache
 from jaxdream.config import DreamConfig, Level
 
 SMALL = DreamConfig(size=32, map=5, iterations=2, steps=2, levels=(Level(0), Level(1, tiles=(3,))))
-DREAM = importlib.import_module("jaxdream.dream")
+DREAM = importlib.import_module("jaxdream.dreaming")
 
 
 @pytest.fixture
@@ -198,7 +198,7 @@ from jaxdream.config import DreamConfig
 if sys.argv[1] != "none":
     cache.enable_compilation_cache(sys.argv[1])
 import importlib
-dream = importlib.import_module("jaxdream.dream")
+dream = importlib.import_module("jaxdream.dreaming")
 if sys.argv[2] == "refuse":
     def refuse(*a, **k):
         raise AssertionError("traced")

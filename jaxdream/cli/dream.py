@@ -118,7 +118,7 @@ def warn_if_unchanged(result, config, model, params) -> None:
     respond to it."""
     import numpy as np
 
-    from jaxdream.explore import DEAD_BELOW, responding_maps
+    from jaxdream.exploring import DEAD_BELOW, responding_maps
 
     if config.steps == 0 or np.abs(result.image - result.gray).mean() >= DEAD_BELOW:
         return
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
 
     from jaxdream._files import check_regular_file
     from jaxdream.checkpoint import bundled_sample_path
-    from jaxdream.dream import dream
+    from jaxdream.dreaming import dream
     from jaxdream.imageio import MAX_FILE_BYTES, check_output, load_photo
 
     source = args.input[0] if args.input else bundled_sample_path()

@@ -28,7 +28,7 @@ from jaxdream.carve import carve_batch_each
 from jaxdream.checkpoint import load_model
 from jaxdream.checks import shown, whole_number
 from jaxdream.config import MAX_SIDE, MAX_TILE_STEPS, DreamConfig
-from jaxdream.dream import (
+from jaxdream.dreaming import (
     DreamCall,
     DreamResult,
     ImageLike,
@@ -43,7 +43,7 @@ from jaxdream.imageops import OIP_SIZE, resize, standardize
 from jaxdream.keys import image_keys
 from jaxdream.model import CNN, activation_shapes
 from jaxdream.objectives import channel
-from jaxdream.oip import model_from_params, oip
+from jaxdream.patterns import model_from_params, oip
 from jaxdream.progress import call as progress_call
 
 DEAD_BELOW = 1e-4

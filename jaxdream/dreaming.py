@@ -47,7 +47,7 @@ from jaxdream.imageio import Photo, load_photo, prepare_photo, rgb_float
 from jaxdream.imageops import resize_host
 from jaxdream.keys import image_keys
 from jaxdream.model import CNN
-from jaxdream.oip import model_from_params
+from jaxdream.patterns import model_from_params
 from jaxdream.progress import call as progress_call
 from jaxdream.progress import compiled
 
