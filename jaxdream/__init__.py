@@ -63,6 +63,7 @@ _MODULES = [
     "motion",
     "parallel",
     "presets",
+    "programs",
     "progress",
     "video",
 ]
@@ -94,6 +95,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eag
         layouts,
         maps,
         parallel,
+        programs,
         progress,
     )
     from jaxdream.cache import enable_compilation_cache  # noqa: F401

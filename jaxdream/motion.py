@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdream import parallel as par
-from jaxdream import progress
+from jaxdream import programs
 from jaxdream.carve import DreamSpec, Knobs, carve_batch
 from jaxdream.checks import flag, number, whole_number
 from jaxdream.config import DreamConfig
@@ -188,7 +188,7 @@ class ZoomFrames:
         )
         if self.index >= self.frames:
             return
-        step = progress.compiled(zoom_step, args, (1, 2, 3, 4, 5, 6, 7, 8))
+        step = programs.compiled(zoom_step, args, (1, 2, 3, 4, 5, 6, 7, 8))
         a, t = self.move
         current = upcoming = step(*args[1:9])
         try:

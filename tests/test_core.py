@@ -107,8 +107,8 @@ def test_a_dream_compiles_once_for_other_maps_weights_epsilon_and_seeds(
     from jaxdream import cache
 
     _, params = bundled
-    module = importlib.import_module("jaxdream.dreaming")
-    monkeypatch.setattr(module, "_EXPORTED", {})
+    store = importlib.import_module("jaxdream.programs")
+    monkeypatch.setattr(store, "_EXPORTED", store.Bounded(8))
     before_dir = jax.config.jax_compilation_cache_dir
     if path == "exported":
         cache.enable_compilation_cache(tmp_path / "xla")
@@ -118,7 +118,7 @@ def test_a_dream_compiles_once_for_other_maps_weights_epsilon_and_seeds(
     def programs():
         if path == "exported":
             return len(list((tmp_path / "xla" / cache.EXPORTED_FOLDER).glob("*.jaxexport")))
-        return carve_batch._cache_size()
+        return store.compiled_count(carve_batch)
 
     rng = np.random.default_rng(0)
     photos = [rng.random((40, 56)).astype(np.float32) for _ in range(2)]
