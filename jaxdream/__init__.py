@@ -8,6 +8,14 @@
 
 The public names are imported when first used (PEP 562), so that ``import jaxdream`` and the
 command line's ``--help`` do not start JAX.
+
+No module of the package is named like a public function: importing a submodule sets the
+package's attribute of its name, which would hide the function. The dream API lives in
+``jaxdream.dreaming`` (what dreaming a photo takes: ``dream``, ``dream_many``, ``DreamResult``,
+``DreamCall``), optimal input patterns in ``jaxdream.patterns`` (``oip``), the map survey in
+``jaxdream.exploring`` (``explore``). ``zoom`` stays in ``jaxdream.motion`` and ``dream_video`` in
+``jaxdream.video``: no public function has those modules' names (the command line's
+``jaxdream.cli.zoom`` is below ``jaxdream.cli``, not this package).
 """
 
 from __future__ import annotations
@@ -22,11 +30,6 @@ from jaxdream._version import __version__ as __version__
 # photos in and pictures out, the model, the errors. The engine's parts (``carve_batch``,
 # ``DreamSpec``, ``Knobs``, ``Stages``, ``dream_call``, ``resize``, ``init_params``, ...) are
 # imported from their modules (``jaxdream.carve``, ``jaxdream.dreaming``, ...).
-#
-# No module of the package is named like a public function (``jaxdream.dreaming`` holds
-# ``dream``, ``jaxdream.patterns`` holds ``oip``, ``jaxdream.exploring`` holds ``explore``):
-# importing a submodule sets the package's attribute of its name, which would hide a function
-# of that name.
 _EXPORTS = {
     "jaxdream.cache": ["enable_compilation_cache"],
     "jaxdream.checkpoint": ["load_model"],
