@@ -52,7 +52,7 @@ def public() -> dict:
 
 
 def pieces() -> dict:
-    import importlib
+    import importlib.util
 
     import jax
     import numpy as np
@@ -62,7 +62,11 @@ def pieces() -> dict:
     from jaxdream.checkpoint import bundled_sample_path, load_model
     from jaxdream.imageio import load_photo
 
-    dream = importlib.import_module("jaxdream.dream")
+    # the dream API's module, as this checkout names it
+    named = "jaxdream.dreaming"
+    if importlib.util.find_spec(named) is None:
+        named = "jaxdream.dream"
+    dream = importlib.import_module(named)
     times = {"import_s": time.perf_counter() - start}
 
     def timed(name, fn):

@@ -38,7 +38,7 @@ def measure(calls: dict[str, Callable[[], object]], repeats: int) -> dict[str, d
 def calls(config, model, params, gray) -> dict[str, Callable[[], object]]:
     """The three calls compared: ``core``, ``api`` and ``api_no_params``."""
     import jaxdream
-    from jaxdream.dream import dream_call
+    from jaxdream.dreaming import dream_call
 
     call = dream_call(model, params, config, gray[None])
     return {
@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_cpu_devices()
     from jaxdream.checkpoint import bundled_sample_path, load_model
     from jaxdream.config import DreamConfig, Level
-    from jaxdream.dream import prepare
+    from jaxdream.dreaming import prepare
     from jaxdream.imageio import load_photo
 
     levels = (Level(0), Level(1, tiles=(3,))) if args.tiles == 2 else (Level(0), Level(1))

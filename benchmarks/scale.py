@@ -64,7 +64,7 @@ import jax, jax.numpy as jnp
 from jaxdream import DreamConfig, Level
 from jaxdream.carve import carve_batch
 from jaxdream.checkpoint import load_model
-from jaxdream.dream import dream_call
+from jaxdream.dreaming import dream_call
 deepest, overlap, size = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
 model, params = load_model()
 config = DreamConfig(size=size, levels=tuple(Level(k) for k in range(deepest + 1)),

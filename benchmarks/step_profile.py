@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 from jaxdream.checkpoint import load_model  # noqa: E402
 from jaxdream.model import CONV_IMPLS  # noqa: E402
 from jaxdream.objectives import broadcast_objective, channel  # noqa: E402
-from jaxdream.oip import ascent_step  # noqa: E402
+from jaxdream.patterns import ascent_step  # noqa: E402
 
 
 def _steps(model, count: int):

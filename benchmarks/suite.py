@@ -33,11 +33,11 @@ from jaxdream import parallel
 from jaxdream.carve import carve_batch, faithful_corrections
 from jaxdream.checkpoint import bundled_sample_path, load_model
 from jaxdream.config import DreamConfig, Level
-from jaxdream.dream import dream_call, dream_in_parts, prepare
+from jaxdream.dreaming import dream_call, dream_in_parts, prepare
 from jaxdream.imageio import load_photo
 from jaxdream.model import CNN
 from jaxdream.objectives import broadcast_objective, channel
-from jaxdream.oip import oip_batch
+from jaxdream.patterns import oip_batch
 
 HERE = Path(__file__).resolve().parent
 HISTORY = HERE / "history.jsonl"
@@ -401,7 +401,7 @@ def bench_peers(
 def _peer_dream(peers, ops, gray, photo, config: DreamConfig, model, params, image, n) -> dict:
     """One peer's dream of ``config`` timed in turns with ``jaxdream.dream`` (the public call)
     and jaxdream's compiled core."""
-    from jaxdream.dream import dream as public_dream
+    from jaxdream.dreaming import dream as public_dream
 
     maps = np.array(config.knobs().objective.map, np.int32)  # writeable (PyTorch)
     quadrants = next((t for lv, t in config.spec(model, gray.shape).levels if lv == 1), ())

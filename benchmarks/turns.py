@@ -41,7 +41,7 @@ def make_dream(side: str, tiles: int, size: int, threads: int | None) -> Callabl
     import numpy as np
 
     from jaxdream.checkpoint import bundled_sample_path, load_model
-    from jaxdream.dream import dream, dream_call, prepare
+    from jaxdream.dreaming import dream, dream_call, prepare
     from jaxdream.imageio import load_photo
     from jaxdream.imageops import resize_host
 

@@ -8,42 +8,34 @@
 
 The public names are imported when first used (PEP 562), so that ``import jaxdream`` and the
 command line's ``--help`` do not start JAX.
+
+No module of the package is named like a public function: importing a submodule sets the
+package's attribute of its name, which would hide the function. The dream API lives in
+``jaxdream.dreaming`` (what dreaming a photo takes: ``dream``, ``dream_many``, ``DreamResult``,
+``DreamCall``), optimal input patterns in ``jaxdream.patterns`` (``oip``), the map survey in
+``jaxdream.exploring`` (``explore``). ``zoom`` stays in ``jaxdream.motion`` and ``dream_video`` in
+``jaxdream.video``: no public function has those modules' names (the command line's
+``jaxdream.cli.zoom`` is below ``jaxdream.cli``, not this package).
 """
 
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING
 
 from jaxdream._version import __version__ as __version__
 
-# Where each public name lives: one table, read by __getattr__, __dir__ and __all__.
+# Where each public name lives: one table, read by __getattr__, __dir__ and __all__. What a user
+# of the library needs: the dreams and renders, their settings and results, presets, objectives,
+# photos in and pictures out, the model, the errors. The engine's parts (``carve_batch``,
+# ``DreamSpec``, ``Knobs``, ``Stages``, ``dream_call``, ``resize``, ``init_params``, ...) are
+# imported from their modules (``jaxdream.carve``, ``jaxdream.dreaming``, ...).
 _EXPORTS = {
     "jaxdream.cache": ["enable_compilation_cache"],
-    "jaxdream.carve": [
-        "DreamSpec",
-        "Knobs",
-        "Stages",
-        "carve",
-        "carve_batch",
-        "carve_batch_part",
-        "carve_batch_stages",
-        "carve_part",
-        "carve_stages",
-    ],
-    "jaxdream.checkpoint": ["load_checkpoint", "load_model", "save_checkpoint"],
-    "jaxdream.config": ["ARTICLE_LEVELS", "DreamConfig", "Level", "parse_level"],
-    "jaxdream.display": ["Display", "colorize", "contrast_clip", "to_uint8"],
-    "jaxdream.dream": [
-        "DreamCall",
-        "DreamResult",
-        "dream",
-        "dream_call",
-        "dream_in_parts",
-        "dream_many",
-    ],
+    "jaxdream.checkpoint": ["load_model"],
+    "jaxdream.config": ["DreamConfig", "Level"],
+    "jaxdream.display": ["Display"],
+    "jaxdream.dreaming": ["DreamResult", "dream", "dream_many"],
     "jaxdream.errors": [
         "CheckpointError",
         "ConfigError",
@@ -54,27 +46,15 @@ _EXPORTS = {
         "ObjectiveError",
         "ResourceError",
     ],
-    "jaxdream.imageio": ["load_photo", "prepare_photo", "save_gif", "save_image"],
-    "jaxdream.imageops": ["resize", "standardize"],
-    "jaxdream.layouts": ["Grid", "Overlap"],
-    "jaxdream.many": ["Outcome", "dream_photos"],
-    "jaxdream.model": ["CNN", "activation_shapes", "activations", "init_params"],
+    "jaxdream.exploring": ["explore"],
+    "jaxdream.imageio": ["load_photo", "save_image"],
+    "jaxdream.many": ["dream_photos"],
     "jaxdream.motion": ["Motion", "zoom"],
-    "jaxdream.objectives": [
-        "Objective",
-        "channel",
-        "layer",
-        "logit",
-        "mean_square",
-        "neuron",
-        "parse_objective",
-        "stack_objectives",
-    ],
-    "jaxdream.oip": ["OIPResult", "noise_image", "noise_images", "oip"],
-    "jaxdream.parallel": ["Execution"],
+    "jaxdream.objectives": ["Objective", "channel", "layer", "logit", "neuron", "parse_objective"],
+    "jaxdream.patterns": ["noise_image", "oip"],
     "jaxdream.presets": ["PRESETS", "preset_config"],
     "jaxdream.runtime": ["configure_cpu_devices"],
-    "jaxdream.video": ["VideoError", "dream_video", "flicker", "probe", "save_video"],
+    "jaxdream.video": ["VideoError", "dream_video", "save_video"],
 }
 # public submodules
 _MODULES = [
@@ -88,29 +68,13 @@ _MODULES = [
     "parallel",
     "photos",
     "presets",
+    "programs",
     "progress",
     "video",
 ]
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = sorted([*_WHERE, *_MODULES])
-
-
-# Functions named like the module they live in (``jaxdream.dream.dream``): importing the
-# module would set the package's attribute to the module, hiding the function, so the package
-# keeps the function (``jaxdream.dream`` is the function; the module is
-# ``sys.modules["jaxdream.dream"]``, and ``from jaxdream.dream import ...`` works as ever).
-_SHADOWED = frozenset(name for name, module in _WHERE.items() if module == f"jaxdream.{name}")
-
-
-class _Package(types.ModuleType):
-    def __setattr__(self, name, value):
-        if name in _SHADOWED and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str):
@@ -138,16 +102,37 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eag
         maps,
         parallel,
         photos,
+        programs,
         progress,
     )
     from jaxdream.cache import enable_compilation_cache  # noqa: F401
-    from jaxdream.carve import DreamSpec, Knobs, Stages, carve, carve_part, carve_stages  # noqa: F401
-    from jaxdream.checkpoint import load_checkpoint, load_model, save_checkpoint  # noqa: F401
-    from jaxdream.config import ARTICLE_LEVELS, DreamConfig, Level, parse_level  # noqa: F401
-    from jaxdream.dream import DreamResult, dream, dream_call, dream_in_parts, dream_many  # noqa: F401
-    from jaxdream.many import Outcome, dream_photos  # noqa: F401
-    from jaxdream.model import CNN  # noqa: F401
+    from jaxdream.checkpoint import load_model  # noqa: F401
+    from jaxdream.config import DreamConfig, Level  # noqa: F401
+    from jaxdream.display import Display  # noqa: F401
+    from jaxdream.dreaming import DreamResult, dream, dream_many  # noqa: F401
+    from jaxdream.errors import (  # noqa: F401
+        CheckpointError,
+        ConfigError,
+        DataError,
+        ImageError,
+        JaxdreamError,
+        NumericalError,
+        ObjectiveError,
+        ResourceError,
+    )
+    from jaxdream.exploring import explore  # noqa: F401
+    from jaxdream.imageio import load_photo, save_image  # noqa: F401
+    from jaxdream.many import dream_photos  # noqa: F401
     from jaxdream.motion import Motion, zoom  # noqa: F401
-    from jaxdream.objectives import Objective, channel, parse_objective  # noqa: F401
-    from jaxdream.oip import noise_image, noise_images, oip  # noqa: F401
-    from jaxdream.video import VideoError, dream_video, flicker, probe, save_video  # noqa: F401
+    from jaxdream.objectives import (  # noqa: F401
+        Objective,
+        channel,
+        layer,
+        logit,
+        neuron,
+        parse_objective,
+    )
+    from jaxdream.patterns import noise_image, oip  # noqa: F401
+    from jaxdream.presets import PRESETS, preset_config  # noqa: F401
+    from jaxdream.runtime import configure_cpu_devices  # noqa: F401
+    from jaxdream.video import VideoError, dream_video, save_video  # noqa: F401

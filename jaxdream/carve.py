@@ -71,8 +71,8 @@ from jaxdream.layouts import Grid
 from jaxdream.levels import cut_levels, level_matrices, place_levels
 from jaxdream.model import CNN
 from jaxdream.objectives import Objective
-from jaxdream.oip import oip_single
 from jaxdream.parallel import Execution, Strategy, VMap
+from jaxdream.patterns import oip_single
 
 Array = jax.Array
 

@@ -29,6 +29,7 @@ from flax import serialization, traverse_util
 from jaxdream._files import atomic_write, check_regular_file
 from jaxdream.errors import CheckpointError
 from jaxdream.model import CNN, param_shapes
+from jaxdream.programs import Bounded
 
 FORMAT = "jaxdream-cnn"
 FORMAT_VERSION = 1
@@ -141,8 +142,8 @@ class _Loaded(NamedTuple):
 
 # Checkpoints read in this process, by resolved path: a file is read again only when its
 # identity (device, inode, size, modification time) changes. A handful of paths at most.
-_LOADED: dict[Path, _Loaded] = {}
 KEEP_LOADED = 8
+_LOADED: Bounded = Bounded(KEEP_LOADED)
 
 
 def _file_identity(path: Path) -> tuple | None:
@@ -176,9 +177,7 @@ def _loaded(path: Path) -> _Loaded:
     # The identity is taken before the read: a file replaced while it was read is read again
     # on the next call, never served stale. No identity (a file that vanished): not kept.
     if identity is not None and identity == _file_identity(key):
-        if len(_LOADED) >= KEEP_LOADED:
-            _LOADED.pop(next(iter(_LOADED)))
-        _LOADED[key] = loaded
+        _LOADED.put(key, loaded)
     return loaded
 
 

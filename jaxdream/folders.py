@@ -24,9 +24,9 @@ from jaxdream import distributed
 from jaxdream._files import check_regular_file
 from jaxdream.config import DreamConfig
 from jaxdream.display import Display
-from jaxdream.dream import DreamResult
+from jaxdream.dreaming import DreamResult
 from jaxdream.errors import ImageError, JaxdreamError
-from jaxdream.explore import DEAD_BELOW, responding_maps
+from jaxdream.exploring import DEAD_BELOW, responding_maps
 from jaxdream.figures import stage_figure
 from jaxdream.imageio import MAX_FILE_BYTES, check_output, save_gif, save_image
 from jaxdream.many import PhotoDreams, dream_photos

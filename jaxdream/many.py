@@ -31,12 +31,12 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
-from jaxdream import parallel, progress
+from jaxdream import parallel, programs
 from jaxdream.carve import carve_batch
 from jaxdream.checkpoint import load_model
 from jaxdream.checks import flag, whole_number
 from jaxdream.config import DreamConfig
-from jaxdream.dream import (
+from jaxdream.dreaming import (
     DreamCall,
     DreamResult,
     ImageLike,
@@ -49,16 +49,12 @@ from jaxdream.errors import ConfigError, ImageError, JaxdreamError, NumericalErr
 from jaxdream.imageio import load_photo, photo_shape
 from jaxdream.keys import image_keys
 from jaxdream.model import CNN
-from jaxdream.oip import model_from_params
+from jaxdream.patterns import model_from_params
 
 # The walk of folders and the naming of outputs live in ``jaxdream.photos``; importable from
 # here too, where they were first.
 from jaxdream.photos import damaged_output, find_photos, output_paths  # noqa: F401
 
-# Photos per device in one batch, at most: on CPUs 8 and 64 dreams at once run at the same
-# speed per dream (benchmarks/NOTES.md), so a small batch loses nothing and keeps memory low.
-CPU_PHOTOS_PER_DEVICE = 4
-ACCELERATOR_PHOTOS_PER_DEVICE = 256
 MEMORY_FRACTION = 0.5  # of a device's memory (on CPUs: of the memory available now)
 # A batch size beyond any device's memory at the smallest size (a typo such as 10**9 would
 # stack that many copies of the padding photo): refused. A batch is never larger than the
@@ -108,40 +104,14 @@ class _Program:
     spec: object = None
 
 
-def _struct(tree):
-    """A hashable description of ``tree``'s structure, shapes and dtypes."""
-    leaves, treedef = jax.tree.flatten(tree)
-    return treedef, tuple((np.shape(a), jnp.asarray(a).dtype) for a in leaves)
-
-
-KEEP_PROGRAMS = 32
-_COMPILED: dict = {}
-
-
-def _compile(spec, execution, batch: int, params_struct, knobs_struct):
-    """The compiled dream of ``batch`` images for ``spec``, kept for the process (a later run
-    over photos of the same shape compiles nothing): ``(compiled, new, loaded)``: whether it is
-    new to this process, and whether it was then loaded from the persistent cache."""
-    key = (spec, execution, batch, params_struct, knobs_struct)
-    if key in _COMPILED:
-        return _COMPILED[key], False, False
+def _compile(spec, execution, batch: int, params, knobs) -> programs.Made:
+    """The compiled dream of ``batch`` images for ``spec``, from the program store (kept for
+    the process: a later run over photos of the same shape compiles nothing)."""
     sharding = parallel.batch_sharding(execution, batch)
     images = jax.ShapeDtypeStruct((batch, *spec.shape), jnp.float32, sharding=sharding)
     keys = jax.ShapeDtypeStruct((batch,), jax.random.key(0).dtype, sharding=sharding)
-
-    def abstract(struct):
-        treedef, leaves = struct
-        return jax.tree.unflatten(treedef, [jax.ShapeDtypeStruct(s, d) for s, d in leaves])
-
-    params, knobs = abstract(params_struct), abstract(knobs_struct)
-    lowered = carve_batch.lower(spec, params, images, knobs, keys, execution)
-    hits = progress.cache_hits()
-    compiled = progress.compile_lowered(lowered)
-    loaded = progress.cache_hits() > hits
-    if len(_COMPILED) >= KEEP_PROGRAMS:
-        _COMPILED.pop(next(iter(_COMPILED)))  # the oldest
-    _COMPILED[key] = compiled
-    return compiled, True, loaded
+    args = (spec, programs.abstract(params), images, programs.abstract(knobs), keys, execution)
+    return programs.ahead(carve_batch, args, (1, 2, 3, 4))
 
 
 class PhotoDreams:
@@ -186,8 +156,7 @@ class PhotoDreams:
     # -- planning
 
     def _cap(self) -> int:
-        cpu = self.devices[0].platform == "cpu"
-        per = CPU_PHOTOS_PER_DEVICE if cpu else ACCELERATOR_PHOTOS_PER_DEVICE
+        per = parallel.items_per_device(self.devices[0].platform)
         return per * len(self.devices)
 
     def _batch_for(self, count: int) -> int:
@@ -204,9 +173,7 @@ class PhotoDreams:
         spec = self.config.spec(self.model, shape, self.return_frames or self.return_stages)
         execution = parallel.auto(batch, self.config.tile_count(), self.devices)
         try:
-            compiled, new, loaded = _compile(
-                spec, execution, batch, _struct(self.params), _struct(self._knobs)
-            )
+            compiled, new, loaded = _compile(spec, execution, batch, self.params, self._knobs)
         except Exception as e:  # XLA's own error type; only memory is ours to explain
             if _is_out_of_memory(e):
                 raise self._oom(shape, batch) from None

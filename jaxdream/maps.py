@@ -195,7 +195,7 @@ def mnist_map_table(
     the bundled weights unless ``params`` are given."""
     from jaxdream.checkpoint import load_model
     from jaxdream.data import load_split
-    from jaxdream.oip import model_from_params
+    from jaxdream.patterns import model_from_params
 
     if params is None:
         model, params = load_model()

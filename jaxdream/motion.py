@@ -41,18 +41,19 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdream import parallel as par
+from jaxdream import programs
 from jaxdream.background import KeepAndEncode, Progress, no_progress
 from jaxdream.carve import DreamSpec, Knobs, carve_batch
 from jaxdream.checkpoint import load_model
 from jaxdream.checks import flag, number, whole_number
 from jaxdream.config import DreamConfig
 from jaxdream.display import Display, colorize, render
-from jaxdream.dream import check_finite, prepare
+from jaxdream.dreaming import check_finite, prepare
 from jaxdream.errors import ConfigError
 from jaxdream.imageio import load_photo, rgb_float
 from jaxdream.imageops import resize_host, standardize
-from jaxdream.oip import model_from_params
-from jaxdream.progress import compiled, watching_compiles
+from jaxdream.patterns import model_from_params
+from jaxdream.progress import watching_compiles
 from jaxdream.video import Resumable, VideoError, VideoWriter, check_video_output
 
 MOTION_ITERATIONS = 2  # iterations per frame: each frame carries the dream before it
@@ -201,7 +202,7 @@ class ZoomFrames:
         )
         if self.index >= self.frames:
             return
-        step = compiled(zoom_step, args, (1, 2, 3, 4, 5, 6, 7, 8))
+        step = programs.compiled(zoom_step, args, (1, 2, 3, 4, 5, 6, 7, 8))
         a, t = self.move
         current = upcoming = step(*args[1:9])
         try:

@@ -216,7 +216,7 @@ def model_card(result, metadata: Mapping, n_params: int, maps: Mapping | None = 
 - **Architecture**: 28x28x1 -> conv 3x3 ({m.widths[0]}) -> ReLU -> max-pool 2 -> conv 3x3
   ({m.widths[1]}) -> ReLU -> max-pool 2 -> conv 3x3 ({m.widths[2]}) -> ReLU -> flatten -> dense
   ({m.hidden}) -> ReLU -> dense ({m.num_classes}); "valid" convolutions; {n_params:,} parameters.
-- **Input**: per-image standardized gray image (`jaxdream.standardize`).
+- **Input**: per-image standardized gray image (`jaxdream.imageops.standardize`).
 - **Data**: MNIST (TFDS `mnist` 3.0.1), 60,000 training images; evaluated on the 10,000 test images.
 - **Test accuracy**: {metadata["test_accuracy"]:.2%} (test loss {metadata["test_loss"]:.4f}).
 - **Training command** (reproducible: the same command gives the same weights with the same

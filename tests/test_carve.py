@@ -5,11 +5,11 @@ import pytest
 
 from jaxdream.carve import carve
 from jaxdream.config import DreamConfig, Level, parse_level
-from jaxdream.dream import dream, dream_call, dream_many
+from jaxdream.dreaming import dream, dream_call, dream_many
 from jaxdream.errors import ConfigError, ObjectiveError
 from jaxdream.imageops import cut_tiles, place_tiles, standardize
 from jaxdream.objectives import channel
-from jaxdream.oip import oip
+from jaxdream.patterns import oip
 
 SMALL = dict(size=64, iterations=2, steps=3, map=1)
 

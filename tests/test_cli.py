@@ -410,7 +410,7 @@ def test_flags_are_made_from_the_configuration():
     oip_args = parser.parse_args(["oip"])
     import inspect
 
-    from jaxdream.oip import oip
+    from jaxdream.patterns import oip
 
     defaults = {k: v.default for k, v in inspect.signature(oip).parameters.items()}
     assert oip_args.steps == defaults["steps"] and oip_args.epsilon == defaults["epsilon"]
@@ -428,7 +428,7 @@ def test_explore_writes_a_sheet_strongest_first(tmp_path, photo, capsys):
 
 def test_explore_ranks_by_strength_and_marks_dead_maps(bundled, smooth_image):
     from jaxdream.config import DreamConfig
-    from jaxdream.explore import DEAD_BELOW, explore, parse_maps
+    from jaxdream.exploring import DEAD_BELOW, explore, parse_maps
 
     _, params = bundled
     cfg = DreamConfig(size=48, iterations=1, steps=3)
@@ -438,7 +438,7 @@ def test_explore_ranks_by_strength_and_marks_dead_maps(bundled, smooth_image):
     assert strengths == sorted(strengths, reverse=True)
     assert all(e.dead == (e.strength < DEAD_BELOW) for e in ranked)
     for e in ranked:  # each is the dream of that map alone
-        from jaxdream.dream import dream
+        from jaxdream.dreaming import dream
 
         alone = dream(smooth_image, cfg.replace(map=e.map), params=params)
         np.testing.assert_allclose(e.result.image, alone.image, atol=1e-4)

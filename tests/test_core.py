@@ -16,7 +16,7 @@ import pytest
 from jaxdream import compute, parallel
 from jaxdream.carve import carve_batch
 from jaxdream.config import DreamConfig, Level
-from jaxdream.dream import dream, dream_call, dream_many
+from jaxdream.dreaming import dream, dream_call, dream_many
 from jaxdream.layouts import Grid, Overlap, _overlap_plan
 from jaxdream.model import CNN, Features, max_pool_2x2
 from jaxdream.objectives import channel, logit, neuron, parse_objective, stack_objectives
@@ -107,8 +107,8 @@ def test_a_dream_compiles_once_for_other_maps_weights_epsilon_and_seeds(
     from jaxdream import cache
 
     _, params = bundled
-    module = importlib.import_module("jaxdream.dream")
-    monkeypatch.setattr(module, "_EXPORTED", {})
+    store = importlib.import_module("jaxdream.programs")
+    monkeypatch.setattr(store, "_EXPORTED", store.Bounded(8))
     before_dir = jax.config.jax_compilation_cache_dir
     if path == "exported":
         cache.enable_compilation_cache(tmp_path / "xla")
@@ -118,7 +118,7 @@ def test_a_dream_compiles_once_for_other_maps_weights_epsilon_and_seeds(
     def programs():
         if path == "exported":
             return len(list((tmp_path / "xla" / cache.EXPORTED_FOLDER).glob("*.jaxexport")))
-        return carve_batch._cache_size()
+        return store.compiled_count(carve_batch)
 
     rng = np.random.default_rng(0)
     photos = [rng.random((40, 56)).astype(np.float32) for _ in range(2)]
@@ -239,7 +239,7 @@ SCRIPT = r"""
 import json
 import numpy as np
 from jaxdream import DreamConfig, Level, dream, dream_many, load_model, parallel, oip, channel
-from jaxdream import noise_images
+from jaxdream.patterns import noise_images
 import jax, jax.numpy as jnp
 _, params = load_model()
 photo = np.random.default_rng(0).random((40, 56)).astype(np.float32)
@@ -340,7 +340,7 @@ def test_public_functions_named_like_their_modules_stay_functions():
     script = (
         "from jaxdream.many import dream_photos; import jaxdream, inspect; "
         "from jaxdream import oip; "
-        "print(all(inspect.isfunction(f) for f in (jaxdream.dream, jaxdream.oip, jaxdream.carve,"
+        "print(all(inspect.isfunction(f) for f in (jaxdream.dream, jaxdream.oip, jaxdream.explore,"
         " oip)), sorted(set(dir(jaxdream)) >= set(jaxdream.__all__) for _ in [0]))"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)

@@ -60,9 +60,9 @@ def test_the_api_check_names_a_public_name_with_no_entry():
     hooks = _docs_module("hooks")
     api = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
     assert hooks.missing_entries({"api.md": api}) == []
-    without = api.replace("::: jaxdream.dream.dream_many\n", "")
+    without = api.replace("::: jaxdream.dreaming.dream_many\n", "")
     assert hooks.missing_entries({"api.md": without}) == [
-        "dream_many (write '::: jaxdream.dream.dream_many')"
+        "dream_many (write '::: jaxdream.dreaming.dream_many')"
     ]
     # a public submodule needs its own entry
     without = api.replace("::: jaxdream.figures\n", "")
@@ -108,7 +108,7 @@ def test_the_site_builds_strictly(tmp_path):
     for page in ("index.html", "api.html", "cli.html", "notebooks/article.html"):
         assert (site / page).is_file(), page
     api = (site / "api.html").read_text(encoding="utf-8")
-    assert 'id="jaxdream.dream.dream"' in api
+    assert 'id="jaxdream.dreaming.dream"' in api
     cli = (site / "cli.html").read_text(encoding="utf-8")
     assert "usage: jaxdream dream" in cli
 

@@ -20,11 +20,11 @@ from jaxdream.checkpoint import FORMAT, FORMAT_VERSION, load_checkpoint
 from jaxdream.cli import main
 from jaxdream.config import DreamConfig, Level, parse_level
 from jaxdream.display import Display, to_uint8
-from jaxdream.dream import dream, dream_many
+from jaxdream.dreaming import dream, dream_many
 from jaxdream.errors import JaxdreamError, NumericalError
 from jaxdream.imageio import load_photo, save_image
 from jaxdream.objectives import parse_objective
-from jaxdream.oip import noise_images, oip
+from jaxdream.patterns import noise_images, oip
 
 FAST = ["--size", "48", "--iterations", "1", "--steps", "2", "-q"]
 
@@ -118,7 +118,7 @@ def test_no_nan_reaches_an_image(tmp_path):
     x[1, 1] = np.nan
     with pytest.raises(NumericalError):
         to_uint8(x)
-    from jaxdream.dream import check_finite
+    from jaxdream.dreaming import check_finite
 
     with pytest.raises(NumericalError, match="lower"):
         check_finite(x, DreamConfig())

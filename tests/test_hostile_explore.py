@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from jaxdream.config import MAX_SIDE, MAX_TILE_STEPS, DreamConfig, Level
 from jaxdream.errors import ConfigError
-from jaxdream.explore import MAX_CELL, check_sheet, check_work, explore, parse_maps
+from jaxdream.exploring import MAX_CELL, check_sheet, check_work, explore, parse_maps
 
 
 @pytest.mark.parametrize(

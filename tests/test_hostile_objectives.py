@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jaxdream.config import DreamConfig
-from jaxdream.dream import dream
+from jaxdream.dreaming import dream
 from jaxdream.errors import ObjectiveError
 from jaxdream.model import CNN, activation_shapes
 from jaxdream.objectives import (

@@ -33,7 +33,7 @@ from jaxdream.carve import (
 from jaxdream.config import DreamConfig
 from jaxdream.model import CNN, init_params
 from jaxdream.objectives import channel
-from jaxdream.oip import oip_batch
+from jaxdream.patterns import oip_batch
 from jaxdream.presets import PRESETS, preset_config
 
 PLATFORMS = ("cuda", "rocm", "tpu")

@@ -14,7 +14,7 @@ from PIL import Image
 from jaxdream import many
 from jaxdream.cli import main
 from jaxdream.config import DreamConfig, Level
-from jaxdream.dream import dream, dream_many
+from jaxdream.dreaming import dream, dream_many
 from jaxdream.errors import ImageError, ResourceError
 from jaxdream.imageio import load_photo, photo_shape
 from jaxdream.many import dream_photos

@@ -14,7 +14,7 @@ from jaxdream.objectives import (
     neuron,
     parse_objective,
 )
-from jaxdream.oip import noise_image, oip
+from jaxdream.patterns import noise_image, oip
 
 OBJECTIVES = {
     "channel": lambda: channel("conv2", 1),

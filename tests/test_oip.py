@@ -6,7 +6,8 @@ import pytest
 from jaxdream.errors import ConfigError
 from jaxdream.model import activations
 from jaxdream.objectives import channel, logit
-from jaxdream.oip import (
+from jaxdream.parallel import Chunked, Execution
+from jaxdream.patterns import (
     GRAD_EPS,
     ascent_step,
     model_from_params,
@@ -16,7 +17,7 @@ from jaxdream.oip import (
     oip,
     oip_batch,
 )
-from jaxdream.parallel import Chunked, Execution
+from jaxdream.programs import compiled_count
 
 
 def test_normalisation_by_hand():
@@ -64,13 +65,13 @@ def test_maps_epsilon_and_start_do_not_retrace(tiny):
     model, params = tiny
     starts = noise_images(jax.random.key(2), 3)
     oip(params, channel("conv3", jnp.array([0, 1, 2])), starts, steps=4, model=model)
-    size = oip_batch._cache_size()
+    size = compiled_count(oip_batch)
     oip(params, channel("conv3", jnp.array([5, 6, 7])), starts, steps=4, model=model)
     oip(params, channel("conv3", 4), starts, steps=4, epsilon=0.5, model=model)
     oip(params, channel("conv3", 1), starts + 1.0, steps=4, conv_criterion=1e-3, model=model)
-    assert oip_batch._cache_size() == size
+    assert compiled_count(oip_batch) == size
     oip(params, channel("conv3", 1), starts, steps=5, model=model)  # steps are static
-    assert oip_batch._cache_size() == size + 1
+    assert compiled_count(oip_batch) == size + 1
 
 
 def test_convergence_stops_each_image_on_its_own(tiny):
@@ -162,7 +163,7 @@ def _fields(model):
 
 
 def test_dead_starts_start_again_from_new_noise(bundled):
-    from jaxdream.oip import dead, oip_from_noise
+    from jaxdream.patterns import dead, oip_from_noise
 
     _, params = bundled
     objective = channel("conv3", jnp.arange(64))

@@ -16,7 +16,7 @@ from jaxdream import parallel as par
 from jaxdream.carve import carve_batch
 from jaxdream.checkpoint import load_checkpoint, load_model, save_checkpoint
 from jaxdream.config import DreamConfig, Level
-from jaxdream.dream import dream_call, prepare
+from jaxdream.dreaming import dream_call, prepare
 from jaxdream.errors import CheckpointError
 from jaxdream.imageio import load_photo
 from jaxdream.model import init_params
@@ -154,7 +154,7 @@ def test_dream_without_params_matches_the_bundled_weights(bundled, smooth_image)
     a = jaxdream.dream(smooth_image, config).image
     b = jaxdream.dream(smooth_image, config, model=model, params=params).image
     assert a.tobytes() == b.tobytes()
-    module = sys.modules["jaxdream.dream"]
+    module = sys.modules["jaxdream.dreaming"]
     assert len(module._FIXED) <= module.KEEP_FIXED
 
 

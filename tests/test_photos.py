@@ -13,7 +13,7 @@ from PIL import Image
 
 from jaxdream.config import DreamConfig, Level
 from jaxdream.display import Display
-from jaxdream.dream import dream
+from jaxdream.dreaming import dream
 from jaxdream.errors import ImageError
 from jaxdream.folders import (
     check_dream_files,

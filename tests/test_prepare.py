@@ -11,7 +11,7 @@ from PIL import Image
 
 from jaxdream import DreamConfig, dream, dream_photos
 from jaxdream.errors import ConfigError
-from jaxdream.explore import explore
+from jaxdream.exploring import explore
 from jaxdream.imageio import PREPARATIONS, load_photo, prepare_photo
 from jaxdream.imageops import resize_matrix
 

@@ -10,7 +10,7 @@ import pytest
 
 from jaxdream import parallel, progress
 from jaxdream.config import DreamConfig, Level
-from jaxdream.dream import dream, dream_many
+from jaxdream.dreaming import dream, dream_many
 
 
 @pytest.mark.parametrize("schedule", ["batched", "faithful"])

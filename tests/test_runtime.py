@@ -17,7 +17,8 @@ SCRIPT = r"""
 import json, sys
 import jax, jax.numpy as jnp, numpy as np
 import jaxdream
-from jaxdream import DreamConfig, Level, channel, dream, load_model, noise_images, oip
+from jaxdream import DreamConfig, Level, channel, dream, load_model, oip
+from jaxdream.patterns import noise_images
 model, params = load_model()
 out = oip(params, channel("conv3", jnp.arange(5)), noise_images(jax.random.key(0), 5), steps=4)
 photo = np.random.default_rng(0).random((40, 56)).astype(np.float32)

@@ -16,7 +16,8 @@ from jaxdream import cache
 from jaxdream.config import DreamConfig, Level
 
 SMALL = DreamConfig(size=32, map=5, iterations=2, steps=2, levels=(Level(0), Level(1, tiles=(3,))))
-DREAM = importlib.import_module("jaxdream.dream")
+DREAM = importlib.import_module("jaxdream.dreaming")
+PROGRAMS = importlib.import_module("jaxdream.programs")
 
 
 @pytest.fixture
@@ -26,7 +27,7 @@ def fresh_cache(tmp_path, monkeypatch):
 
     before = jax.config.jax_compilation_cache_dir
     cache.enable_compilation_cache(tmp_path / "xla")
-    monkeypatch.setattr(DREAM, "_EXPORTED", {})
+    monkeypatch.setattr(PROGRAMS, "_EXPORTED", PROGRAMS.Bounded(8))
     yield tmp_path / "xla"
     jax.config.update("jax_compilation_cache_dir", before)
 
@@ -60,7 +61,7 @@ def test_a_later_dream_takes_the_program_from_the_cache(
 ):
     model, params = tiny
     want = jaxdream.dream(smooth_image, SMALL, model=model, params=params, return_frames=True)
-    monkeypatch.setattr(DREAM, "_EXPORTED", {})  # as in a new process
+    monkeypatch.setattr(PROGRAMS, "_EXPORTED", PROGRAMS.Bounded(8))  # as in a new process
     _no_tracing(monkeypatch)
     got = jaxdream.dream(smooth_image, SMALL, model=model, params=params, return_frames=True)
     assert got.image.tobytes() == want.image.tobytes()
@@ -83,7 +84,7 @@ def test_a_damaged_file_is_ignored_and_written_anew(
     want = jaxdream.dream(smooth_image, SMALL, model=model, params=params)
     (path,) = _exported_files(fresh_cache)
     path.write_bytes(damage(path.read_bytes()))
-    monkeypatch.setattr(DREAM, "_EXPORTED", {})
+    monkeypatch.setattr(PROGRAMS, "_EXPORTED", PROGRAMS.Bounded(8))
     assert cache.load_exported(path.stem) is None
     got = jaxdream.dream(smooth_image, SMALL, model=model, params=params)
     assert got.image.tobytes() == want.image.tobytes()
@@ -101,7 +102,7 @@ def test_a_valid_program_for_other_arguments_is_not_used(
     (large,) = [p for p in _exported_files(fresh_cache) if p != small]
     want = jaxdream.dream(smooth_image, SMALL, model=model, params=params).image
     small.write_bytes(large.read_bytes())
-    monkeypatch.setattr(DREAM, "_EXPORTED", {})
+    monkeypatch.setattr(PROGRAMS, "_EXPORTED", PROGRAMS.Bounded(8))
     got = jaxdream.dream(smooth_image, SMALL, model=model, params=params).image
     assert got.tobytes() == want.tobytes()
 
@@ -118,7 +119,7 @@ def test_a_whole_program_of_another_dream_under_this_name_is_not_run(
     (other,) = [p for p in _exported_files(fresh_cache) if p != mine]
     mine.write_bytes(other.read_bytes())
     assert cache.load_exported(mine.stem) is None and cache.load_exported(other.stem) is not None
-    monkeypatch.setattr(DREAM, "_EXPORTED", {})
+    monkeypatch.setattr(PROGRAMS, "_EXPORTED", PROGRAMS.Bounded(8))
     got = jaxdream.dream(smooth_image, SMALL, model=model, params=params).image
     assert got.tobytes() == want.tobytes()
 
@@ -153,7 +154,7 @@ def test_a_damaged_programs_index_costs_only_the_guess(fresh_cache, kind):
 def test_keys_name_everything_that_fixes_the_program(tiny):
     model, params = tiny
     images = np.zeros((1, 32, 32), np.float32)
-    describe = DREAM._describe
+    describe = lambda call: PROGRAMS.describe("dream", tuple(call), (1, 2, 3, 4))
     base = describe(DREAM.dream_call(model, params, SMALL, images))
     for other in (
         DREAM.dream_call(model, params, SMALL.replace(steps=3), images),
@@ -171,7 +172,7 @@ def test_keys_name_everything_that_fixes_the_program(tiny):
 def test_no_cache_no_export(tiny, smooth_image, tmp_path, monkeypatch):
     import jax
 
-    monkeypatch.setattr(DREAM, "_EXPORTED", {})
+    monkeypatch.setattr(PROGRAMS, "_EXPORTED", PROGRAMS.Bounded(8))
     before = jax.config.jax_compilation_cache_dir
     jax.config.update("jax_compilation_cache_dir", None)
     try:
@@ -198,7 +199,7 @@ from jaxdream.config import DreamConfig
 if sys.argv[1] != "none":
     cache.enable_compilation_cache(sys.argv[1])
 import importlib
-dream = importlib.import_module("jaxdream.dream")
+dream = importlib.import_module("jaxdream.dreaming")
 if sys.argv[2] == "refuse":
     def refuse(*a, **k):
         raise AssertionError("traced")

@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         return run_many(args)
 
     from jaxdream.checkpoint import bundled_sample_path
-    from jaxdream.dream import dream
+    from jaxdream.dreaming import dream
     from jaxdream.figures import check_stage_rows
     from jaxdream.folders import check_dream_files, unchanged_maps, write_dream
     from jaxdream.imageio import load_photo

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
     from jaxdream._files import check_regular_file
     from jaxdream.checkpoint import bundled_sample_path
-    from jaxdream.explore import check_sheet, check_work, explore, parse_maps
+    from jaxdream.exploring import check_sheet, check_work, explore, parse_maps
     from jaxdream.figures import labelled_grid
     from jaxdream.imageio import MAX_FILE_BYTES, check_output, photo_shape, save_image
     from jaxdream.model import activation_shapes

@@ -53,8 +53,8 @@ def run(args: argparse.Namespace) -> int:
     from jaxdream.imageops import standardize
     from jaxdream.model import activation_shapes
     from jaxdream.objectives import channel, parse_objective
-    from jaxdream.oip import dead as dead_starts
-    from jaxdream.oip import oip, oip_from_noise
+    from jaxdream.patterns import dead as dead_starts
+    from jaxdream.patterns import oip, oip_from_noise
     from jaxdream.photos import check_distinct
 
     check_output(args.output)

@@ -27,12 +27,12 @@ from jaxdream.checkpoint import load_model
 from jaxdream.checks import flag, number, one_of, shown, whole_number
 from jaxdream.config import DreamConfig
 from jaxdream.display import Display
-from jaxdream.dream import DreamResult, prepare
+from jaxdream.dreaming import DreamResult, prepare
 from jaxdream.errors import ConfigError
 from jaxdream.imageio import load_photo
 from jaxdream.imageops import standardize_host
 from jaxdream.many import dream_photos
-from jaxdream.oip import model_from_params
+from jaxdream.patterns import model_from_params
 from jaxdream.video.common import MAX_FRAMES, VideoError, _path
 from jaxdream.video.reading import Decoded, Frame, check_range
 

@@ -31,7 +31,7 @@ from jaxdream.background import KeepAndEncode, Progress, no_progress
 from jaxdream.checkpoint import load_model
 from jaxdream.config import DreamConfig
 from jaxdream.errors import ConfigError
-from jaxdream.oip import model_from_params
+from jaxdream.patterns import model_from_params
 from jaxdream.progress import watching_compiles
 from jaxdream.video.common import VideoError, _path
 from jaxdream.video.dreaming import VideoDreams, VideoSettings

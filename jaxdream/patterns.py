@@ -36,7 +36,7 @@ from jaxdream.model import CNN, Features, activation_shapes, needed_side
 from jaxdream.objectives import Objective, broadcast_objective
 from jaxdream.parallel import Execution, Strategy, VMap
 from jaxdream.parallel import resolve as resolve_parallel
-from jaxdream.progress import call as progress_call
+from jaxdream.programs import run as run_program
 
 Array = jax.Array
 
@@ -180,7 +180,7 @@ def oip(
     per_image = broadcast_objective(objective, images.shape[0])
     eps, crit = jnp.float32(epsilon), jnp.float32(conv_criterion or 0.0)
     args = (model, params, per_image, images, eps, crit, steps, strategy)
-    out = progress_call(oip_batch, args, (1, 2, 3, 4, 5))
+    out = run_program(oip_batch, args, (1, 2, 3, 4, 5))
     if not bool(jnp.all(jnp.isfinite(out.images))):
         raise NumericalError(
             f"OIP gave NaN or infinite values ({objective.name}, epsilon {epsilon}): lower "

@@ -28,7 +28,7 @@ from jaxdream.carve import carve_batch_each
 from jaxdream.checkpoint import load_model
 from jaxdream.checks import shown, whole_number
 from jaxdream.config import MAX_SIDE, MAX_TILE_STEPS, DreamConfig
-from jaxdream.dream import (
+from jaxdream.dreaming import (
     DreamCall,
     DreamResult,
     ImageLike,
@@ -43,8 +43,8 @@ from jaxdream.imageops import OIP_SIZE, resize, standardize
 from jaxdream.keys import image_keys
 from jaxdream.model import CNN, activation_shapes
 from jaxdream.objectives import channel
-from jaxdream.oip import model_from_params, oip
-from jaxdream.progress import call as progress_call
+from jaxdream.patterns import model_from_params, oip
+from jaxdream.programs import run as run_program
 
 DEAD_BELOW = 1e-4
 
@@ -192,7 +192,7 @@ def explore(
     images = jnp.broadcast_to(jnp.asarray(gray), (n, *shape))
     call = DreamCall(config.spec(model, shape), params, images, stacked, keys, execution)
     if progress is None:
-        out, _ = progress_call(carve_batch_each, tuple(call), (1, 2, 3, 4))
+        out, _ = run_program(carve_batch_each, tuple(call), (1, 2, 3, 4))
     else:
         out, _ = dream_in_parts(call, progress, each=True)
     out = np.asarray(out)

@@ -14,7 +14,6 @@ devices (``jaxdream.parallel.auto``, or the caller's ``parallel``). The core it 
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
@@ -22,12 +21,11 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import export
 from jax.sharding import NamedSharding, PartitionSpec
 from PIL import Image
 
-from jaxdream import cache
 from jaxdream import parallel as par
+from jaxdream import programs
 from jaxdream.carve import (
     DreamSpec,
     Knobs,
@@ -47,9 +45,7 @@ from jaxdream.imageio import Photo, load_photo, prepare_photo, rgb_float
 from jaxdream.imageops import resize_host
 from jaxdream.keys import image_keys
 from jaxdream.model import CNN
-from jaxdream.oip import model_from_params
-from jaxdream.progress import call as progress_call
-from jaxdream.progress import compiled
+from jaxdream.patterns import model_from_params
 
 ImageLike = str | os.PathLike | Image.Image | np.ndarray | Photo
 
@@ -163,7 +159,8 @@ def _replicated(execution: par.Execution) -> NamedSharding | None:
 # 2-tile dream's dispatch on a 2-core CPU). Kept only for leaves that cannot change: JAX arrays,
 # and numpy arrays that are not writeable (``load_model``'s); the entry holds the leaves, so
 # their ids stay theirs.
-_PLACED: dict = {}
+KEEP_FIXED = 32
+_PLACED = programs.Bounded(KEEP_FIXED)
 
 
 def _placed(params: Mapping, sharding: NamedSharding) -> Mapping:
@@ -176,9 +173,7 @@ def _placed(params: Mapping, sharding: NamedSharding) -> Mapping:
     key = (tree, tuple(map(id, leaves)), sharding)
     hit = _PLACED.get(key)
     if hit is None:
-        if len(_PLACED) >= KEEP_FIXED:
-            _PLACED.pop(next(iter(_PLACED)))
-        hit = _PLACED[key] = (leaves, jax.device_put(params, sharding))
+        hit = _PLACED.put(key, (leaves, jax.device_put(params, sharding)))
     return hit[1]
 
 
@@ -195,8 +190,7 @@ class _Fixed(NamedTuple):
 # The fixed parts of the dreams called in this process (``_fixed_parts``), so that a dream
 # called again spends nothing on them: no spec, objectives or keys made again, no jnp ops
 # dispatched one by one. Their arrays are JAX arrays: immutable, safe to share.
-_FIXED: dict = {}
-KEEP_FIXED = 32
+_FIXED = programs.Bounded(KEEP_FIXED)
 
 
 def _fixed_parts(model, config, shape, return_frames, parallel, indices) -> _Fixed:
@@ -222,9 +216,7 @@ def _fixed_parts(model, config, shape, return_frames, parallel, indices) -> _Fix
         execution=execution,
     )
     if cacheable:
-        if len(_FIXED) >= KEEP_FIXED:
-            _FIXED.pop(next(iter(_FIXED)))
-        _FIXED[key] = fixed
+        _FIXED.put(key, fixed)
     return fixed
 
 
@@ -250,58 +242,21 @@ def _checked(config: DreamConfig, model: CNN) -> None:
         return
     config.check(model)
     if _immutable(config):
-        if len(_CHECKED) >= KEEP_FIXED:
-            _CHECKED.pop(next(iter(_CHECKED)))
-        _CHECKED[key] = None
+        _CHECKED.put(key, None)
 
 
-_CHECKED: dict = {}
+_CHECKED = programs.Bounded(KEEP_FIXED)
 
 
 def run_whole(call: DreamCall) -> tuple[jax.Array, jax.Array | None]:
     """``call()``, computed by ``jaxdream.parallel.run`` (interruptible) as
-    ``jaxdream.progress.call`` says, and, where the persistent cache is on, by way of the
+    ``jaxdream.programs.run`` says, and, where the persistent cache is on, by way of the
     program exported there (``exported_program``): a new process does not trace the dream
     again."""
     program = exported_program(call)
     if program is None:
-        return progress_call(carve_batch, tuple(call), (1, 2, 3, 4))
-    return progress_call(program, (call.params, call.images, call.knobs, call.keys), (0, 1, 2, 3))
-
-
-# The whole-dream programs this process took from (or put into) the exported cache, by their
-# description; ``None`` for one that could not be exported (it is then traced as ever).
-_EXPORTED: dict = {}
-
-
-def _describe(call: DreamCall) -> str:
-    """Everything besides jaxdream's code, JAX and the devices that fixes ``call``'s program:
-    its static arguments and the structure, shapes and dtypes of the others."""
-    leaves, tree = jax.tree.flatten((call.params, call.images, call.knobs))
-    shapes = [(np.shape(a), _dtype(a).str) for a in leaves]
-    keys = (call.keys.shape, str(jax.random.key_impl(call.keys)))
-    # JAX settings that change what a trace produces
-    settings = (jax.config.jax_enable_x64, jax.config.jax_default_matmul_precision)
-    return repr((_static_text(call.spec, call.execution), str(tree), shapes, keys, settings))
-
-
-def _dtype(a) -> np.dtype:
-    """The dtype JAX gives ``a`` as an argument (float64 becomes float32 without x64)."""
-    return jax.dtypes.canonicalize_dtype(a.dtype if hasattr(a, "dtype") else np.result_type(a))
-
-
-@functools.lru_cache(maxsize=64)
-def _static_text(spec: DreamSpec, execution: par.Execution) -> str:
-    """``repr`` of the static arguments, made once (a model's and a mesh's ``repr`` are slow)."""
-    return repr((spec, execution))
-
-
-def _fits(exported, avals) -> bool:
-    """Whether a loaded program takes these arguments on this backend (its file name says so;
-    this checks that the file says the same)."""
-    have = [(tuple(a.shape), a.dtype) for a in exported.in_avals]
-    want = [(tuple(a.shape), a.dtype) for a in avals]
-    return have == want and jax.default_backend() in exported.platforms
+        return programs.run(carve_batch, tuple(call), (1, 2, 3, 4))
+    return programs.run(program, (call.params, call.images, call.knobs, call.keys), (0, 1, 2, 3))
 
 
 def _mesh(execution: par.Execution):
@@ -313,56 +268,10 @@ def _mesh(execution: par.Execution):
 
 def exported_program(call: DreamCall):
     """A jitted function of ``(params, images, knobs, keys)`` with ``carve_batch(*call)``'s
-    results (the same bytes): the program ``jax.export`` saved in the persistent cache
-    (``jaxdream.cache.load_exported``), exported and saved there first where it is missing or
-    does not fit. ``None`` where no persistent cache is on or the program cannot be exported."""
-    if cache.cache_dir() is None:
-        return None
-    description = _describe(call)
-    if description in _EXPORTED:
-        return _EXPORTED[description]
-    try:
-        program = _exported_program(call, cache.exported_key(description))
-    except Exception:  # an optimisation only: the dream is traced as ever
-        program = None
-    if len(_EXPORTED) >= KEEP_FIXED:
-        _EXPORTED.pop(next(iter(_EXPORTED)))
-    _EXPORTED[description] = program
-    return program
-
-
-def _exported_program(call: DreamCall, key: str):
-    spec, execution = call.spec, call.execution
-    impl = jax.random.key_impl(call.keys)
-    dynamic = (call.params, call.images, call.knobs, jax.random.key_data(call.keys))
-    leaves, tree = jax.tree.flatten(dynamic)
-    avals = [jax.ShapeDtypeStruct(np.shape(a), _dtype(a)) for a in leaves]
-
-    exported = cache.load_exported(key)
-    if exported is not None and not _fits(exported, avals):
-        exported = None
-    if exported is None:
-
-        def flat(*leaves):
-            params, images, knobs, key_data = jax.tree.unflatten(tree, leaves)
-            keys = jax.random.wrap_key_data(key_data, impl=impl)
-            return carve_batch(spec, params, images, knobs, keys, execution)
-
-        exported = export.export(jax.jit(flat))(*avals)
-        cache.save_exported(key, exported)
-
-    shardings = None
-    if exported.nr_devices > 1:
-        mesh = _mesh(execution)
-        if mesh is None or mesh.size != exported.nr_devices:
-            return None
-        shardings = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-
-    def program(params, images, knobs, keys):
-        leaves = jax.tree.leaves((params, images, knobs, jax.random.key_data(keys)))
-        return exported.call(*leaves)
-
-    return jax.jit(program, in_shardings=shardings)
+    results (the same bytes): the program store's exported program (``programs.exported``),
+    from the persistent cache. ``None`` where no persistent cache is on or the program cannot
+    be exported."""
+    return programs.exported("dream", carve_batch, tuple(call), (1, 2, 3, 4), _mesh(call.execution))
 
 
 def dream_in_parts(call: DreamCall, progress: Callable[[int], object], each: bool = False):
@@ -375,14 +284,15 @@ def dream_in_parts(call: DreamCall, progress: Callable[[int], object], each: boo
         # One call in any case; and XLA inlines a loop of one, so a part would not give the
         # whole program's bytes.
         whole = carve_batch_each if each else carve_batch
-        out = progress_call(whole, tuple(call), (1, 2, 3, 4))
+        out = programs.run(whole, tuple(call), (1, 2, 3, 4))
         progress(1)
         return out
     states = placeholder_states(spec, images)
     args = (spec, call.params, images, states, call.knobs, call.keys, jnp.int32(0))
 
     def run():
-        part = compiled(carve_batch_part, (*args, call.execution, each), (1, 2, 3, 4, 5, 6))
+        dynamic = (1, 2, 3, 4, 5, 6)
+        part = programs.compiled(carve_batch_part, (*args, call.execution, each), dynamic)
         traces, waiting = [], None
         state = states
         for i in range(spec.iterations):
@@ -404,7 +314,7 @@ def dream_in_parts(call: DreamCall, progress: Callable[[int], object], each: boo
 def stages_of(call: DreamCall, frames: jax.Array) -> Stages:
     """The ``Stages`` of ``call``'s dreams, from their ``frames`` (``carve_batch_stages``: each
     iteration computed again, apart, so that the dream's own bytes do not change)."""
-    return progress_call(
+    return programs.run(
         carve_batch_stages,
         (call.spec, call.params, call.images, frames, call.knobs, call.keys, call.execution),
         (1, 2, 3, 4, 5),
