@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import socket
 import stat
 import tempfile
 import threading
@@ -30,8 +32,6 @@ _PARTIAL_LOCK = threading.Lock()
 def remove_partial_files() -> None:
     """Remove every temporary file an ``atomic_open`` is still writing, and every folder
     registered with ``register_partial``."""
-    import shutil
-
     with _PARTIAL_LOCK:
         for tmp in list(_PARTIAL):
             if os.path.isdir(tmp) and not os.path.islink(tmp):
@@ -53,8 +53,6 @@ def register_partial(path: str | os.PathLike, partial: bool = True) -> None:
 
 
 def _host() -> str:
-    import socket
-
     name = "".join(c for c in socket.gethostname() if c.isalnum() or c == "-")
     return name[:32] or "host"
 

@@ -8,10 +8,18 @@ it off. Library users opt in with ``enable_compilation_cache()``.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
+import stat
 from pathlib import Path
 
 import jax
+import jaxlib
+from jax import export
+
+from jaxdream._files import atomic_write
+from jaxdream._version import __version__
+from jaxdream.errors import ResourceError
 
 
 def default_cache_dir() -> Path:
@@ -53,9 +61,6 @@ def cache_dir() -> Path | None:
 def program_key(program_text: str) -> str:
     """A digest of a lowered program and of everything besides it that its compiled form
     depends on: JAX, jaxlib, the devices and the XLA flags."""
-    import hashlib
-
-    import jaxlib
 
     devices = jax.devices()
     parts = [
@@ -77,7 +82,6 @@ def holds_program(key: str) -> bool:
     """Whether jaxdream wrote the program ``key`` into the cache turned on now. An index that
     is not a regular file (a link to an endless device), is over ``MAX_INDEX_BYTES`` or holds
     bytes that are not text counts as not holding it: only the guess is lost."""
-    import stat
 
     folder = cache_dir()
     if folder is None:
@@ -106,7 +110,6 @@ def note_program(key: str) -> None:
     folder = cache_dir()
     if folder is None:
         return
-    import stat
 
     try:  # never blocks on a FIFO put in its place, never appends to anything but a file
         fd = os.open(
@@ -139,9 +142,6 @@ MAX_EXPORTED_BYTES = 256 << 20
 @functools.lru_cache(maxsize=1)
 def source_digest() -> str:
     """A digest of jaxdream's own modules: a program depends on the code that traced it."""
-    import hashlib
-
-    from jaxdream._version import __version__
 
     digest = hashlib.sha256(__version__.encode())
     for path in sorted(Path(__file__).parent.glob("**/*.py")):
@@ -164,8 +164,6 @@ def _exported_path(key: str) -> Path | None:
 
 def _entry_digest(key: str, payload: bytes) -> bytes:
     """What an entry's header holds: a digest of the key it is for and of its bytes."""
-    import hashlib
-
     return hashlib.sha256(key.encode() + b"\0" + payload).digest()
 
 
@@ -189,8 +187,6 @@ def load_exported(key: str):
     if _entry_digest(key, payload) != digest:
         return None
     try:
-        from jax import export
-
         return export.deserialize(bytearray(payload))
     except Exception:  # a flatbuffer that does not parse: treated as absent
         return None
@@ -199,9 +195,6 @@ def load_exported(key: str):
 def save_exported(key: str, exported) -> bool:
     """Save ``exported`` under ``key`` (atomically; a cache that cannot be written only costs
     a trace in the next process). Returns whether it was saved."""
-
-    from jaxdream._files import atomic_write
-    from jaxdream.errors import ResourceError
 
     path = _exported_path(key)
     if path is None:

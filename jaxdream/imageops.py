@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from PIL import Image
 
 Array = jax.Array
 
@@ -96,7 +97,6 @@ def resize_host(x: np.ndarray, shape: Sequence[int]) -> np.ndarray:
     if (h, w) == (oh, ow):
         return x
     if h * w >= PILLOW_RESIZE_FROM:
-        from PIL import Image
 
         def one(channel: np.ndarray) -> np.ndarray:
             channel = np.ascontiguousarray(channel)  # read in place by Pillow, not copied

@@ -41,9 +41,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdream._files import atomic_write
+from jaxdream.checkpoint import bundled_weights_path, load_model
 from jaxdream.checks import whole_number
+from jaxdream.data import load_split
 from jaxdream.errors import ConfigError, DataError
 from jaxdream.model import CNN, activation_shapes, activations, standardize
+from jaxdream.patterns import model_from_params
 
 CLASSES = 10
 QUIET = 0.05  # a map whose top-class mean is under this fraction of the layer's mean
@@ -193,9 +196,6 @@ def mnist_map_table(
 ) -> MapTable:
     """``map_table`` of ``layer`` on an MNIST split read through TFDS (``jaxdream.data``);
     the bundled weights unless ``params`` are given."""
-    from jaxdream.checkpoint import load_model
-    from jaxdream.data import load_split
-    from jaxdream.patterns import model_from_params
 
     if params is None:
         model, params = load_model()
@@ -237,7 +237,6 @@ def maps_card(tables: Mapping[str, MapTable], digit: int = 9, layer: str = "conv
 def tables_path(weights: str | os.PathLike | None = None) -> Path:
     """Where the map tables of ``weights`` (a checkpoint; default: the bundled one) lie: beside
     it, ``NAME.maps.json``."""
-    from jaxdream.checkpoint import bundled_weights_path
 
     weights = Path(weights) if weights is not None else bundled_weights_path()
     return weights.with_suffix(".maps.json")
@@ -250,7 +249,6 @@ def _digest(path: Path) -> str:
 def load_tables(weights: str | os.PathLike | None = None) -> dict[str, MapTable] | None:
     """The map tables stored beside ``weights`` (default: the bundled weights') by layer, or
     ``None`` where there are none, or they were measured for other weights (no MNIST needed)."""
-    from jaxdream.checkpoint import bundled_weights_path
 
     weights = Path(weights) if weights is not None else bundled_weights_path()
     path = tables_path(weights)
@@ -287,7 +285,6 @@ def write_beside(
     """Measure the tables of ``weights`` (default: the bundled ones) for ``TABLE_LAYERS`` on
     an MNIST split and store them beside the weights (``tables_path``); a model card beside
     them (``NAME.md``) gets its maps section (``maps_card``), replaced if it had one."""
-    from jaxdream.checkpoint import bundled_weights_path, load_model
 
     weights = Path(weights) if weights is not None else bundled_weights_path()
     model, params = load_model(weights)
