@@ -41,12 +41,13 @@ def free_port() -> int:
 def jaxdream_process(
     args: list[str], cwd: str | os.PathLike, xla_flags: str | None = None, **env: str
 ) -> subprocess.Popen:
-    """``python -m jaxdream ARGS`` started in ``cwd`` with this repository's package, without the
-    persistent compilation cache, on ``xla_flags`` (default: one CPU device), with ``env``
-    added; its standard output and error are pipes of text."""
+    """``python -m jaxdream ARGS`` started in ``cwd`` with this repository's package, on
+    ``xla_flags`` (default: one CPU device), with ``env`` added; its standard output and error
+    are pipes of text. It shares the test session's persistent compilation cache (``conftest``
+    puts it in a temporary folder): a program one such process compiled, the next loads."""
     from jaxdream.runtime import cpu_flags
 
-    environment = dict(os.environ, JAXDREAM_NO_CACHE="1", XLA_FLAGS=xla_flags or cpu_flags(1))
+    environment = dict(os.environ, XLA_FLAGS=xla_flags or cpu_flags(1))
     environment.update(PYTHONPATH=str(REPO), **env)
     return subprocess.Popen(
         [sys.executable, "-m", "jaxdream", *args],

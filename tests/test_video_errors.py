@@ -77,19 +77,21 @@ def damaged_open_gop(path: Path, count: int = 120) -> Path:
     return path
 
 
-def _env(**more) -> dict[str, str]:
+def _env(cache: bool = True, **more) -> dict[str, str]:
+    """The command line's environment: this repository's package, one CPU device, and the test
+    session's persistent compilation cache (a program one run compiled, the next loads), or
+    none (``cache=False``: where a test limits what may be written)."""
     from jaxdream.runtime import cpu_flags
 
-    return dict(
-        os.environ, JAXDREAM_NO_CACHE="1", XLA_FLAGS=cpu_flags(1), PYTHONPATH=str(REPO), **more
-    )
+    env = dict(os.environ, XLA_FLAGS=cpu_flags(1), PYTHONPATH=str(REPO), **more)
+    return env if cache else dict(env, JAXDREAM_NO_CACHE="1")
 
 
-def _jaxdream(args, cwd, timeout=180, prefix=(), **kw) -> subprocess.CompletedProcess:
+def _jaxdream(args, cwd, timeout=180, prefix=(), cache=True, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(
         [*prefix, sys.executable, "-m", "jaxdream", *args],
         cwd=cwd,
-        env=_env(),
+        env=_env(cache),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -201,7 +203,9 @@ def test_a_render_onto_a_full_disk_ends_in_order(tmp_path, command, how):
         prefix = ("sh", "-c", 'ulimit -f 16 && exec "$@"', "sh")  # 16 blocks of 512 bytes
     args = ["video", str(clip)] if command == "video" else ["zoom", "--frames", "200"]
     for _ in range(3):  # the crash in FFmpeg's muxer after a failed write came 1 run in 3
-        run = _jaxdream([*args, "-o", str(out), *TINY_DREAM_FLAGS], tmp_path, prefix=prefix, **kw)
+        run = _jaxdream(
+            [*args, "-o", str(out), *TINY_DREAM_FLAGS], tmp_path, prefix=prefix, cache=False, **kw
+        )
         _one_error_line(run, "cannot write")
         assert not out.exists()
         shutil.rmtree(out.parent / ".out.mp4.partial", ignore_errors=True)
