@@ -61,11 +61,16 @@ def jaxdream_process(
 
 def two_processes(args: list[str], cwd: str | os.PathLike) -> list[subprocess.Popen]:
     """Processes 0 and 1 of one two-process run of ``python -m jaxdream ARGS`` (a coordinator
-    on a free local port), each on two CPU devices."""
+    on a free local port), each on two CPU devices, without the persistent compilation cache:
+    the two compile at once (nothing to load), and JAX writes an entry from process 0 while
+    process 1 may be reading it."""
     from jaxdream.runtime import cpu_flags
 
     run = [*args, "--coordinator-address", f"127.0.0.1:{free_port()}", "--num-processes", "2"]
-    return [jaxdream_process([*run, "--process-id", str(i)], cwd, cpu_flags(2)) for i in range(2)]
+    return [
+        jaxdream_process([*run, "--process-id", str(i)], cwd, cpu_flags(2), JAXDREAM_NO_CACHE="1")
+        for i in range(2)
+    ]
 
 
 def refused(capsys, argv: list[str], *folders: str | os.PathLike) -> str:
