@@ -46,9 +46,10 @@ def _collect_after_motion_tests(request):
 
 @pytest.fixture(scope="session")
 def tiny():
-    """A small random CNN: ``(model, params)``."""
+    """A small random CNN: ``(model, params)``, initialised in one compiled program (the values
+    an initialisation op by op gives, without compiling each operation on its own)."""
     model = CNN(widths=(4, 6, 8), hidden=12)
-    return model, init_params(model, jax.random.key(0))
+    return model, jax.jit(init_params, static_argnums=0)(model, jax.random.key(0))
 
 
 @pytest.fixture(scope="session")
