@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny random CNN for fast tests, the bundled CNN, and where MNIST lies."""
+"""Shared fixtures: a tiny random CNN for fast tests, the bundled CNN, where MNIST lies, and a
+photo in a file (plain functions and constants the tests share are in ``tests/helpers.py``)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import pytest
 
 from jaxdream.checkpoint import load_model
 from jaxdream.model import CNN, init_params
+from tests.helpers import write_photo
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,9 +46,10 @@ def _collect_after_motion_tests(request):
 
 @pytest.fixture(scope="session")
 def tiny():
-    """A small random CNN: ``(model, params)``."""
+    """A small random CNN: ``(model, params)``, initialised in one compiled program (the values
+    an initialisation op by op gives, without compiling each operation on its own)."""
     model = CNN(widths=(4, 6, 8), hidden=12)
-    return model, init_params(model, jax.random.key(0))
+    return model, jax.jit(init_params, static_argnums=0)(model, jax.random.key(0))
 
 
 @pytest.fixture(scope="session")
@@ -62,6 +65,12 @@ def mnist_dir() -> str:
         if candidate and (Path(candidate) / "mnist").is_dir():
             return str(candidate)
     pytest.skip("MNIST is not prepared here: set TFDS_DATA_DIR to a TFDS folder holding mnist")
+
+
+@pytest.fixture
+def photo(tmp_path) -> Path:
+    """A random 40x60 RGB photo, ``photo.png`` in the test's temporary folder."""
+    return write_photo(tmp_path / "photo.png", 40, 60)
 
 
 @pytest.fixture

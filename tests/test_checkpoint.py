@@ -1,8 +1,11 @@
 import jax
 import numpy as np
 import pytest
+from flax import serialization
 
 from jaxdream.checkpoint import (
+    FORMAT,
+    FORMAT_VERSION,
     bundled_weights_path,
     load_checkpoint,
     load_model,
@@ -83,3 +86,27 @@ def test_bundled_weights_load_with_no_argument():
     assert meta["command"].startswith("jaxdream train")
     template = init_params(CNN(), jax.random.key(0))
     assert jax.tree.structure(template) == jax.tree.structure(params)
+
+
+# --------------------------------------------------------------------------- checkpoints that lie
+
+
+def _checkpoint(path, model_spec, params):
+    state = {"format": FORMAT, "version": FORMAT_VERSION, "model": model_spec, "params": params}
+    path.write_bytes(serialization.msgpack_serialize(state))
+
+
+def test_checkpoints_that_lie(tmp_path, tiny):
+    from jaxdream.errors import CheckpointError
+
+    model, params = tiny
+    spec = {"widths": [-4, 6, 8], "hidden": 12, "num_classes": 10}
+    _checkpoint(tmp_path / "neg.msgpack", spec, {k: dict(v) for k, v in params.items()})
+    with pytest.raises(CheckpointError, match="model description"):
+        load_checkpoint(tmp_path / "neg.msgpack")
+    good = {"widths": list(model.widths), "hidden": model.hidden, "num_classes": 10}
+    weird = {k: {n: np.asarray(a) for n, a in v.items()} for k, v in params.items()}
+    weird["conv1"]["kernel"] = weird["conv1"]["kernel"].astype(np.complex64)
+    _checkpoint(tmp_path / "complex.msgpack", good, weird)
+    with pytest.raises(CheckpointError, match="complex64 values"):
+        load_checkpoint(tmp_path / "complex.msgpack")

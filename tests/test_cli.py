@@ -13,16 +13,7 @@ from PIL import Image
 from jaxdream import imageio
 from jaxdream.checkpoint import save_checkpoint
 from jaxdream.cli import main
-
-FAST = ["--size", "48", "--iterations", "1", "--steps", "2", "-q"]
-
-
-@pytest.fixture
-def photo(tmp_path):
-    rng = np.random.default_rng(0)
-    path = tmp_path / "photo.png"
-    Image.fromarray(rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)).save(path)
-    return path
+from tests.helpers import SMALL_DREAM_FLAGS
 
 
 def test_dream_end_to_end(tmp_path, photo, capsys):
@@ -41,7 +32,7 @@ def test_dream_end_to_end(tmp_path, photo, capsys):
             "0",
             "1/56,3,7,12",
             "--color",
-            *FAST,
+            *SMALL_DREAM_FLAGS,
         ]
     )
     assert code == 0
@@ -56,13 +47,13 @@ def test_dream_end_to_end(tmp_path, photo, capsys):
 
 def test_dream_with_no_input_uses_the_sample(tmp_path):
     out = tmp_path / "sample.png"
-    assert main(["dream", "-o", str(out), *FAST]) == 0
+    assert main(["dream", "-o", str(out), *SMALL_DREAM_FLAGS]) == 0
     with Image.open(out) as img:
         assert img.size == (512, 512) and img.mode == "RGB"  # the vivid preset: in colour
-    assert main(["dream", "-o", str(out), "--output-size", "working", *FAST]) == 0
+    assert main(["dream", "-o", str(out), "--output-size", "working", *SMALL_DREAM_FLAGS]) == 0
     with Image.open(out) as img:
         assert img.size == (48, 48)
-    assert main(["dream", "-o", str(out), "--preset", "article", *FAST]) == 0
+    assert main(["dream", "-o", str(out), "--preset", "article", *SMALL_DREAM_FLAGS]) == 0
     with Image.open(out) as img:
         assert img.mode == "L"
 
@@ -83,7 +74,7 @@ def test_same_seed_same_file(tmp_path, photo):
                     "1",
                     "--seed",
                     "1",
-                    *FAST,
+                    *SMALL_DREAM_FLAGS,
                 ]
             )
             == 0
@@ -104,7 +95,7 @@ def test_same_seed_same_file(tmp_path, photo):
 )
 def test_dream_objectives_and_layouts_from_the_command_line(tmp_path, photo, capsys, flags):
     out = tmp_path / "d.png"
-    assert main(["dream", str(photo), "-o", str(out), *FAST, *flags]) == 0
+    assert main(["dream", str(photo), "-o", str(out), *SMALL_DREAM_FLAGS, *flags]) == 0
     with Image.open(out) as img:
         pixels = np.asarray(img)
     assert pixels.std() > 0  # a picture, not a flat image

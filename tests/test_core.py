@@ -1,5 +1,6 @@
 """The engine core: objectives driving dreams, the retrace guard, tile layouts, the parallel
-strategies and the backend's compute choices."""
+strategies, the backend's compute choices, and the project's own errors for bad input through
+the API (no NaN reaches an image)."""
 
 import ast
 import json
@@ -16,7 +17,10 @@ import pytest
 from jaxdream import compute, parallel
 from jaxdream.carve import carve_batch
 from jaxdream.config import DreamConfig, Level
+from jaxdream.display import Display, to_uint8
 from jaxdream.dreaming import dream, dream_call, dream_many
+from jaxdream.errors import JaxdreamError, NumericalError
+from jaxdream.imageio import save_image
 from jaxdream.layouts import Grid, Overlap, _overlap_plan
 from jaxdream.model import CNN, Features, max_pool_2x2
 from jaxdream.objectives import channel, logit, neuron, parse_objective, stack_objectives
@@ -368,3 +372,47 @@ def test_no_bar_when_standard_error_is_not_a_terminal(tmp_path):
         timeout=300,
     )
     assert done.returncode == 0 and "|" not in done.stderr and "it/s" not in done.stderr
+
+
+# ------------------------------------------------------------------------ bad input through the API
+
+
+def test_extreme_finite_images_dream_to_finite_results(bundled):
+    _, params = bundled
+    wild = np.linspace(-3e38, 3e38, 40 * 60, dtype=np.float32).reshape(40, 60)
+    result = dream(wild, DreamConfig(size=48, iterations=1, steps=2), params=params)
+    assert np.all(np.isfinite(result.image))
+
+
+def test_no_nan_reaches_an_image(tmp_path):
+    x = np.ones((4, 4), np.float32)
+    x[1, 1] = np.nan
+    with pytest.raises(NumericalError):
+        to_uint8(x)
+    from jaxdream.dreaming import check_finite
+
+    with pytest.raises(NumericalError, match="lower"):
+        check_finite(x, DreamConfig())
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda p: dream([[0.1, 0.2], [0.3, 0.4]], params=p),
+        lambda p: dream(b"\x89PNG\r\n\x1a\n....", params=p),
+        lambda p: dream(np.zeros((4, 4)), DreamConfig(size=(48, 48, 3)), params=p),
+        lambda p: dream(np.zeros((4, 4)), DreamConfig(size=48.5), params=p),
+        lambda p: dream(np.zeros((4, 4)), DreamConfig(levels=[1]), params=p),
+        lambda p: dream(np.zeros((4, 4)), DreamConfig(steps="30"), params=p),
+        lambda p: dream(np.zeros((4, 4)), DreamConfig(levels=(Level(1, tiles=(0.5,)),)), params=p),
+        lambda p: dream(np.zeros((4, 4)), "article", params=p),
+        lambda p: dream_many("photo.jpg", params=p),
+        lambda p: save_image("x.png", np.zeros((4, 4), np.float64)),
+        lambda p: save_image("x.png", np.zeros((0, 4), np.uint8)),
+        lambda p: Display(fact=float("nan")),
+    ],
+)
+def test_the_python_api_raises_its_own_errors(bundled, call):
+    _, params = bundled
+    with pytest.raises(JaxdreamError):
+        call(params)

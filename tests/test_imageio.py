@@ -1,12 +1,13 @@
 import io
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from jaxdream import imageio
-from jaxdream.errors import ImageError
+from jaxdream.errors import ImageError, JaxdreamError
 from jaxdream.imageio import load_photo, rgb_float, save_gif, save_image
 
 
@@ -160,3 +161,18 @@ def test_gif(tmp_path):
         assert img.n_frames == 3
     with pytest.raises(ImageError, match="gif"):
         save_gif(tmp_path / "a.png", frames)
+
+
+def test_the_pixel_limit_is_the_documented_one(tmp_path, monkeypatch):
+    docs = Path(__file__).parents[1] / "docs" / "carving.md"
+    text = " ".join(docs.read_text().split())
+    assert imageio.MAX_PIXELS == 100_000_000
+    assert "images over 100 million pixels are refused" in text
+    monkeypatch.setattr(imageio, "MAX_PIXELS", 100 * 100)
+    Image.new("L", (100, 100)).save(tmp_path / "at.png")
+    Image.new("L", (100, 101)).save(tmp_path / "over.png")
+    assert load_photo(tmp_path / "at.png").gray.shape == (100, 100)
+    assert imageio.photo_shape(tmp_path / "at.png") == (100, 100)
+    for reader in (load_photo, imageio.photo_shape):
+        with pytest.raises(JaxdreamError, match="too large"):
+            reader(tmp_path / "over.png")

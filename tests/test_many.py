@@ -2,9 +2,6 @@
 line, several processes."""
 
 import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,13 +12,23 @@ from jaxdream import many
 from jaxdream.cli import main
 from jaxdream.config import DreamConfig, Level
 from jaxdream.dreaming import dream, dream_many
-from jaxdream.errors import ImageError, ResourceError
+from jaxdream.errors import ConfigError, ImageError, JaxdreamError, ResourceError
 from jaxdream.imageio import load_photo, photo_shape
-from jaxdream.many import dream_photos
-from jaxdream.photos import find_photos, output_paths
+from jaxdream.many import MAX_BATCH, dream_photos
+from jaxdream.photos import damaged_output, find_photos, output_paths
+from tests.helpers import (
+    SMALL_DREAM_FLAGS,
+    TINY_DREAM_FLAGS,
+    jaxdream_process,
+    refused,
+    two_processes,
+    write_photo,
+)
 
 CFG = DreamConfig(size=48, iterations=1, steps=2, levels=(Level(0), Level(1)))
-FAST = ["--size", "48", "--iterations", "1", "--steps", "2", "--levels", "0", "1", "-q"]
+CFG_FLAGS = [*SMALL_DREAM_FLAGS, "--levels", "0", "1"]  # CFG on the command line
+TINY_CFG = DreamConfig(size=16, iterations=1, steps=1, map=1)
+PHOTO = np.random.default_rng(0).random((30, 30))
 SHAPES = [(60, 80), (80, 60), (45, 80), (60, 80), (50, 50), (61, 80)]
 
 
@@ -124,7 +131,15 @@ def test_find_photos_and_output_names(folder):
 
 def test_folder_on_the_command_line(tmp_path, folder, capsys):
     out = tmp_path / "out"
-    argv = ["dream", str(folder), str(folder / "p1.png"), "-o", f"{out}/", "--recursive", *FAST]
+    argv = [
+        "dream",
+        str(folder),
+        str(folder / "p1.png"),
+        "-o",
+        f"{out}/",
+        "--recursive",
+        *CFG_FLAGS,
+    ]
     assert main([*argv, "--gif", str(tmp_path / "gifs")]) == 1  # broken.jpg failed
     err = capsys.readouterr()
     assert [ln for ln in err.err.splitlines() if ln.startswith("jaxdream: skipped")] == [
@@ -144,7 +159,7 @@ def test_folder_on_the_command_line(tmp_path, folder, capsys):
     with Image.open(out / "p1.png") as a, Image.open(out / "p1-2.png") as b:
         assert a.tobytes() == b.tobytes()  # the same photo twice, the same dream
     single = tmp_path / "single.png"
-    assert main(["dream", str(folder / "p2.png"), "-o", str(single), *FAST]) == 0
+    assert main(["dream", str(folder / "p2.png"), "-o", str(single), *CFG_FLAGS]) == 0
     assert single.read_bytes() == (out / "p2.png").read_bytes()
 
     stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
@@ -168,22 +183,10 @@ def test_folder_on_the_command_line(tmp_path, folder, capsys):
 def test_bad_output_folders_are_refused_before_any_work(tmp_path, folder, capsys, output, pattern):
     (tmp_path / "file.png").write_bytes(b"x")
     before = sorted(str(p) for p in tmp_path.rglob("*"))
-    assert main(["dream", str(folder), "-o", str(tmp_path / output), *FAST]) == 2
+    assert main(["dream", str(folder), "-o", str(tmp_path / output), *CFG_FLAGS]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("jaxdream: error: ") and pattern in err[0], err
     assert sorted(str(p) for p in tmp_path.rglob("*")) == before
-
-
-def _cli(args, env_flags, cwd, extra_env=None):
-    env = dict(os.environ, XLA_FLAGS=env_flags, JAXDREAM_NO_CACHE="1", **(extra_env or {}))
-    return subprocess.Popen(
-        [sys.executable, "-m", "jaxdream", *args],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -195,37 +198,17 @@ def test_four_devices_and_two_processes_write_the_single_device_bytes(tmp_path, 
     from jaxdream.runtime import DEVICE_FLAGS, cpu_flags
 
     (folder / "broken.jpg").unlink()
-    args = ["dream", str(folder), *FAST]
+    args = ["dream", str(folder), *CFG_FLAGS]
     one_device = f"{DEVICE_FLAGS.format(n=1)} {cpu_flags(1)}"
-    one = _cli([*args, "-o", str(tmp_path / "one")], one_device, tmp_path)
-    four = _cli([*args, "-o", str(tmp_path / "four")], cpu_flags(4), tmp_path)
+    one = jaxdream_process([*args, "-o", str(tmp_path / "one")], tmp_path, one_device)
+    four = jaxdream_process([*args, "-o", str(tmp_path / "four")], tmp_path, cpu_flags(4))
     errors = [p.communicate(timeout=300)[1] for p in (one, four)]  # both, before asserting
     for p, err in zip((one, four), errors, strict=True):
         assert p.returncode == 0, err
     assert _files(tmp_path / "one") == _files(tmp_path / "four")
     assert len(_files(tmp_path / "one")) == len(SHAPES)
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    hosts = [
-        _cli(
-            [
-                *args,
-                "-o",
-                str(tmp_path / "two"),
-                "--coordinator-address",
-                f"127.0.0.1:{port}",
-                "--num-processes",
-                "2",
-                "--process-id",
-                str(i),
-            ],
-            cpu_flags(2),
-            tmp_path,
-        )
-        for i in range(2)
-    ]
+    hosts = two_processes([*args, "-o", str(tmp_path / "two")], tmp_path)
     said = []
     for out, err in [p.communicate(timeout=300) for p in hosts]:
         assert not err or "Traceback" not in err, err
@@ -235,3 +218,299 @@ def test_four_devices_and_two_processes_write_the_single_device_bytes(tmp_path, 
     assert "process 0 of 2" in said[0] and "process 1 of 2" in said[1]
     counts = [int(s.split("dreamed ")[1].split()[0]) for s in said]
     assert sorted(counts) == [3, 3]  # each process dreamt its own share
+
+
+def test_an_empty_list_of_photos_dreams_nothing(bundled):
+    assert dream_many([], params=bundled[1]) == []
+
+
+def test_folder_outputs_never_collide_and_reruns_skip_their_own_outputs(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    write_photo(photos / "b.png", seed=1)
+    write_photo(photos / "b-stages.png", seed=2)
+    out = photos / "dreams"  # inside the input folder
+    argv = [
+        "dream",
+        str(photos),
+        "-o",
+        str(out),
+        "--figure",
+        str(out),
+        "--recursive",
+        *TINY_DREAM_FLAGS,
+    ]
+    assert main(argv) == 0
+    names = sorted(os.listdir(out))
+    # Sorted, b-stages.png comes first and takes b-stages.png (and b-stages-stages.png); b's
+    # figure would be b-stages.png too, so b becomes b-2: four different files.
+    assert names == ["b-2-stages.png", "b-2.png", "b-stages-stages.png", "b-stages.png"]
+    with Image.open(out / "b-2.png") as dreamt:
+        assert dreamt.size == (40, 30)
+    capsys.readouterr()
+    assert main(argv) == 0  # the rerun walks photos/ but not its output folder
+    said = capsys.readouterr().out
+    assert "dreamed 2 photos" in said
+    assert sorted(os.listdir(out)) == names
+
+
+def test_skip_existing_redoes_a_damaged_output(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(3):
+        write_photo(photos / f"p{i}.png", seed=i)
+    out = tmp_path / "out"
+    argv = ["dream", str(photos), "-o", str(out), *TINY_DREAM_FLAGS]
+    assert main(argv) == 0
+    good = (out / "p1.png").read_bytes()
+    (out / "p1.png").write_bytes(good[: len(good) // 2])  # an interrupted copy
+    (out / "p2.png").write_text("not an image")
+    capsys.readouterr()
+    assert main([*argv, "--skip-existing"]) == 0
+    captured = capsys.readouterr()
+    assert "(1 skipped as done, 0 failed)" in captured.out
+    assert f"redoing {photos / 'p1.png'}: {out / 'p1.png'} it is not a whole image" in captured.err
+    assert f"redoing {photos / 'p2.png'}: {out / 'p2.png'}" in captured.err
+    assert (out / "p1.png").read_bytes() == good
+
+
+def test_an_unlistable_subfolder_is_reported_with_its_reason(tmp_path, capsys, monkeypatch):
+    import jaxdream.many as many
+
+    photos = tmp_path / "photos"
+    (photos / "locked").mkdir(parents=True)
+    write_photo(photos / "a.png")
+    write_photo(photos / "locked" / "b.png")
+    real = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(many.os, "scandir", scandir)
+    argv = ["dream", str(photos), "-o", str(tmp_path / "out"), "--recursive", *TINY_DREAM_FLAGS]
+    assert main(argv) == 1  # one problem, the rest dreamt
+    captured = capsys.readouterr()
+    assert (
+        f"jaxdream: skipped {photos / 'locked'}: cannot list the folder: Permission denied"
+        in captured.err
+    )
+    assert os.listdir(tmp_path / "out") == ["a.png"]
+
+
+def test_a_batch_larger_than_the_photos_is_bounded(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    write_photo(photos / "a.png")
+    out = tmp_path / "out"
+    assert (
+        main(["dream", str(photos), "-o", str(out), "--batch-size", "65536", *TINY_DREAM_FLAGS])
+        == 0
+    )
+    assert os.listdir(out) == ["a.png"]
+    err = refused(
+        capsys,
+        ["dream", str(photos), "-o", str(out), "--batch-size", "1000000000", *TINY_DREAM_FLAGS],
+        out,
+    )
+    assert "--batch-size must be in 1..65,536" in err
+
+
+# -------------------------------------------------------------------- bad arguments to dream_photos
+
+
+@pytest.mark.parametrize(
+    "batch, says",
+    [(2.5, "whole number"), ("2", "whole number"), (True, "whole number"), (0, "1..")],
+)
+def test_batch_sizes_must_be_whole_positive_numbers(tiny, batch, says):
+    model, params = tiny
+    with pytest.raises(ConfigError, match=f"batch size must be .*{says}"):
+        dream_photos([PHOTO], TINY_CFG, model=model, params=params, batch_size=batch)
+
+
+def test_a_huge_batch_size_is_refused_and_a_large_one_is_bounded_by_the_photos(tiny):
+    model, params = tiny
+    with pytest.raises(ConfigError, match=f"1..{MAX_BATCH:,}"):
+        dream_photos([PHOTO], TINY_CFG, model=model, params=params, batch_size=10**9)
+    run = dream_photos([PHOTO, PHOTO], TINY_CFG, model=model, params=params, batch_size=MAX_BATCH)
+    assert [o.error for o in run] == [None, None]
+    assert [program.batch for program in run._programs.values()] == [2]  # not 65,536
+
+
+@pytest.mark.parametrize("config", [None, {}, "vivid", DreamConfig])
+def test_config_must_be_a_dream_config(tiny, config):
+    model, params = tiny
+    with pytest.raises(ConfigError, match="config must be a DreamConfig"):
+        dream_photos([PHOTO], config, model=model, params=params)
+
+
+@pytest.mark.parametrize("photos", ["a.png", b"a.png", PHOTO])
+def test_one_photo_alone_is_refused_saying_how(tiny, tmp_path, photos):
+    model, params = tiny
+    with pytest.raises(ImageError, match=r"dream_photos\(\[photo\]\)"):
+        dream_photos(photos, TINY_CFG, model=model, params=params)
+
+
+def test_a_folder_name_alone_is_refused_too(tiny, tmp_path):
+    model, params = tiny
+    with pytest.raises(ImageError, match=r"not one PosixPath|not one str"):
+        dream_photos(tmp_path, TINY_CFG, model=model, params=params)
+
+
+@pytest.mark.parametrize("photos", [None, 5, 2.5])
+def test_photos_must_be_a_list(tiny, photos):
+    model, params = tiny
+    with pytest.raises(ImageError, match="takes a list of photos"):
+        dream_photos(photos, TINY_CFG, model=model, params=params)
+
+
+BAD_PHOTOS = [
+    None,
+    5,
+    {},
+    np.full((30, 30), np.nan),
+    np.zeros((30, 30, 7)),
+    np.array([["a"]]),
+    np.zeros((0, 30)),
+    np.zeros((30, 30), complex),
+    np.array([[None]]),
+    "/nonexistent/photo.png",
+]
+
+
+@pytest.mark.parametrize("bad", BAD_PHOTOS, ids=range(len(BAD_PHOTOS)))
+def test_a_bad_photo_fails_only_its_own_outcome(tiny, bad):
+    model, params = tiny
+    outcomes = list(dream_photos([PHOTO, bad, PHOTO], TINY_CFG, model=model, params=params))
+    assert [o.index for o in outcomes] == [0, 1, 2]
+    assert isinstance(outcomes[1].error, JaxdreamError) and outcomes[1].result is None
+    assert outcomes[0].error is None and outcomes[2].error is None
+    np.testing.assert_array_equal(outcomes[0].result.image, outcomes[2].result.image)
+
+
+# ---------------------------------------------- the walk of folders, output names, finished outputs
+
+
+@pytest.fixture
+def tree(tmp_path):
+    root = tmp_path / "photos"
+    (root / "sub" / "deeper").mkdir(parents=True)
+    (root / ".hidden").mkdir()
+    (root / "out").mkdir()
+    for name in ("b.png", "a.jpg", ".h.png", "notes.txt", "sub/c.png", "sub/deeper/d.png"):
+        write_photo(root / name) if name.endswith((".png", ".jpg")) else (root / name).write_text(
+            "x"
+        )
+    write_photo(root / ".hidden" / "e.png")
+    write_photo(root / "out" / "a.png")  # a dream of an earlier run
+    os.symlink(root / "nowhere.png", root / "broken.png")
+    os.symlink(root / "sub", root / "loop")  # a symlinked folder: not followed
+    return root
+
+
+def test_the_walk_finds_photos_and_says_what_it_could_not(tree):
+    found, problems = find_photos([tree], recursive=True, exclude=[tree / "out"])
+    names = [os.path.relpath(p, tree) for p in found]
+    assert names == ["a.jpg", "b.png", "sub/c.png", "sub/deeper/d.png"]
+    assert problems == [(str(tree / "broken.png"), "it is a broken link")]
+
+
+def test_without_recursive_only_the_top_folder(tree):
+    found, _ = find_photos([tree])
+    assert [os.path.basename(p) for p in found] == ["a.jpg", "b.png"]
+
+
+def test_output_folders_inside_inputs_are_not_walked_however_named(tree):
+    found, _ = find_photos([tree], recursive=True, exclude=[str(tree / "sub" / ".." / "out")])
+    assert all("out" not in os.path.relpath(p, tree).split(os.sep) for p in found)
+    found, _ = find_photos([tree], recursive=True)
+    assert str(tree / "out" / "a.png") in found  # only the run's own folders are left out
+
+
+def test_unlistable_folders_are_reported_with_the_systems_reason(tree, monkeypatch):
+    real = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path).endswith("sub"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(many.os, "scandir", scandir)
+    found, problems = find_photos([tree], recursive=True, exclude=[tree / "out"])
+    assert [os.path.basename(p) for p in found] == ["a.jpg", "b.png"]
+    assert (str(tree / "sub"), "cannot list the folder: Permission denied") in problems
+
+
+def test_missing_inputs_are_reported(tmp_path):
+    found, problems = find_photos([tmp_path / "nope.png", tmp_path / "nope"])
+    assert found == []
+    assert [why for _, why in problems] == ["it does not exist"] * 2
+
+
+def test_outputs_of_one_run_never_collide(tmp_path):
+    photos = ["x/b.jpg", "y/b.png", "b-stages.jpg", "b-2.png", "b-stages-2.gif"]
+    jobs = output_paths(photos, "out", gif="out", figure="out")
+    every = [p for job in jobs for p in job.values()]
+    assert len(set(every)) == len(every) == 3 * len(photos)
+    assert jobs[0] == {"output": "out/b.png", "gif": "out/b.gif", "figure": "out/b-stages.png"}
+    assert output_paths(photos, "out") == output_paths(photos, "out")  # the same names again
+
+
+def test_an_output_that_is_an_input_is_refused(tmp_path):
+    photo = str(write_photo(tmp_path / "a.png"))
+    with pytest.raises(ImageError, match="would overwrite an input photo"):
+        output_paths([photo], str(tmp_path))
+    figure = str(write_photo(tmp_path / "b-stages.png"))
+    with pytest.raises(ImageError, match="would overwrite an input photo"):
+        output_paths([str(tmp_path / "x" / "b.jpg"), figure], "elsewhere", figure=str(tmp_path))
+
+
+def test_what_counts_as_a_finished_output(tmp_path):
+    good = tmp_path / "good.png"
+    write_photo(good)
+    data = good.read_bytes()
+    (tmp_path / "half.png").write_bytes(data[: len(data) // 2])
+    (tmp_path / "flipped.png").write_bytes(data[:-20] + bytes(20))
+    (tmp_path / "text.png").write_text("not an image")
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "dir.png").mkdir()
+    assert damaged_output(good) is None
+    assert damaged_output(tmp_path / "missing.png") == "it is missing"
+    assert damaged_output(tmp_path / "empty.png") == "it is empty"
+    assert damaged_output(tmp_path / "dir.png") == "it is not a file"
+    for name in ("half.png", "flipped.png", "text.png"):
+        assert damaged_output(tmp_path / name) == "it is not a whole image", name
+
+
+def test_unreadable_photos_are_reported_with_the_systems_reason(tree, monkeypatch):
+    real = os.open
+
+    def fake_open(path, flags, *args, **kwargs):
+        if os.fspath(path).endswith("b.png"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(many.os, "open", fake_open)
+    found, problems = find_photos([tree, tree / "sub" / "c.png"], exclude=[tree / "out"])
+    assert [os.path.basename(p) for p in found] == ["a.jpg", "c.png"]
+    assert (str(tree / "b.png"), "cannot read it: Permission denied") in problems
+
+
+def test_an_unreadable_single_photo_says_so(tmp_path, monkeypatch):
+    from jaxdream import _files
+
+    photo = str(write_photo(tmp_path / "a.png"))
+    real = os.open
+    monkeypatch.setattr(
+        _files.os,
+        "open",
+        lambda p, *a, **k: (
+            (_ for _ in ()).throw(PermissionError(13, "Permission denied"))
+            if os.fspath(p) == photo
+            else real(p, *a, **k)
+        ),
+    )
+    with pytest.raises(ImageError, match=f"cannot read {photo}: Permission denied"):
+        _files.check_regular_file(photo, 10**6)

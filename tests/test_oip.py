@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxdream.errors import ConfigError
+from jaxdream.errors import ConfigError, JaxdreamError
 from jaxdream.model import activations
 from jaxdream.objectives import channel, logit
 from jaxdream.parallel import Chunked, Execution
@@ -176,3 +176,13 @@ def test_dead_starts_start_again_from_new_noise(bundled):
     assert np.all(starts[still_dead] == 10)  # 1 + 8 restarts, + 1 marks "always dead"
     alive = ~was_dead  # never restarted: the first run's results
     np.testing.assert_allclose(np.asarray(out.images)[alive], np.asarray(first.images)[alive])
+
+
+def test_oip_refuses_non_finite_starts(bundled):
+    _, params = bundled
+    from jaxdream.objectives import channel
+
+    start = np.asarray(noise_images(__import__("jax").random.key(0), 2)).copy()
+    start[0, 3, 3] = np.nan
+    with pytest.raises(JaxdreamError, match="NaN"):
+        oip(params, channel("conv3", 1), start, steps=2)

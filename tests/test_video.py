@@ -4,12 +4,8 @@ truncated files; the commands' bad input; an interrupted render resumed; two pro
 
 import fractions
 import json
-import os
 import re
 import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -32,11 +28,11 @@ from jaxdream.video import (  # noqa: E402
     save_video,
 )
 from jaxdream.video.dreaming import _flow_warp  # noqa: E402
+from tests.helpers import TINY_DREAM_FLAGS, jaxdream_process, two_processes  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CAT = np.asarray(Image.open(REPO / "jaxdream" / "assets" / "chelsea.jpg").convert("RGB"))
 CFG = DreamConfig(size=32, iterations=1, steps=2, levels=(Level(0), Level(1)), map=3)
-FAST = ["--size", "32", "--iterations", "1", "--steps", "1", "--levels", "0", "-q"]
 
 
 def pan(count: int, h: int = 48, w: int = 64, step: int = 3) -> list[np.ndarray]:
@@ -236,13 +232,13 @@ def test_a_variable_frame_rate_keeps_each_frames_time(tmp_path):
     path = make_video(tmp_path / "vfr.mp4", pan(8), times_ms=times, audio_seconds=None)
     assert probe(path).variable
     assert [round(f.time * 1000) for f in read_frames(path)] == times
-    assert main(["video", str(path), "-o", str(tmp_path / "out.mp4"), *FAST]) == 0
+    assert main(["video", str(path), "-o", str(tmp_path / "out.mp4"), *TINY_DREAM_FLAGS]) == 0
     assert [round(f.time * 1000) for f in read_frames(tmp_path / "out.mp4")] == times
 
 
 def test_the_video_command_keeps_size_rate_and_audio(clip, tmp_path, capsys):
     out = tmp_path / "dreamt.mp4"
-    assert main(["video", str(clip), "-o", str(out), *FAST]) == 0
+    assert main(["video", str(clip), "-o", str(out), *TINY_DREAM_FLAGS]) == 0
     said = capsys.readouterr().out
     assert "dreamed 12 frames" in said and "audio aac copied" in said
     info = probe(out)
@@ -251,7 +247,7 @@ def test_the_video_command_keeps_size_rate_and_audio(clip, tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dreamt.mp4"]
     # A part: --start and --duration.
     assert main(["video", str(clip), "-o", str(tmp_path / "p.webm"), "--start", "0.5",
-                 "--duration", "0.25", *FAST]) == 0  # fmt: skip
+                 "--duration", "0.25", *TINY_DREAM_FLAGS]) == 0  # fmt: skip
     assert (
         probe(tmp_path / "p.webm").frames in (3, 0)
         and len(list(read_frames(tmp_path / "p.webm"))) == 3
@@ -322,7 +318,7 @@ def test_bad_video_input_is_one_line_and_exit_2_before_any_work(
     elif case == "folder":
         out = str(tmp_path / "full")
     before = sorted(str(p) for p in tmp_path.rglob("*"))
-    assert main(["video", source, "-o", out, *FAST, *extra]) == 2
+    assert main(["video", source, "-o", out, *TINY_DREAM_FLAGS, *extra]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("jaxdream: error: ") and pattern in err[0], err
     assert sorted(str(p) for p in tmp_path.rglob("*")) == before
@@ -356,7 +352,7 @@ def test_bad_zoom_flags_are_one_line_and_exit_2(tmp_path, capsys, flags, pattern
     Image.fromarray(pan(1)[0]).save(photo)
     flags = [f.format(tmp=tmp_path, photo=photo) for f in flags]
     before = sorted(str(p) for p in tmp_path.rglob("*"))
-    assert main(["zoom", str(photo), "-o", str(tmp_path / "z.mp4"), *FAST, *flags]) == 2
+    assert main(["zoom", str(photo), "-o", str(tmp_path / "z.mp4"), *TINY_DREAM_FLAGS, *flags]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("jaxdream: error: ") and pattern in err[0], err
     assert sorted(str(p) for p in tmp_path.rglob("*")) == before
@@ -371,34 +367,24 @@ def test_the_zoom_command_writes_the_same_frames_twice(tmp_path, capsys):
     Image.fromarray(pan(1)[0]).save(photo)
     for out in ("a", "b"):
         args = ["zoom", str(photo), "-o", str(tmp_path / out), "--frames", "4", "--rotate", "5"]
-        assert main([*args, *FAST]) == 0
+        assert main([*args, *TINY_DREAM_FLAGS]) == 0
     a = [p.read_bytes() for p in sorted((tmp_path / "a").iterdir())]
     assert len(a) == 4 and a == [p.read_bytes() for p in sorted((tmp_path / "b").iterdir())]
-    assert main(["zoom", str(photo), "-o", str(tmp_path / "z.gif"), "--frames", "3", *FAST]) == 0
+    assert (
+        main(
+            ["zoom", str(photo), "-o", str(tmp_path / "z.gif"), "--frames", "3", *TINY_DREAM_FLAGS]
+        )
+        == 0
+    )
     with Image.open(tmp_path / "z.gif") as im:
         assert im.n_frames == 3
     assert "3 frames at 32x24" in capsys.readouterr().out
 
 
-def _cli(args, cwd, flags=None):
-    from jaxdream.runtime import cpu_flags
-
-    env = dict(os.environ, JAXDREAM_NO_CACHE="1", XLA_FLAGS=flags or cpu_flags(1))
-    env["PYTHONPATH"] = str(REPO)
-    return subprocess.Popen(
-        [sys.executable, "-m", "jaxdream", *args],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def _interrupted(args, tmp_path, name: str, frames: int, sig, code) -> tuple[Path, int]:
     """Run ``args -o name`` and stop it by ``sig`` once it kept ``frames`` frames; returns its
     partial folder and the frames kept there."""
-    run = _cli([*args, "-o", name], tmp_path)
+    run = jaxdream_process([*args, "-o", name], tmp_path)
     partial = tmp_path / f".{name}.partial"
     deadline = time.monotonic() + 240
     while len(list(partial.glob("frame_*.png"))) < frames and run.poll() is None:
@@ -417,13 +403,13 @@ def test_an_interrupted_zoom_keeps_its_frames_and_resumes_to_the_same_bytes(tmp_
     photo = tmp_path / "p.png"
     Image.fromarray(pan(1)[0]).save(photo)
     args = ["zoom", str(photo), "--frames", "60", "--size", "48", "--steps", "2", "-q"]
-    whole = _cli([*args, "-o", "whole"], tmp_path)
+    whole = jaxdream_process([*args, "-o", "whole"], tmp_path)
     assert whole.communicate(timeout=300)[0] and whole.returncode == 0
     partial, kept = _interrupted(args, tmp_path, "z", 14, sig, code)
     assert 14 <= kept < 60 and (partial / "state.npz").exists()
-    again = _cli([*args, "-o", "z"], tmp_path)  # without --resume: refused, saying why
+    again = jaxdream_process([*args, "-o", "z"], tmp_path)  # without --resume: refused, saying why
     assert again.communicate(timeout=120)[1].count("add --resume") == 1 and again.returncode == 2
-    resumed = _cli([*args, "-o", "z", "--resume"], tmp_path)
+    resumed = jaxdream_process([*args, "-o", "z", "--resume"], tmp_path)
     out, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err
     assert "resumed at frame" in out and not partial.exists()
@@ -438,12 +424,12 @@ def test_an_interrupted_coherent_video_resumes_to_the_same_bytes(tmp_path, sig, 
     resumed render (the carving carried from the state kept with the last frame) makes the
     bytes of an uninterrupted one."""
     clip = make_video(tmp_path / "long.mp4", pan(90, step=1), audio_seconds=None)
-    args = ["video", str(clip), "--coherence", "blend", *FAST]
-    whole = _cli([*args, "-o", "whole"], tmp_path)
+    args = ["video", str(clip), "--coherence", "blend", *TINY_DREAM_FLAGS]
+    whole = jaxdream_process([*args, "-o", "whole"], tmp_path)
     assert whole.communicate(timeout=300)[0] and whole.returncode == 0
     partial, kept = _interrupted(args, tmp_path, "v", 10, sig, code)
     assert 10 <= kept < 90 and (partial / f"state_{kept:06d}.npz").exists()
-    resumed = _cli([*args, "-o", "v", "--resume"], tmp_path)
+    resumed = jaxdream_process([*args, "-o", "v", "--resume"], tmp_path)
     out, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err
     assert f"resumed after {kept}" in out and not partial.exists()
@@ -453,32 +439,11 @@ def test_an_interrupted_coherent_video_resumes_to_the_same_bytes(tmp_path, sig, 
 
 @pytest.mark.slow
 def test_two_processes_each_write_their_part_of_the_video(clip, tmp_path):
-    from jaxdream.runtime import cpu_flags
 
-    args = ["video", str(clip), *FAST]
-    one = _cli([*args, "-o", "one/"], tmp_path)
+    args = ["video", str(clip), *TINY_DREAM_FLAGS]
+    one = jaxdream_process([*args, "-o", "one/"], tmp_path)
     assert one.communicate(timeout=300)[1].count("Traceback") == 0 and one.returncode == 0
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    hosts = [
-        _cli(
-            [
-                *args,
-                "-o",
-                "two/",
-                "--coordinator-address",
-                f"127.0.0.1:{port}",
-                "--num-processes",
-                "2",
-                "--process-id",
-                str(i),
-            ],
-            tmp_path,
-            cpu_flags(2),
-        )
-        for i in range(2)
-    ]
+    hosts = two_processes([*args, "-o", "two/"], tmp_path)
     said = [p.communicate(timeout=300) for p in hosts]
     assert [p.returncode for p in hosts] == [0, 0], said
     parts = [tmp_path / "two-part1of2", tmp_path / "two-part2of2"]
@@ -490,7 +455,7 @@ def test_two_processes_each_write_their_part_of_the_video(clip, tmp_path):
 def test_a_video_render_stopped_midway_resumes_to_the_same_frames(clip, tmp_path, monkeypatch):
     from jaxdream.video import Resumable
 
-    args = ["video", str(clip), *FAST]
+    args = ["video", str(clip), *TINY_DREAM_FLAGS]
     assert main([*args, "-o", str(tmp_path / "whole")]) == 0
     keep = Resumable.keep
     calls = []

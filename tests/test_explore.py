@@ -1,5 +1,6 @@
-"""The explorer's work bounded as a whole (issue 21, class 5): map lists (huge ranges,
-duplicates), the contact sheet's size, and many maps each just under one dream's limit."""
+"""The explorer's work bounded as a whole: map lists (huge ranges, duplicates), the contact
+sheet's size, and many maps each just under one dream's limit, through the API and on the
+command line."""
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ from hypothesis import strategies as st
 from jaxdream.config import MAX_SIDE, MAX_TILE_STEPS, DreamConfig, Level
 from jaxdream.errors import ConfigError
 from jaxdream.exploring import MAX_CELL, check_sheet, check_work, explore, parse_maps
+from tests.helpers import refused, write_photo
 
 
 @pytest.mark.parametrize(
@@ -100,3 +102,26 @@ def test_explore_refuses_work_beyond_one_call(tiny):
         explore(photo, "conv3", list(range(8)), config, model=model, params=params)
     with pytest.raises(ConfigError, match="config must be a DreamConfig"):
         explore(photo, "conv3", [1], None, model=model, params=params)
+
+
+# --------------------------------------------------------------------------- on the command line
+
+
+@pytest.mark.parametrize(
+    "flags, says",
+    [
+        (["--maps", "0-100000000"], "maps must be in 0..63"),
+        (["--maps", ",".join(["1"] * 5000)], "map 1 is listed twice"),
+        (["--maps", "9-2"], "empty range"),
+        (["--maps", "1,x"], "--maps takes"),
+        (["--cell", "100000"], "--cell must be in 8..2,048"),
+        (["--columns", "0"], "--columns must be in 1..1,024"),
+        (["--maps", "all", "--cell", "2048", "--columns", "1"], "a smaller --cell"),
+        (["--maps", "all", "--iterations", "1000", "--steps", "100"], "tile steps"),
+        (["--maps", "all", "--size", "4096"], "pixels"),
+    ],
+)
+def test_the_explorers_work_is_bounded_as_a_whole(tmp_path, capsys, flags, says):
+    photo = write_photo(tmp_path / "a.png")
+    argv = ["explore", str(photo), "-o", str(tmp_path / "s.png"), "--layer", "conv3", "-q"]
+    assert says in refused(capsys, [*argv, *flags], tmp_path)

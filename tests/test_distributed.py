@@ -1,6 +1,6 @@
-"""Several processes tried as a hostile user would (issue 21, class 4): malformed addresses,
-ports out of range or in use, ids and counts that do not fit, partial flag sets, and peers that
-never come: one line each, a bounded wait that says what it waits for, signals heard."""
+"""Several processes: malformed addresses, ports out of range or in use, ids and counts that do
+not fit, partial flag sets, and peers that never come: one line each, a bounded wait that says
+what it waits for, signals heard; the same refusals on the command line."""
 
 import os
 import signal
@@ -17,12 +17,7 @@ from hypothesis import strategies as st
 from jaxdream import distributed
 from jaxdream.distributed import Join, check_flags, parse_address, rendezvous
 from jaxdream.errors import ConfigError
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.helpers import TINY_DREAM_FLAGS, free_port, refused, write_photo
 
 
 @pytest.mark.parametrize(
@@ -119,7 +114,7 @@ def _run(join: Join, timeout: float, said: list, errors: dict):
 
 
 def test_processes_meet_whatever_order_they_start_in():
-    port = _free_port()
+    port = free_port()
     said, errors = [], {}
     threads = [
         threading.Thread(target=_run, args=(Join("127.0.0.1", port, 3, i), 20, said, errors))
@@ -136,7 +131,7 @@ def test_processes_meet_whatever_order_they_start_in():
 
 
 def test_a_peer_that_never_comes_is_told_of_within_the_wait():
-    port = _free_port()
+    port = free_port()
     said, errors = [], {}
     start = time.monotonic()
     _run(Join("127.0.0.1", port, 3, 0), 1.0, said, errors)
@@ -149,7 +144,7 @@ def test_a_peer_that_never_comes_is_told_of_within_the_wait():
 
 
 def test_a_coordinator_that_never_comes_is_told_of_within_the_wait():
-    port = _free_port()
+    port = free_port()
     said, errors = [], {}
     _run(Join("127.0.0.1", port, 2, 1), 1.0, said, errors)
     assert errors[1].startswith(f"waited 1 s for process 0 at 127.0.0.1:{port}")
@@ -164,7 +159,7 @@ def test_a_coordinator_that_never_comes_is_told_of_within_the_wait():
     ],
 )
 def test_peers_that_do_not_fit_the_coordinator_are_refused(peer, says):
-    port = _free_port()
+    port = free_port()
     said, errors = [], {}
     lead = threading.Thread(target=_run, args=(Join("127.0.0.1", port, 2, 0), 2.0, said, errors))
     lead.start()
@@ -205,7 +200,7 @@ def test_signals_are_heard_while_waiting(tmp_path, process_id, sig):
     leave with 130 or 143); here, Python's defaults: KeyboardInterrupt, or death by SIGTERM."""
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     p = subprocess.Popen(
-        [sys.executable, "-c", WAITING, str(_free_port()), str(process_id)],
+        [sys.executable, "-c", WAITING, str(free_port()), str(process_id)],
         stderr=subprocess.PIPE,
         text=True,
         env=env,
@@ -222,3 +217,51 @@ def test_signals_are_heard_while_waiting(tmp_path, process_id, sig):
         p.stderr.close()
     assert p.returncode == -sig  # not still waiting: Python's own end for the signal
     assert ("KeyboardInterrupt" in err) == (sig == signal.SIGINT)
+
+
+# --------------------------------------------------------------------------- on the command line
+
+
+@pytest.mark.parametrize(
+    "flags, says",
+    [
+        (["--num-processes", "2", "--process-id", "1"], "without --coordinator-address"),
+        (["--process-id", "0"], "--process-id without"),
+        (["--coordinator-address", "localhost"], "without --num-processes and --process-id"),
+        (["--coordinator-address", "h", "--num-processes", "2", "--process-id", "0"], "no port"),
+        (["--coordinator-address", "h:1", "--num-processes", "2", "--process-id", "2"], "0..1"),
+        (["--coordinator-address", "::1:80", "--num-processes", "2", "--process-id", "0"], "IPv6"),
+        (["--coordinator-address", "h:70000", "--num-processes", "2", "--process-id", "0"], "1.."),
+    ],
+)
+def test_multi_process_flags_that_do_not_fit_are_refused(tmp_path, capsys, flags, says):
+    photo = write_photo(tmp_path / "a.png")
+    argv = ["dream", str(photo), "-o", str(tmp_path / "o.png"), *TINY_DREAM_FLAGS, *flags]
+    assert says in refused(capsys, argv, tmp_path)
+
+
+def test_a_coordinator_port_in_use_is_one_line_not_a_crash(tmp_path, capsys):
+    photo = write_photo(tmp_path / "a.png")
+    with socket.create_server(("", 0)) as taken:
+        port = taken.getsockname()[1]
+        argv = ["dream", str(photo), "-o", str(tmp_path / "o.png"), *TINY_DREAM_FLAGS]
+        argv += ["--coordinator-address", f"localhost:{port}"]
+        argv += ["--num-processes", "2", "--process-id", "0"]
+        assert f"port {port}: it is in use" in refused(capsys, argv, tmp_path)
+
+
+def test_distributed_outside_a_cluster_is_one_line(tmp_path):
+    photo = write_photo(tmp_path / "a.png")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM", "OMPI", "PMI"))}
+    p = subprocess.run(
+        [sys.executable, "-m", "jaxdream", "dream", str(photo), "-o", "o.png", "--distributed"],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": os.getcwd(), "JAXDREAM_NO_CACHE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    err = [line for line in p.stderr.splitlines() if "Warning" not in line and line.strip()]
+    assert p.returncode == 2, p.stderr
+    assert len(err) == 1 and "--distributed found no cluster" in err[0], err
+    assert os.listdir(tmp_path) == ["a.png"]

@@ -1,4 +1,4 @@
-"""Bad input and faults on the motion surfaces (issue 32): hangs, aborts, damaged files the
+"""Bad input and faults on the motion surfaces: hangs, aborts, damaged files the
 project writes, the Python API's arguments, refusals that leave state, odd streams, work
 bounded by the input, leftovers. Real processes with timeouts for hangs and signals; damaged
 files made here; a full disk on a private tmpfs where one can be mounted, else a file-size
@@ -34,11 +34,11 @@ from jaxdream.video import (  # noqa: E402
     read_frames,
     save_video,
 )
+from tests.helpers import TINY_DREAM_FLAGS  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CAT = np.asarray(Image.open(REPO / "jaxdream" / "assets" / "chelsea.jpg").convert("RGB"))
 CFG = DreamConfig(size=16, iterations=1, steps=1, levels=(Level(0),), map=3)
-FAST = ["--size", "32", "--iterations", "1", "--steps", "1", "--levels", "0", "-q"]
 
 
 def pan(count: int, h: int = 48, w: int = 64) -> list[np.ndarray]:
@@ -77,19 +77,21 @@ def damaged_open_gop(path: Path, count: int = 120) -> Path:
     return path
 
 
-def _env(**more) -> dict[str, str]:
+def _env(cache: bool = True, **more) -> dict[str, str]:
+    """The command line's environment: this repository's package, one CPU device, and the test
+    session's persistent compilation cache (a program one run compiled, the next loads), or
+    none (``cache=False``: where a test limits what may be written)."""
     from jaxdream.runtime import cpu_flags
 
-    return dict(
-        os.environ, JAXDREAM_NO_CACHE="1", XLA_FLAGS=cpu_flags(1), PYTHONPATH=str(REPO), **more
-    )
+    env = dict(os.environ, XLA_FLAGS=cpu_flags(1), PYTHONPATH=str(REPO), **more)
+    return env if cache else dict(env, JAXDREAM_NO_CACHE="1")
 
 
-def _jaxdream(args, cwd, timeout=180, prefix=(), **kw) -> subprocess.CompletedProcess:
+def _jaxdream(args, cwd, timeout=180, prefix=(), cache=True, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(
         [*prefix, sys.executable, "-m", "jaxdream", *args],
         cwd=cwd,
-        env=_env(),
+        env=_env(cache),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -157,7 +159,9 @@ def test_the_video_command_repeated_never_hangs(tmp_path):
     clip = damaged_open_gop(tmp_path / "bad.mp4")
     for k in range(8):
         args = ["video", str(clip), "-o", f"out{k}.mp4", "--start", f"{0.3 * (k % 4):.1f}"]
-        run = _jaxdream([*args, "--duration", "1", "--batch-size", "1", *FAST], tmp_path, 120)
+        run = _jaxdream(
+            [*args, "--duration", "1", "--batch-size", "1", *TINY_DREAM_FLAGS], tmp_path, 120
+        )
         if run.returncode != 0:  # a range the damage left empty: told, in one line
             _one_error_line(run, "decoded")
 
@@ -199,7 +203,9 @@ def test_a_render_onto_a_full_disk_ends_in_order(tmp_path, command, how):
         prefix = ("sh", "-c", 'ulimit -f 16 && exec "$@"', "sh")  # 16 blocks of 512 bytes
     args = ["video", str(clip)] if command == "video" else ["zoom", "--frames", "200"]
     for _ in range(3):  # the crash in FFmpeg's muxer after a failed write came 1 run in 3
-        run = _jaxdream([*args, "-o", str(out), *FAST], tmp_path, prefix=prefix, **kw)
+        run = _jaxdream(
+            [*args, "-o", str(out), *TINY_DREAM_FLAGS], tmp_path, prefix=prefix, cache=False, **kw
+        )
         _one_error_line(run, "cannot write")
         assert not out.exists()
         shutil.rmtree(out.parent / ".out.mp4.partial", ignore_errors=True)
@@ -217,7 +223,7 @@ def test_a_stream_that_changes_size_is_scaled_to_its_first_size(tmp_path, capsys
     joined.write_bytes(a.read_bytes() + b.read_bytes())
     frames = list(read_frames(joined))
     assert len(frames) == 24 and {f.pixels.shape for f in frames} == {(48, 64, 3)}
-    assert main(["video", str(joined), "-o", str(tmp_path / "out.mp4"), *FAST]) == 0
+    assert main(["video", str(joined), "-o", str(tmp_path / "out.mp4"), *TINY_DREAM_FLAGS]) == 0
     assert "12 frames are of another size than the first" in capsys.readouterr().err
 
 
@@ -406,7 +412,7 @@ def test_a_refused_video_leaves_nothing(small_clip, tmp_path, capsys):
 
     out = str(tmp_path / "v.mp4")
     for flags in (["--levels", "0", "2", "--size", "17", "9"], ["--size", "0"], ["--start", "99"]):
-        assert main(["video", str(small_clip), "-o", out, *FAST, *flags]) == 2
+        assert main(["video", str(small_clip), "-o", out, *TINY_DREAM_FLAGS, *flags]) == 2
         assert sorted(p.name for p in tmp_path.iterdir()) == []
     assert capsys.readouterr().err.count("jaxdream: error: ") == 3
 
@@ -422,7 +428,7 @@ def test_a_damaged_settings_file_is_named_with_what_to_do(small_clip, tmp_path, 
     partial.mkdir()
     if content is not None:
         (partial / "settings.json").write_bytes(content)
-    args = ["video", str(small_clip), "-o", str(tmp_path / "v.mp4"), *FAST, "--resume"]
+    args = ["video", str(small_clip), "-o", str(tmp_path / "v.mp4"), *TINY_DREAM_FLAGS, "--resume"]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert f"{partial / 'settings.json'} is missing or damaged" in err
@@ -474,7 +480,7 @@ def test_a_duration_gives_the_same_frames_from_python_and_the_command(tmp_path, 
     assert len(list(read_frames(clip, start=0.25, duration=0.125))) == 3
     assert len(list(dream_video(clip, CFG, duration=0.1, model=model, params=params))) == 3
     out = tmp_path / "o"
-    assert main(["video", str(clip), "-o", str(out), "--duration", "0.1", *FAST]) == 0
+    assert main(["video", str(clip), "-o", str(out), "--duration", "0.1", *TINY_DREAM_FLAGS]) == 0
     assert len(list(out.iterdir())) == 3 and "dreamed 3 frames" in capsys.readouterr().out
 
 
@@ -547,7 +553,7 @@ def test_a_damaged_zoom_state_is_dropped_and_the_frames_made_again(tmp_path, mon
 def test_a_truncated_kept_frame_is_made_again(tmp_path, monkeypatch, small_clip):
     from jaxdream.cli import main
 
-    args = ["video", str(small_clip), *FAST]
+    args = ["video", str(small_clip), *TINY_DREAM_FLAGS]
     assert main([*args, "-o", str(tmp_path / "whole")]) == 0
     restore = _stop_at(monkeypatch, 5)
     assert main([*args, "-o", str(tmp_path / "v")]) == 2
@@ -564,7 +570,15 @@ def test_a_damaged_video_state_is_named_with_what_to_do(
 ):
     from jaxdream.cli import main
 
-    args = ["video", str(small_clip), "--coherence", "blend", *FAST, "-o", str(tmp_path / "v")]
+    args = [
+        "video",
+        str(small_clip),
+        "--coherence",
+        "blend",
+        *TINY_DREAM_FLAGS,
+        "-o",
+        str(tmp_path / "v"),
+    ]
     restore = _stop_at(monkeypatch, 4)
     assert main(args) == 2
     restore()
@@ -624,14 +638,16 @@ def test_what_a_killed_render_left_is_removed_by_the_next(tmp_path):
     import signal
 
     clip = encode(tmp_path / "long.mp4", pan(90))
-    args = [sys.executable, "-m", "jaxdream", "video", str(clip), *FAST, "-o", "v.mp4"]
+    args = [sys.executable, "-m", "jaxdream", "video", str(clip), *TINY_DREAM_FLAGS, "-o", "v.mp4"]
     run = subprocess.Popen(args, cwd=tmp_path, env=_env(), stderr=subprocess.PIPE, text=True)
     partial = tmp_path / ".v.mp4.partial"
     _wait_for(lambda: len(list(partial.glob("frame_*.png"))) >= 4, run)
     run.send_signal(signal.SIGKILL)
     run.communicate(timeout=60)
     assert list(tmp_path.glob(".v.mp4.*.mp4"))  # what SIGKILL leaves: no process to clean it
-    again = _jaxdream(["video", str(clip), *FAST, "-o", "v.mp4", "--resume"], tmp_path, 240)
+    again = _jaxdream(
+        ["video", str(clip), *TINY_DREAM_FLAGS, "-o", "v.mp4", "--resume"], tmp_path, 240
+    )
     assert again.returncode == 0, again.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4", "v.mp4"]
 
@@ -641,7 +657,16 @@ def test_ctrl_c_while_writing_a_frame_folder_leaves_no_hidden_folder(tmp_path):
     import signal
 
     clip = encode(tmp_path / "long.mp4", pan(90))
-    args = [sys.executable, "-m", "jaxdream", "video", str(clip), *FAST, "-o", "frames/"]
+    args = [
+        sys.executable,
+        "-m",
+        "jaxdream",
+        "video",
+        str(clip),
+        *TINY_DREAM_FLAGS,
+        "-o",
+        "frames/",
+    ]
     run = subprocess.Popen(args, cwd=tmp_path, env=_env(), stderr=subprocess.PIPE, text=True)
     writing = tmp_path / ".frames.writing"
     _wait_for(lambda: len(list(writing.glob("frame_*.png"))) >= 4, run)
@@ -664,7 +689,7 @@ def test_a_raw_h264_stream_is_read_at_its_own_rate(tmp_path, capsys):
     frames = list(read_frames(raw))
     assert [round(f.time * 24, 6) for f in frames] == list(range(10))
     assert [f.index for f in read_frames(raw, start=0.25)] == list(range(4))  # frames 6..9
-    assert main(["video", str(raw), "-o", str(tmp_path / "out.mp4"), *FAST]) == 0
+    assert main(["video", str(raw), "-o", str(tmp_path / "out.mp4"), *TINY_DREAM_FLAGS]) == 0
     assert "no timestamps: frames are timed at 24 fps" in capsys.readouterr().err
     assert probe(tmp_path / "out.mp4").frames == 10
 
@@ -683,7 +708,7 @@ def test_timestamps_that_jump_back_are_made_monotonic_and_said(tmp_path, capsys)
     assert len(times) == 40 and np.diff(times) == pytest.approx(1 / 24)
     assert len(list(read_frames(twice, start=1.0))) == 16  # from 24/24 s, in the second half
     out = tmp_path / "out.mp4"
-    assert main(["video", str(twice), "-o", str(out), *FAST]) == 0
+    assert main(["video", str(twice), "-o", str(out), *TINY_DREAM_FLAGS]) == 0
     assert "20 frames' timestamps went back" in capsys.readouterr().err
     written = [f.time for f in read_frames(out)]
     assert len(written) == 40 and np.diff(written) == pytest.approx(1 / 24)

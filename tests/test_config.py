@@ -1,19 +1,14 @@
-"""Wrong types through the Python API (issue 21, class 6): presets, configs and
-``dream_photos`` raise the project's own errors, and in ``dream_photos`` a bad photo fails only
-its own ``Outcome``."""
+"""Settings: presets, flags and ``DreamConfig`` values of the wrong type or out of range raise
+the project's own errors, saying which setting and why; any text a level may be parsed from,
+and any numbers given to a config, give a valid config or such an error."""
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jaxdream.config import DreamConfig, Level, parse_level
-from jaxdream.errors import ConfigError, ImageError, JaxdreamError, ObjectiveError
-from jaxdream.many import MAX_BATCH, dream_photos
+from jaxdream.errors import ConfigError, JaxdreamError, ObjectiveError
 from jaxdream.presets import ARTICLE_FLAGS, config_from_flags, preset_config
-
-FAST = DreamConfig(size=16, iterations=1, steps=1, map=1)
-PHOTO = np.random.default_rng(0).random((30, 30))
 
 
 @pytest.mark.parametrize("name", [["vivid"], None, {}, 3, b"vivid", "VIVID"])
@@ -89,76 +84,6 @@ def test_a_huge_level_is_refused_in_one_short_line(bundled):
     assert len(str(e.value)) < 200
 
 
-@pytest.mark.parametrize(
-    "batch, says",
-    [(2.5, "whole number"), ("2", "whole number"), (True, "whole number"), (0, "1..")],
-)
-def test_batch_sizes_must_be_whole_positive_numbers(tiny, batch, says):
-    model, params = tiny
-    with pytest.raises(ConfigError, match=f"batch size must be .*{says}"):
-        dream_photos([PHOTO], FAST, model=model, params=params, batch_size=batch)
-
-
-def test_a_huge_batch_size_is_refused_and_a_large_one_is_bounded_by_the_photos(tiny):
-    model, params = tiny
-    with pytest.raises(ConfigError, match=f"1..{MAX_BATCH:,}"):
-        dream_photos([PHOTO], FAST, model=model, params=params, batch_size=10**9)
-    run = dream_photos([PHOTO, PHOTO], FAST, model=model, params=params, batch_size=MAX_BATCH)
-    assert [o.error for o in run] == [None, None]
-    assert [program.batch for program in run._programs.values()] == [2]  # not 65,536
-
-
-@pytest.mark.parametrize("config", [None, {}, "vivid", DreamConfig])
-def test_config_must_be_a_dream_config(tiny, config):
-    model, params = tiny
-    with pytest.raises(ConfigError, match="config must be a DreamConfig"):
-        dream_photos([PHOTO], config, model=model, params=params)
-
-
-@pytest.mark.parametrize("photos", ["a.png", b"a.png", PHOTO])
-def test_one_photo_alone_is_refused_saying_how(tiny, tmp_path, photos):
-    model, params = tiny
-    with pytest.raises(ImageError, match=r"dream_photos\(\[photo\]\)"):
-        dream_photos(photos, FAST, model=model, params=params)
-
-
-def test_a_folder_name_alone_is_refused_too(tiny, tmp_path):
-    model, params = tiny
-    with pytest.raises(ImageError, match=r"not one PosixPath|not one str"):
-        dream_photos(tmp_path, FAST, model=model, params=params)
-
-
-@pytest.mark.parametrize("photos", [None, 5, 2.5])
-def test_photos_must_be_a_list(tiny, photos):
-    model, params = tiny
-    with pytest.raises(ImageError, match="takes a list of photos"):
-        dream_photos(photos, FAST, model=model, params=params)
-
-
-BAD_PHOTOS = [
-    None,
-    5,
-    {},
-    np.full((30, 30), np.nan),
-    np.zeros((30, 30, 7)),
-    np.array([["a"]]),
-    np.zeros((0, 30)),
-    np.zeros((30, 30), complex),
-    np.array([[None]]),
-    "/nonexistent/photo.png",
-]
-
-
-@pytest.mark.parametrize("bad", BAD_PHOTOS, ids=range(len(BAD_PHOTOS)))
-def test_a_bad_photo_fails_only_its_own_outcome(tiny, bad):
-    model, params = tiny
-    outcomes = list(dream_photos([PHOTO, bad, PHOTO], FAST, model=model, params=params))
-    assert [o.index for o in outcomes] == [0, 1, 2]
-    assert isinstance(outcomes[1].error, JaxdreamError) and outcomes[1].result is None
-    assert outcomes[0].error is None and outcomes[2].error is None
-    np.testing.assert_array_equal(outcomes[0].result.image, outcomes[2].result.image)
-
-
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -179,3 +104,65 @@ def test_any_value_of_any_setting_gives_a_config_or_our_error(bundled, value):
             DreamConfig().replace(**{field: value}).check(model)
         except JaxdreamError:
             continue
+
+
+PROPERTIES = settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+LEVEL_ALPHABET = "0123456789:/*,=;-+.e abclogitconv_squarenan"
+
+
+@PROPERTIES
+@given(st.text(alphabet=LEVEL_ALPHABET, max_size=30))
+def test_any_level_text_parses_or_raises_our_error(text):
+    try:
+        level = parse_level(text)
+    except JaxdreamError:
+        return
+    assert isinstance(level, Level)
+
+
+NUMBERS = st.one_of(
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.none(),
+    st.text(max_size=3),
+    st.booleans(),
+)
+
+
+@PROPERTIES
+@given(
+    size=NUMBERS | st.tuples(NUMBERS, NUMBERS),
+    iterations=NUMBERS,
+    steps=NUMBERS,
+    epsilon=NUMBERS,
+    seed=NUMBERS,
+    overlap=NUMBERS,
+    weight=NUMBERS,
+    level=NUMBERS,
+    map_=NUMBERS,
+)
+def test_any_numbers_give_a_valid_config_or_our_error(
+    bundled, size, iterations, steps, epsilon, seed, overlap, weight, level, map_
+):
+    model, _ = bundled
+    config = DreamConfig(
+        size=size,
+        iterations=iterations,
+        steps=steps,
+        epsilon=epsilon,
+        seed=seed,
+        overlap=overlap,
+        map=map_,
+        levels=(Level(level, weight=weight),),
+    )
+    try:
+        config.check(model)
+        h, w = config.working_shape((40, 60))
+        config.knobs()
+    except JaxdreamError:
+        return
+    assert 1 <= h <= 8192 and 1 <= w <= 8192 and config.tile_count() >= 1
