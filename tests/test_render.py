@@ -4,7 +4,6 @@ settings before leaving anything behind."""
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -15,22 +14,14 @@ from jaxdream.cli._core import dream_config
 from jaxdream.errors import ConfigError
 from jaxdream.motion import Motion, render_zoom
 from jaxdream.video import (
-    Resumable,
     VideoError,
     VideoSettings,
     render_video,
     save_video,
 )
+from tests.clips import pan, stop_keeping_at
 
-REPO = Path(__file__).resolve().parents[1]
-CAT = np.asarray(Image.open(REPO / "jaxdream" / "assets" / "chelsea.jpg").convert("RGB"))
 FAST = ["--size", "32", "--iterations", "1", "--steps", "1", "--levels", "0", "-q"]
-
-
-def pan(count: int, h: int = 48, w: int = 64) -> list[np.ndarray]:
-    return [
-        np.ascontiguousarray(CAT[60 : 60 + h, 100 + 3 * k : 100 + 3 * k + w]) for k in range(count)
-    ]
 
 
 @pytest.fixture(scope="module")
@@ -58,22 +49,6 @@ def _config(argv: list[str]):
     return dream_config(args)
 
 
-def _stop_at(monkeypatch, calls: int):
-    """Make the render's keep fail at its ``calls``-th frame (a stand-in for any stop);
-    returns what puts the keep back."""
-    keep = Resumable.keep
-    seen = []
-
-    def failing(self, *args, **kw):
-        seen.append(1)
-        if len(seen) == calls:
-            raise VideoError("stopped here (a stand-in for a crash)")
-        keep(self, *args, **kw)
-
-    monkeypatch.setattr(Resumable, "keep", failing)
-    return lambda: monkeypatch.setattr(Resumable, "keep", keep)
-
-
 def test_render_video_makes_the_frames_of_the_command(clip, tmp_path, bundled):
     argv = ["video", str(clip), "-o", str(tmp_path / "cli"), *FAST]
     assert main(argv) == 0
@@ -96,7 +71,7 @@ def test_an_interrupted_video_render_resumes_to_the_same_frames(
     settings = VideoSettings(color=True, coherence=coherence)
     kw = {"model": model, "params": params}
     render_video(clip, tmp_path / "whole", config, settings, **kw)
-    restore = _stop_at(monkeypatch, 6)
+    restore = stop_keeping_at(monkeypatch, 6)
     with pytest.raises(VideoError, match="stand-in"):
         render_video(clip, tmp_path / "v", config, settings, **kw)
     restore()
@@ -173,7 +148,7 @@ def test_an_interrupted_zoom_render_resumes_to_the_same_frames(
     config = _config(["zoom", str(photo), *FAST])
     kw = {"frames": 12, "color": True, "model": model, "params": params}
     render_zoom(photo, tmp_path / "whole", config, **kw)
-    restore = _stop_at(monkeypatch, 12)
+    restore = stop_keeping_at(monkeypatch, 12)
     with pytest.raises(VideoError, match="stand-in"):
         render_zoom(photo, tmp_path / "z", config, **kw)
     restore()

@@ -2,7 +2,6 @@
 back, dreamt and written again; every output format; rotation, odd sizes, variable rates,
 truncated files; the commands' bad input; an interrupted render resumed; two processes."""
 
-import fractions
 import json
 import re
 import signal
@@ -28,62 +27,16 @@ from jaxdream.video import (  # noqa: E402
     save_video,
 )
 from jaxdream.video.dreaming import _flow_warp  # noqa: E402
+from tests.clips import encode, pan  # noqa: E402
 from tests.helpers import TINY_DREAM_FLAGS, jaxdream_process, two_processes  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-CAT = np.asarray(Image.open(REPO / "jaxdream" / "assets" / "chelsea.jpg").convert("RGB"))
 CFG = DreamConfig(size=32, iterations=1, steps=2, levels=(Level(0), Level(1)), map=3)
-
-
-def pan(count: int, h: int = 48, w: int = 64, step: int = 3) -> list[np.ndarray]:
-    """A camera pan across the cat photo."""
-    return [
-        np.ascontiguousarray(CAT[60 : 60 + h, 100 + step * k : 100 + step * k + w])
-        for k in range(count)
-    ]
-
-
-def make_video(
-    path: Path,
-    frames: list[np.ndarray],
-    fps: int = 12,
-    audio_seconds: float | None = 1.0,
-    rotation: int = 0,
-    times_ms: list[int] | None = None,
-) -> Path:
-    """An H.264 video of ``frames`` with an AAC sine track (or none), as a phone would."""
-    out = av.open(str(path), "w")
-    video = out.add_stream("libx264", rate=fps)
-    video.height, video.width = frames[0].shape[:2]
-    video.pix_fmt = "yuv420p"
-    if times_ms is not None:
-        video.codec_context.time_base = fractions.Fraction(1, 1000)
-    if rotation:
-        video.set_display_rotation(rotation)
-    audio = out.add_stream("aac", rate=16000) if audio_seconds else None
-    for k, f in enumerate(frames):
-        frame = av.VideoFrame.from_ndarray(f, format="rgb24")
-        frame.pts = k if times_ms is None else times_ms[k]
-        if times_ms is not None:
-            frame.time_base = fractions.Fraction(1, 1000)
-        for p in video.encode(frame):
-            out.mux(p)
-    if audio is not None:
-        t = np.arange(int(16000 * audio_seconds)) / 16000
-        sine = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
-        frame = av.AudioFrame.from_ndarray(sine, format="flt", layout="mono")
-        frame.sample_rate, frame.pts = 16000, 0
-        for p in [*audio.encode(frame), *audio.encode(None)]:
-            out.mux(p)
-    for p in video.encode(None):
-        out.mux(p)
-    out.close()
-    return path
 
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
-    return make_video(tmp_path_factory.mktemp("clip") / "clip.mp4", pan(12))
+    return encode(tmp_path_factory.mktemp("clip") / "clip.mp4", pan(12), fps=12, audio_seconds=1.0)
 
 
 def _audio_packets(path) -> list[bytes]:
@@ -140,7 +93,7 @@ def test_odd_sizes_are_padded_for_the_encoder(tmp_path):
 
 def test_rotation_metadata_is_applied(tmp_path):
     frames = pan(4)
-    path = make_video(tmp_path / "phone.mp4", frames, rotation=90, audio_seconds=None)
+    path = encode(tmp_path / "phone.mp4", frames, fps=12, rotation=90)
     info = probe(path)
     assert info.rotation == 90 and (info.width, info.height) == (48, 64)
     read = list(read_frames(path))
@@ -229,7 +182,7 @@ def test_a_truncated_file_gives_what_decodes_and_says_how_much_was_lost(tmp_path
 
 def test_a_variable_frame_rate_keeps_each_frames_time(tmp_path):
     times = [0, 80, 160, 400, 480, 560, 900, 980]
-    path = make_video(tmp_path / "vfr.mp4", pan(8), times_ms=times, audio_seconds=None)
+    path = encode(tmp_path / "vfr.mp4", pan(8), fps=12, times_ms=times)
     assert probe(path).variable
     assert [round(f.time * 1000) for f in read_frames(path)] == times
     assert main(["video", str(path), "-o", str(tmp_path / "out.mp4"), *TINY_DREAM_FLAGS]) == 0
@@ -423,7 +376,7 @@ def test_an_interrupted_coherent_video_resumes_to_the_same_bytes(tmp_path, sig, 
     """A real signal mid-render: the frames kept, nothing under the output's name, and the
     resumed render (the carving carried from the state kept with the last frame) makes the
     bytes of an uninterrupted one."""
-    clip = make_video(tmp_path / "long.mp4", pan(90, step=1), audio_seconds=None)
+    clip = encode(tmp_path / "long.mp4", pan(90, step=1), fps=12)
     args = ["video", str(clip), "--coherence", "blend", *TINY_DREAM_FLAGS]
     whole = jaxdream_process([*args, "-o", "whole"], tmp_path)
     assert whole.communicate(timeout=300)[0] and whole.returncode == 0

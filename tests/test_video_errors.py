@@ -34,35 +34,19 @@ from jaxdream.video import (  # noqa: E402
     read_frames,
     save_video,
 )
+from tests.clips import encode, stop_keeping_at  # noqa: E402
+from tests.clips import pan as _pan  # noqa: E402
 from tests.helpers import TINY_DREAM_FLAGS  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-CAT = np.asarray(Image.open(REPO / "jaxdream" / "assets" / "chelsea.jpg").convert("RGB"))
+
+
+def pan(count: int, h: int = 48, w: int = 64) -> list:
+    """The pan these tests encode: one pixel a frame."""
+    return _pan(count, h, w, step=1)
+
+
 CFG = DreamConfig(size=16, iterations=1, steps=1, levels=(Level(0),), map=3)
-
-
-def pan(count: int, h: int = 48, w: int = 64) -> list[np.ndarray]:
-    return [np.ascontiguousarray(CAT[60 : 60 + h, 100 + k : 100 + k + w]) for k in range(count)]
-
-
-def encode(path: Path, frames, fmt: str | None = None, fps: int = 24, **x264) -> Path:
-    """H.264 of ``frames`` in the container ``fmt`` (default: from the name); ``x264``: the
-    encoder's own parameters (``x264-params``)."""
-    out = av.open(str(path), "w", format=fmt)
-    stream = out.add_stream("libx264", rate=fps)
-    stream.height, stream.width = frames[0].shape[:2]
-    stream.pix_fmt = "yuv420p"
-    if x264:
-        stream.options = {"x264-params": ":".join(f"{k}={v}" for k, v in x264.items())}
-    for k, f in enumerate(frames):
-        frame = av.VideoFrame.from_ndarray(f, format="rgb24")
-        frame.pts = k
-        for p in stream.encode(frame):
-            out.mux(p)
-    for p in stream.encode(None):
-        out.mux(p)
-    out.close()
-    return path
 
 
 def damaged_open_gop(path: Path, count: int = 120) -> Path:
@@ -493,23 +477,6 @@ class _Hostile:
         return (Path.touch, (self.MARK,))
 
 
-def _stop_at(monkeypatch, calls: int):
-    """Make the render's keep fail at its ``calls``-th frame (a stand-in for any stop)."""
-    from jaxdream.video import Resumable
-
-    keep = Resumable.keep
-    seen = []
-
-    def failing(self, *args, **kw):
-        seen.append(1)
-        if len(seen) == calls:
-            raise VideoError("stopped here (a stand-in for a crash)")
-        keep(self, *args, **kw)
-
-    monkeypatch.setattr(Resumable, "keep", failing)
-    return lambda: monkeypatch.setattr(Resumable, "keep", keep)
-
-
 def _damage(path: Path, how: str, tmp_path: Path) -> None:
     if how == "garbage":
         path.write_bytes(np.random.default_rng(1).bytes(300))
@@ -539,7 +506,7 @@ def test_a_damaged_zoom_state_is_dropped_and_the_frames_made_again(tmp_path, mon
     Image.fromarray(pan(1)[0]).save(photo)
     args = ["zoom", str(photo), "--frames", "12", "--size", "16", "--steps", "1", "-q"]
     assert main([*args, "-o", str(tmp_path / "whole")]) == 0
-    restore = _stop_at(monkeypatch, 12)
+    restore = stop_keeping_at(monkeypatch, 12)
     assert main([*args, "-o", str(tmp_path / "z")]) == 2
     restore()
     state = tmp_path / ".z.partial" / "state.npz"
@@ -555,7 +522,7 @@ def test_a_truncated_kept_frame_is_made_again(tmp_path, monkeypatch, small_clip)
 
     args = ["video", str(small_clip), *TINY_DREAM_FLAGS]
     assert main([*args, "-o", str(tmp_path / "whole")]) == 0
-    restore = _stop_at(monkeypatch, 5)
+    restore = stop_keeping_at(monkeypatch, 5)
     assert main([*args, "-o", str(tmp_path / "v")]) == 2
     restore()
     kept = tmp_path / ".v.partial" / "frame_000002.png"
@@ -579,7 +546,7 @@ def test_a_damaged_video_state_is_named_with_what_to_do(
         "-o",
         str(tmp_path / "v"),
     ]
-    restore = _stop_at(monkeypatch, 4)
+    restore = stop_keeping_at(monkeypatch, 4)
     assert main(args) == 2
     restore()
     partial = tmp_path / ".v.partial"
