@@ -174,3 +174,15 @@ def test_the_command_line_resume_is_refused_with_another_output_size(tmp_path, m
     assert main([*argv, "--resume"]) == 0
     with Image.open(tmp_path / "z" / "frame_000002.png") as frame:
         assert frame.size == (200, 150)
+
+
+def test_a_strength_at_the_working_size_carries_a_working_size_layer(tiny):
+    run = _zoom(tiny, CFG.replace(strength=0.0), size="working", frames=1)
+    (frame,) = list(run)
+    state = run.state()
+    assert state["layer"].shape == state["image"].shape and "chroma" not in state
+    shown = run.render(state["reference"], state["rgb"])  # the photo prepared, as it is shown
+    assert np.abs(shown.astype(int) - frame).max() <= 1
+    carved = list(_zoom(tiny, size="working", frames=3, **MOVE))
+    half = list(_zoom(tiny, CFG.replace(strength=0.5), size="working", frames=3, **MOVE))
+    assert half[2].shape == carved[2].shape and (half[2] != carved[2]).any()
