@@ -175,6 +175,38 @@ def zoom_step(
     return dreams[0], rgb
 
 
+def _reflected(index: jax.Array, size: int) -> jax.Array:
+    """Integer sample positions reflected into ``0..size-1`` about the borders (``... 1 0 | 0 1
+    ... n-1 | n-1 ...``, ``map_coordinates``' ``"reflect"``)."""
+    index = jnp.mod(index, 2 * size)
+    return jnp.where(index >= size, 2 * size - 1 - index, index)
+
+
+def warp_many(images: list, matrix: jax.Array, offset: jax.Array) -> list:
+    """``warp`` of several images of one size ``(H, W)`` or ``(H, W, C)``, their sample
+    positions and bilinear weights computed once: the same numbers to float rounding, in less
+    time and far fewer temporaries than a ``warp`` of each (the layer's move at 12 megapixels:
+    168 MB of them against 379)."""
+    h, w = images[0].shape[:2]
+    cy, cx = (h - 1) / 2, (w - 1) / 2
+    vy = (jnp.arange(h, dtype=jnp.float32) - cy)[:, None]
+    vx = (jnp.arange(w, dtype=jnp.float32) - cx)[None, :]
+    sy = matrix[0, 0] * vy + matrix[0, 1] * vx + (cy + offset[0])
+    sx = matrix[1, 0] * vy + matrix[1, 1] * vx + (cx + offset[1])
+    y0, x0 = jnp.floor(sy), jnp.floor(sx)
+    fy, fx = (sy - y0)[..., None], (sx - x0)[..., None]
+    y0, x0 = y0.astype(jnp.int32), x0.astype(jnp.int32)
+    above, below = _reflected(y0, h) * w, _reflected(y0 + 1, h) * w
+    left, right = _reflected(x0, w), _reflected(x0 + 1, w)
+    out = []
+    for image in images:
+        flat = image.reshape(h * w, -1)
+        top = flat[above + left] * (1 - fx) + flat[above + right] * fx
+        bottom = flat[below + left] * (1 - fx) + flat[below + right] * fx
+        out.append((top * (1 - fy) + bottom * fy).reshape(image.shape))
+    return out
+
+
 def _enlarge(change: jax.Array, taps: tuple) -> jax.Array:
     """``change`` enlarged by the separable ``fullres.cubic_taps`` ``(rows, cols)``: the columns
     of the small image first, then whole rows gathered (Pillow's order)."""
@@ -208,9 +240,11 @@ def carry_step(
     change = dream - standardize(warp(before, matrix, offset))
     if change.shape != layer.shape:
         change = _enlarge(change, taps)
-    layer = standardize(warp(layer, layer_matrix, layer_offset)) + strength * change
-    if chroma is not None:
-        chroma = warp(chroma, layer_matrix, layer_offset)
+    if chroma is None:
+        (layer,) = warp_many([layer], layer_matrix, layer_offset)
+    else:
+        layer, chroma = warp_many([layer, chroma], layer_matrix, layer_offset)
+    layer = standardize(layer) + strength * change
     if not pixels:
         return layer, chroma, None
     y = layer * tone[1] + tone[0]

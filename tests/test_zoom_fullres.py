@@ -14,7 +14,7 @@ from jaxdream.errors import ConfigError
 from jaxdream.fullres import cubic_taps, enlarge, luminance_tone, zoom_layers, zoom_shape
 from jaxdream.imageio import GRAY_WEIGHTS
 from jaxdream.imageops import standardize
-from jaxdream.motion import Motion, layer_move, render_zoom, warp, zoom
+from jaxdream.motion import IDENTITY, Motion, layer_move, render_zoom, warp, warp_many, zoom
 
 REPO = Path(__file__).resolve().parents[1]
 CFG = DreamConfig(size=32, iterations=1, steps=2, levels=(Level(0), Level(1)), map=3)
@@ -44,6 +44,15 @@ def test_sizes_and_taps():
     (ri, rw), (ci, cw) = cubic_taps(24, 150), cubic_taps(32, 200)
     mine = ((x[:, ci] * cw).sum(-1)[ri] * rw[:, :, None]).sum(1)
     np.testing.assert_allclose(mine, enlarge(x, (150, 200)), atol=1e-5)  # Pillow's numbers
+
+
+def test_the_layers_move_is_warps():
+    x = np.random.default_rng(0).standard_normal((37, 53, 2)).astype(np.float32)
+    for motion in (Motion(**MOVE), Motion(0.5, 45.0, (30.0, 10.0))):  # far past the borders
+        a, t = motion.matrix((37, 53))
+        (moved,) = warp_many([x], a, t)
+        np.testing.assert_allclose(moved, warp(x, a, t), atol=1e-5)
+    assert (warp_many([x], *IDENTITY)[0] == x).all()
 
 
 def test_frames_at_the_photos_size_frame_0_the_dream_applied_to_it(tiny):
