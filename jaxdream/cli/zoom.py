@@ -32,7 +32,8 @@ def register(sub, preset: str | None) -> None:
         help="an infinite zoom: dream, zoom in a little, dream again, frame after frame",
         description="Frame 0 is the photo dreamt; each next frame is the last one zoomed in "
         "about the centre (and turned, and panned), then dreamt again with a few iterations. "
-        "One compiled program makes every frame. Written by extension: .mp4 (H.264), .webm "
+        "One compiled program dreams every frame (one more carries the photo at its size). "
+        "Written by extension: .mp4 (H.264), .webm "
         "(VP9), .webp and .gif (animated), or a folder of numbered PNG frames. Every dream "
         f"flag works; defaults shown are preset {preset!r}'s, with {MOTION_ITERATIONS} "
         "iterations a frame. Frames are at the photo's size (--output-size), with --strength of "
