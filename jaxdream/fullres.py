@@ -14,6 +14,12 @@ photo's own pixels back, byte for byte.
 Everything runs on the host in bands of rows, the enlarged change included, so a 12-megapixel
 photo needs its output and a band's temporaries, not a float copy of every channel at once.
 
+A zoom carries such a picture from frame to frame (``jaxdream.motion``): this module makes its
+first full-resolution layer (``zoom_layers``: the photo's standardized luminance and its
+chroma), the size its frames are made at (``zoom_shape``: the photo's, up to ``ZOOM_MAX_SIDE``
+on the longer side) and the taps of the bicubic enlargement the device applies
+(``cubic_taps``, Pillow's filter).
+
 >>> import numpy as np
 >>> from jaxdream.imageio import to_pixels
 >>> rgb = np.random.default_rng(0).random((40, 60, 3)).astype(np.float32)
@@ -31,12 +37,16 @@ from PIL import Image
 
 from jaxdream.errors import ImageError
 from jaxdream.imageio import GRAY_WEIGHTS, rgb_float
+from jaxdream.imageops import resize_host
 
 # Where a dream at the photo's size comes from: ``"photo"``, the change applied to the photo at
 # its own resolution (this module); ``"enlarged"``, the whole dream enlarged bicubically (the
 # article's look); ``"working"``, the dream at the working size.
 OUTPUT_SIZES = ("photo", "enlarged", "working")
 BAND_ROWS = 256  # rows computed at a time: temporaries of a band, not of the photo
+# The longer side of a zoom's frames at most: 4K UHD's width. A zoom into a larger photo is made
+# from the photo reduced to it (a video frame of 12 megapixels is heavy to encode and to play).
+ZOOM_MAX_SIDE = 3840
 
 
 def _band(rgb: np.ndarray, rows: slice, color: bool) -> np.ndarray:
@@ -104,3 +114,85 @@ def carved_photo(
         np.rint(np.clip(pixels, 0.0, 255.0, out=pixels), out=pixels)
         out[band] = pixels
     return out
+
+
+def zoom_shape(photo_shape: tuple[int, int], max_side: int = ZOOM_MAX_SIDE) -> tuple[int, int]:
+    """``(height, width)`` of a zoom's frames at the photo's size: the photo's own, or reduced
+    to ``max_side`` on its longer side (the aspect kept, to the pixel).
+
+    >>> zoom_shape((3024, 4032)), zoom_shape((150, 200))
+    ((2880, 3840), (150, 200))
+    """
+    h, w = photo_shape
+    if max(h, w) <= max_side:
+        return int(h), int(w)
+    scale = max_side / max(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+def _keys_cubic(x: np.ndarray) -> np.ndarray:
+    x = np.abs(x)
+    near = ((1.5 * x - 2.5) * x) * x + 1.0
+    far = ((-0.5 * x + 2.5) * x - 4.0) * x + 2.0
+    return np.where(x >= 2.0, 0.0, np.where(x >= 1.0, far, near))
+
+
+def cubic_taps(size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray]:
+    """The 1-D bicubic resize of ``size_in`` samples to ``size_out`` as Pillow computes it
+    (Keys' cubic, a = -0.5, widened when reducing; the taps past the border dropped and the
+    rest normalized): ``(index, weight)``, each ``(size_out, K)``, output ``i`` is
+    ``sum_k weight[i, k] * x[index[i, k]]``.
+
+    >>> index, weight = cubic_taps(2, 4)
+    >>> index.shape, bool(np.allclose(weight.sum(axis=1), 1))
+    ((4, 4), True)
+    """
+    scale = size_in / size_out
+    support = 2.0 * max(scale, 1.0)
+    taps = int(np.ceil(2 * support))
+    centre = (np.arange(size_out, dtype=np.float64) + 0.5) * scale
+    first = np.floor(centre - 0.5 - support).astype(np.int64) + 1
+    index = first[:, None] + np.arange(taps)[None, :]
+    weight = _keys_cubic((index + 0.5 - centre[:, None]) / max(scale, 1.0))
+    weight = np.where((index >= 0) & (index < size_in), weight, 0.0)
+    weight /= weight.sum(axis=1, keepdims=True)
+    return np.clip(index, 0, size_in - 1).astype(np.int32), weight.astype(np.float32)
+
+
+def luminance_tone(rgb: np.ndarray) -> tuple[float, float]:
+    """``(mean, spread)`` of the photo's luminance in [0, 1] units: its mean, and its standard
+    deviation guarded as ``imageops.standardize`` guards it (``1 / sqrt(N)`` at least)."""
+    total = 0.0
+    for r0 in range(0, rgb.shape[0], BAND_ROWS):
+        total += float((rgb_float(rgb[r0 : r0 + BAND_ROWS]) @ GRAY_WEIGHTS).sum(dtype=np.float64))
+    n = rgb.shape[0] * rgb.shape[1]
+    return total / n, max(luminance_std(rgb), 1.0 / float(np.sqrt(n)))
+
+
+def zoom_layers(
+    rgb: np.ndarray, tone: tuple[float, float], color: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """A zoom's first full-resolution layer: the photo's luminance standardized with ``tone``
+    (``luminance_tone``), ``(H, W)`` float32, and with ``color`` its chroma ``(H, W, 2)``: R and
+    B minus the luminance ([0, 1] units; G's follows, the luminance's weights summing to 1), made
+    in bands of rows."""
+    h, w = rgb.shape[:2]
+    mean, spread = tone
+    layer = np.empty((h, w), np.float32)
+    chroma = np.empty((h, w, 2), np.float32) if color else None
+    for r0 in range(0, h, BAND_ROWS):
+        band = slice(r0, min(r0 + BAND_ROWS, h))
+        part = rgb_float(rgb[band])
+        y = part @ GRAY_WEIGHTS
+        layer[band] = (y - np.float32(mean)) / np.float32(spread)
+        if chroma is not None:
+            chroma[band] = part[..., ::2] - y[..., None]
+    return layer, chroma
+
+
+def reduced_photo(rgb: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The photo at ``shape`` (``zoom_shape``): itself where it is that size, else reduced by
+    Pillow's bicubic filter (antialiased) in float (``imageops.resize_host``), in [0, 1]."""
+    if rgb.shape[:2] == tuple(shape):
+        return rgb
+    return np.clip(resize_host(rgb_float(rgb), shape), 0.0, 1.0)

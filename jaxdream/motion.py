@@ -11,7 +11,25 @@ and the frame's index are traced arguments, so every frame, the first (the ident
 included, runs the same compiled program; each frame's key is ``fold_in(key(seed), k)``.
 
 The next frame is queued on the device before the last one is copied to the host, so the
-device never waits for the host; frames come out as uint8 at the working size.
+device never waits for the host; frames come out as uint8.
+
+At the photo's size (``size="photo"``, where the photo is larger than the working size), a
+layer of the photo's own pixels is carried beside the working state, at the photo's size up to
+``fullres.ZOOM_MAX_SIDE`` on the longer side. Frame 0's is the photo: its luminance
+standardized (by the mean and spread of the photo's luminance, ``fullres.luminance_tone``) and
+its chroma (R and B minus the luminance, ``fullres.zoom_layers``). Frame ``k + 1``'s is frame
+``k``'s moved by the same ``Motion`` at the layer's size (the pan scaled from working pixels,
+``layer_move``) and standardized, plus ``strength`` times the change frame ``k + 1``'s dream
+made (its dream minus its moved, standardized input), enlarged bicubically; the chroma moves
+with it. Standardizing the layer after each move, as the working state is, keeps the two in
+step: at strength 1 the layer's coarse picture is the working dream's, with the photo's detail
+under it; neither grows in contrast frame after frame; strength 0 is the photo moved frame
+after frame, its luminance kept at the photo's mean and spread as the working zoom keeps its
+own. A frame is ``layer * spread + mean`` under the chroma, in uint8, made on the device with
+the move (``carry_step``: a second compiled program, one for every frame, the motion traced).
+The working state is never read back from the layer: the dreams are the working-size zoom's
+own. At the working size (or enlarged) a strength other than 1 carries such a layer at the
+working size, shown as the dreams are; at strength 1 the frames are the dreams themselves.
 
 ``render_zoom`` writes a zoom to a video file (``jaxdream.video.writing``), keeping its frames
 and every ``STATE_EVERY``-th state as they are made so that an interrupted zoom resumes to the
@@ -39,9 +57,10 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from PIL import Image
 
+from jaxdream import fullres, programs
 from jaxdream import parallel as par
-from jaxdream import programs
 from jaxdream.background import KeepAndEncode, Progress, no_progress
 from jaxdream.carve import DreamSpec, Knobs, carve_batch
 from jaxdream.checkpoint import load_model
@@ -50,7 +69,8 @@ from jaxdream.config import DreamConfig
 from jaxdream.display import Display, colorize, render
 from jaxdream.dreaming import check_finite, prepare
 from jaxdream.errors import ConfigError
-from jaxdream.imageio import load_photo, rgb_float
+from jaxdream.fullres import OUTPUT_SIZES
+from jaxdream.imageio import GRAY_WEIGHTS, load_photo, rgb_float
 from jaxdream.imageops import resize_host, standardize
 from jaxdream.patterns import model_from_params
 from jaxdream.progress import watching_compiles
@@ -155,14 +175,120 @@ def zoom_step(
     return dreams[0], rgb
 
 
+def _reflected(index: jax.Array, size: int) -> jax.Array:
+    """Integer sample positions reflected into ``0..size-1`` about the borders (``... 1 0 | 0 1
+    ... n-1 | n-1 ...``, ``map_coordinates``' ``"reflect"``)."""
+    index = jnp.mod(index, 2 * size)
+    return jnp.where(index >= size, 2 * size - 1 - index, index)
+
+
+def warp_many(images: list, matrix: jax.Array, offset: jax.Array) -> list:
+    """``warp`` of several images of one size ``(H, W)`` or ``(H, W, C)``, their sample
+    positions and bilinear weights computed once: the same numbers to float rounding, in less
+    time and far fewer temporaries than a ``warp`` of each (the layer's move at 12 megapixels:
+    168 MB of them against 379)."""
+    h, w = images[0].shape[:2]
+    cy, cx = (h - 1) / 2, (w - 1) / 2
+    vy = (jnp.arange(h, dtype=jnp.float32) - cy)[:, None]
+    vx = (jnp.arange(w, dtype=jnp.float32) - cx)[None, :]
+    sy = matrix[0, 0] * vy + matrix[0, 1] * vx + (cy + offset[0])
+    sx = matrix[1, 0] * vy + matrix[1, 1] * vx + (cx + offset[1])
+    y0, x0 = jnp.floor(sy), jnp.floor(sx)
+    fy, fx = (sy - y0)[..., None], (sx - x0)[..., None]
+    y0, x0 = y0.astype(jnp.int32), x0.astype(jnp.int32)
+    above, below = _reflected(y0, h) * w, _reflected(y0 + 1, h) * w
+    left, right = _reflected(x0, w), _reflected(x0 + 1, w)
+    out = []
+    for image in images:
+        flat = image.reshape(h * w, -1)
+        top = flat[above + left] * (1 - fx) + flat[above + right] * fx
+        bottom = flat[below + left] * (1 - fx) + flat[below + right] * fx
+        out.append((top * (1 - fy) + bottom * fy).reshape(image.shape))
+    return out
+
+
+def _enlarge(change: jax.Array, taps: tuple) -> jax.Array:
+    """``change`` enlarged by the separable ``fullres.cubic_taps`` ``(rows, cols)``: the columns
+    of the small image first, then whole rows gathered (Pillow's order)."""
+    (row_index, row_weight), (col_index, col_weight) = taps
+    cols = sum(change[:, col_index[:, k]] * col_weight[:, k] for k in range(col_index.shape[1]))
+    return sum(cols[row_index[:, k]] * row_weight[:, k, None] for k in range(row_index.shape[1]))
+
+
+@functools.partial(jax.jit, static_argnames=("pixels",))
+def carry_step(
+    layer: jax.Array,
+    chroma: jax.Array | None,
+    before: jax.Array,
+    dream: jax.Array,
+    strength: jax.Array,
+    matrix: jax.Array,
+    offset: jax.Array,
+    layer_matrix: jax.Array,
+    layer_offset: jax.Array,
+    taps: tuple,
+    tone: jax.Array,
+    pixels: bool = True,
+) -> tuple[jax.Array, jax.Array | None, jax.Array | None]:
+    """The layer a zoom shows, carried one frame: the last frame's ``layer`` (and its
+    ``chroma``) moved by ``(layer_matrix, layer_offset)`` (the frame's move at the layer's
+    size), standardized, plus ``strength`` times the change this frame's ``dream`` made to its
+    input (``before``, the last working state, moved by ``(matrix, offset)`` and standardized
+    as ``zoom_step`` moves it), enlarged to the layer by ``taps``. Returns ``(layer, chroma,
+    frame)``; with ``pixels``, ``frame`` is the uint8 picture: the luminance ``layer * spread +
+    mean`` (``tone``) under the chroma, else ``None``."""
+    change = dream - standardize(warp(before, matrix, offset))
+    if change.shape != layer.shape:
+        change = _enlarge(change, taps)
+    if chroma is None:
+        (layer,) = warp_many([layer], layer_matrix, layer_offset)
+    else:
+        layer, chroma = warp_many([layer, chroma], layer_matrix, layer_offset)
+    layer = standardize(layer) + strength * change
+    if not pixels:
+        return layer, chroma, None
+    y = layer * tone[1] + tone[0]
+    if chroma is not None:
+        red, blue = chroma[..., 0], chroma[..., 1]
+        green = -(GRAY_WEIGHTS[0] * red + GRAY_WEIGHTS[2] * blue) / GRAY_WEIGHTS[1]
+        y = y[..., None] + jnp.stack([red, green, blue], axis=-1)
+    return layer, chroma, jnp.clip(jnp.rint(y * 255.0), 0.0, 255.0).astype(jnp.uint8)
+
+
+class Layers(NamedTuple):
+    """How a zoom's picture is carried beside its working state (``carry_step``): ``kind``
+    (``"photo"``: at the photo's size, shown from the device; ``"working"``: at the working
+    size, shown by the display), the first ``layer`` and ``chroma`` (``None`` in gray and at the
+    working size), ``strength``, the move at the layer's size, the enlargement's ``taps`` and the
+    photo's ``tone`` (``fullres.luminance_tone``)."""
+
+    kind: str
+    layer: jax.Array
+    chroma: jax.Array | None
+    strength: np.float32
+    move: tuple[np.ndarray, np.ndarray]
+    taps: tuple
+    tone: np.ndarray
+
+
+def layer_move(move: tuple[np.ndarray, np.ndarray], working, shape) -> tuple:
+    """The working-size move ``(A, t)`` (``Motion.matrix``) at a layer of ``shape``: pixels
+    scale by ``S = diag(H / h, W / w)`` about the centres, so ``(S A S^-1, S t)``."""
+    a, t = move
+    s = np.array([shape[0] / working[0], shape[1] / working[1]], np.float64)
+    a = (s[:, None] * np.asarray(a, np.float64) / s[None, :]).astype(np.float32)
+    return a, (s * np.asarray(t, np.float64)).astype(np.float32)
+
+
 class ZoomFrames:
-    """The iterator ``zoom`` returns: uint8 frames at the working size, one a ``next``.
-    ``index`` is the number of the next frame; ``state()`` what ``zoom(..., resume=...)``
-    continues from (host arrays: save them with ``numpy.savez``)."""
+    """The iterator ``zoom`` returns: uint8 frames, one a ``next``. ``index`` is the number of
+    the next frame; ``state()`` what ``zoom(..., resume=...)`` continues from (host arrays:
+    save them with ``numpy.savez``)."""
 
     def __init__(self, args: dict):
         self.__dict__.update(args)
         self._host: tuple[np.ndarray, np.ndarray] | None = None
+        self._layers: tuple | None = None
         self._iterator = self._run()
 
     def __iter__(self) -> Iterator[np.ndarray]:
@@ -173,20 +299,31 @@ class ZoomFrames:
 
     def state(self) -> dict[str, np.ndarray]:
         """The dream after the last frame yielded: ``image``, ``rgb``, ``reference`` (the
-        photo's gray working image, the display's reference) and ``next`` (its index + 1)."""
+        photo's gray working image, the display's reference) and ``next`` (its index + 1); and
+        where a layer is carried (``Layers``), ``layer`` (and ``chroma`` in colour)."""
         if self._host is None:
             raise ConfigError("no frame has been made yet: there is no state to keep")
         image, rgb = self._host
-        return {
+        state = {
             "image": image,
             "rgb": rgb,
             "reference": self.reference,
             "next": np.int64(self.index),
         }
+        if self._layers is not None:
+            layer, chroma = par.run(lambda: jax.device_get(self._layers))
+            state["layer"] = np.asarray(layer)
+            if chroma is not None:
+                state["chroma"] = np.asarray(chroma)
+        return state
 
     def render(self, image: np.ndarray, rgb: np.ndarray) -> np.ndarray:
         gray = render(image, self.reference, self.display)
-        return colorize(gray, rgb) if self.color else gray
+        frame = colorize(gray, rgb) if self.color else gray
+        if self.enlarge_to is None:
+            return frame
+        h, w = self.enlarge_to
+        return np.asarray(Image.fromarray(frame).resize((w, h), Image.Resampling.BICUBIC))
 
     def _run(self) -> Iterator[np.ndarray]:
         args = (
@@ -204,20 +341,63 @@ class ZoomFrames:
             return
         step = programs.compiled(zoom_step, args, (1, 2, 3, 4, 5, 6, 7, 8))
         a, t = self.move
-        current = upcoming = step(*args[1:9])
+        lay = self.layers
+        carry = None
+        if lay is not None:
+            carry = programs.compiled(
+                carry_step,
+                (
+                    lay.layer,
+                    lay.chroma,
+                    self.image,
+                    self.image,
+                    lay.strength,
+                    *args[7:9],
+                    *lay.move,
+                    lay.taps,
+                    lay.tone,
+                    lay.kind == "photo",
+                ),
+                tuple(range(11)),
+            )
+
+        def carried(k: int, before, dream, layers):
+            if carry is None:
+                return None
+            moves = (*IDENTITY, *IDENTITY) if k == 0 else (a, t, *lay.move)
+            return carry(*layers, before, dream, lay.strength, *moves, lay.taps, lay.tone)
+
+        first = step(*args[1:9])
+        start = None if lay is None else (lay.layer, lay.chroma)
+        current = upcoming = (first, carried(self.index, self.image, first[0], start))
         try:
             while self.index < self.frames:
                 k = self.index
                 upcoming = None
                 if k + 1 < self.frames:  # queued before this frame is awaited
-                    upcoming = step(
-                        self.params, *current, self.knobs, self.key, np.int32(k + 1), a, t
+                    (dream, rgb), full = current
+                    following = step(
+                        self.params, dream, rgb, self.knobs, self.key, np.int32(k + 1), a, t
                     )
-                image, rgb = par.run(lambda c=current: jax.device_get(c))
+                    upcoming = (
+                        following,
+                        carried(k + 1, dream, following[0], None if full is None else full[:2]),
+                    )
+                image, rgb = par.run(lambda c=current: jax.device_get(c[0]))
                 check_finite(image, self.config)
                 self._host = (image, rgb)
+                full = current[1]
                 self.index = k + 1
-                yield self.render(image, rgb)
+                if full is None:
+                    frame = self.render(image, rgb)
+                else:
+                    self._layers = full[:2]
+                    if lay.kind == "photo":
+                        frame = np.asarray(par.run(lambda f=full: jax.device_get(f[2])))
+                    else:
+                        layer = np.asarray(par.run(lambda f=full: jax.device_get(f[0])))
+                        frame = self.render(layer, rgb)
+                yield frame
                 current = upcoming
         finally:  # stopped early: the frame queued on the device is let finish, not abandoned
             if upcoming is not None:
@@ -245,6 +425,7 @@ def zoom(
     pan: tuple[float, float] = (0.0, 0.0),
     display: Display = Display(),
     color: bool = False,
+    size: str = "working",
     model=None,
     params: Mapping | None = None,
     parallel: par.Execution | str = "auto",
@@ -253,15 +434,22 @@ def zoom(
     """``frames`` frames of an infinite zoom into ``photo`` (a path, PIL image or array),
     each dreamt with ``config`` (its ``iterations`` per frame: a few, e.g.
     ``MOTION_ITERATIONS``), moved by ``zoom``, ``rotate`` and ``pan`` per frame (``Motion``);
-    uint8 frames at the working size, yielded as they are made, in colour with ``color``.
-    ``resume``: a ``ZoomFrames.state()`` to continue from (its next frame on). Bad settings
-    raise ``ConfigError`` (and a bad photo ``ImageError``) before any work."""
+    uint8 frames yielded as they are made, in colour with ``color``. ``size``
+    (``fullres.OUTPUT_SIZES``): ``"working"``, at the working size; ``"photo"``, at the photo's
+    (up to ``fullres.ZOOM_MAX_SIDE`` on the longer side), a layer of the photo's own pixels
+    carried beside the dream (the module's docstring), where the photo is larger than the
+    working size; ``"enlarged"``, the working-size frames enlarged to that size.
+    ``config.strength``: how much of each frame's carving the frames show (0: the photo moved,
+    frame after frame). ``resume``: a ``ZoomFrames.state()`` to continue from (its next frame
+    on). Bad settings raise ``ConfigError`` (and a bad photo ``ImageError``) before any work."""
     if not isinstance(config, DreamConfig):
         raise ConfigError(f"config must be a DreamConfig, not {type(config).__name__}")
     whole_number("frames", frames, 1, MAX_FRAMES)
     if not isinstance(display, Display):
         raise ConfigError(f"display must be a jaxdream.Display, got {type(display).__name__}")
     flag("color", color)
+    if size not in OUTPUT_SIZES:
+        raise ConfigError(f"size must be one of {', '.join(OUTPUT_SIZES)}, got {size!r}")
     if resume is not None and not isinstance(resume, Mapping):
         raise ConfigError(f"resume is a ZoomFrames.state() mapping, got {type(resume).__name__}")
     pan = tuple(pan) if isinstance(pan, tuple | list) else pan
@@ -271,17 +459,13 @@ def zoom(
         model, params = load_model()
     model = model or model_from_params(params)
     config.check(model)
-    if config.strength != 1:
-        raise ConfigError(
-            "a zoom's frames are its dreams themselves, each moved from the last: strength "
-            f"applies to dreams and videos, not to a zoom (got {config.strength:g})"
-        )
     loaded = load_photo(photo)
     shape = config.working_shape(loaded.gray.shape)
     reference = prepare(loaded, shape, config)  # as dream() prepares it (config.prepare)
     image, rgb, start = reference, np.clip(resize_host(rgb_float(loaded.rgb), shape), 0.0, 1.0), 0
+    kind, out_shape = _layer_kind(size, config.strength, loaded.rgb.shape[:2], shape)
     if resume is not None:
-        image, rgb, start = _resumed(resume, shape, frames)
+        image, rgb, start, kept = _resumed(resume, shape, frames, kind, out_shape, color)
         reference = np.asarray(resume["reference"], np.float32)
     execution = par.resolve(parallel, 1, config.tile_count())
     # The state lies where the step leaves it (replicated over a mesh, where the execution
@@ -289,6 +473,30 @@ def zoom(
     mesh = getattr(execution.images, "mesh", None)
     place = None if mesh is None else jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
     image, rgb = (jax.device_put(np.asarray(a, np.float32), place) for a in (image, rgb))
+    move = motion.matrix(shape)
+    layers = None
+    if kind is not None:
+        tone = (0.0, 1.0)
+        if kind == "photo":
+            small = fullres.reduced_photo(loaded.rgb, out_shape)
+            tone = fullres.luminance_tone(small)
+            layer, chroma = (
+                (None, None) if resume is not None else fullres.zoom_layers(small, tone, color)
+            )
+            del small
+        else:
+            layer, chroma = reference, None
+        if resume is not None:
+            layer, chroma = kept
+        layers = Layers(
+            kind,
+            jax.device_put(np.asarray(layer, np.float32), place),
+            None if chroma is None else jax.device_put(np.asarray(chroma, np.float32), place),
+            np.float32(config.strength),
+            layer_move(move, shape, layer.shape),
+            tuple(fullres.cubic_taps(n, m) for n, m in zip(shape, layer.shape, strict=True)),
+            np.asarray(tone, np.float32),
+        )
     return ZoomFrames(
         {
             "config": config,
@@ -300,21 +508,47 @@ def zoom(
             "image": image,
             "rgb": rgb,
             "reference": reference,
-            "move": motion.matrix(shape),
+            "move": move,
             "frames": frames,
             "index": start,
             "display": display,
             "color": color,
+            "layers": layers,
+            "enlarge_to": out_shape if size == "enlarged" and out_shape != shape else None,
         }
     )
 
 
-def _resumed(state: Mapping, shape: tuple[int, int], frames: int):
+def _layer_kind(size: str, strength: float, photo: tuple[int, int], working: tuple[int, int]):
+    """``(kind, shape)``: the layer a zoom carries (``Layers.kind``, ``None``: none, the frames
+    are the dreams themselves) and the size of its frames (``fullres.zoom_shape``)."""
+    bigger = photo[0] * photo[1] > working[0] * working[1]
+    if size == "working" or not bigger:
+        return (None if strength == 1 else "working"), working
+    shape = fullres.zoom_shape(photo)
+    if size == "photo":
+        return "photo", shape
+    return (None if strength == 1 else "working"), shape
+
+
+def _resumed(
+    state: Mapping,
+    shape: tuple[int, int],
+    frames: int,
+    kind: str | None,
+    out_shape: tuple[int, int],
+    color: bool,
+):
     try:
         image = np.asarray(state["image"], np.float32)
         rgb = np.asarray(state["rgb"], np.float32)
         start = int(state["next"])
         np.asarray(state["reference"], np.float32)
+        layer = chroma = None
+        if kind is not None:
+            layer = np.asarray(state["layer"], np.float32)
+            if kind == "photo" and color:
+                chroma = np.asarray(state["chroma"], np.float32)
     except (KeyError, TypeError, ValueError) as e:
         raise ConfigError(f"cannot resume the zoom: its saved state is incomplete ({e})") from None
     if image.shape != shape or rgb.shape != (*shape, 3):
@@ -322,11 +556,20 @@ def _resumed(state: Mapping, shape: tuple[int, int], frames: int):
             f"cannot resume: the saved frames are {image.shape[1]}x{image.shape[0]}, these "
             f"settings make {shape[1]}x{shape[0]}"
         )
-    if not np.all(np.isfinite(image)) or not np.all(np.isfinite(rgb)):
+    kept = [image, rgb]
+    if layer is not None:
+        layer_shape = out_shape if kind == "photo" else shape
+        if layer.shape != layer_shape or (chroma is not None and chroma.shape != (*layer_shape, 2)):
+            raise ConfigError(
+                f"cannot resume: the saved layer is {layer.shape[1]}x{layer.shape[0]}, these "
+                f"settings make {layer_shape[1]}x{layer_shape[0]}"
+            )
+        kept += [layer] + ([] if chroma is None else [chroma])
+    if not all(np.all(np.isfinite(a)) for a in kept):
         raise ConfigError("cannot resume the zoom: its saved state holds NaN or infinite values")
     if not 0 < start <= frames:
         raise ConfigError(f"cannot resume at frame {start} of a zoom of {frames} frames")
-    return image, rgb, start
+    return image, rgb, start, (layer, chroma)
 
 
 class ZoomRender(NamedTuple):
@@ -359,6 +602,7 @@ def render_zoom(
     fps: float = 25.0,
     display: Display = Display(),
     color: bool = False,
+    size: str = "working",
     model=None,
     params: Mapping | None = None,
     resume: bool = False,
@@ -366,7 +610,8 @@ def render_zoom(
     progress: Progress | None = None,
 ) -> ZoomRender:
     """An infinite zoom into ``photo`` (``zoom``: ``frames`` frames, each moved by ``motion``)
-    written to ``output`` at ``fps`` (format from its name, ``jaxdream.video.writing``).
+    written to ``output`` at ``fps`` (format from its name, ``jaxdream.video.writing``), its
+    frames at ``size`` (``zoom``'s).
 
     Each frame is kept in ``.OUTPUT.partial/`` as it is made, and the zoom's state every
     ``STATE_EVERY`` frames; ``resume``: continue the zoom an interruption left there, from its
@@ -395,6 +640,8 @@ def render_zoom(
             "motion": repr(motion),
             "zoom": [frames, fps, repr(display), color],
         }
+        if size != "working":  # a working-size zoom keeps the identity it had before sizes
+            identity["size"] = size
     keep = Resumable(output, identity, resume)
     state, start = None, 0
     if resume:
@@ -416,6 +663,7 @@ def render_zoom(
         pan=tuple(motion.pan),
         display=display,
         color=color,
+        size=size,
         model=model,
         params=params,
     )

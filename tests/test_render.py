@@ -134,10 +134,11 @@ def test_render_zoom_makes_the_frames_of_the_command(photo, tmp_path, bundled):
         Motion(rotate=5.0),
         frames=4,
         color=True,
+        size="photo",  # the command line's default
         model=model,
         params=params,
     )
-    assert (done.frames, done.start, done.size, done.padded) == (4, 0, (24, 32), None)
+    assert (done.frames, done.start, done.size, done.padded) == (4, 0, (48, 64), None)
     assert _frames(tmp_path / "py") == _frames(tmp_path / "cli")
 
 

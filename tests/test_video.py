@@ -331,7 +331,7 @@ def test_the_zoom_command_writes_the_same_frames_twice(tmp_path, capsys):
     )
     with Image.open(tmp_path / "z.gif") as im:
         assert im.n_frames == 3
-    assert "3 frames at 32x24" in capsys.readouterr().out
+    assert "3 frames at 64x48" in capsys.readouterr().out  # the photo's size, the default
 
 
 def _interrupted(args, tmp_path, name: str, frames: int, sig, code) -> tuple[Path, int]:

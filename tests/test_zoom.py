@@ -147,5 +147,7 @@ def test_bad_photos_and_configs_are_refused(tiny):
         zoom(PHOTO, {"size": 32}, model=model, params=params)
     with pytest.raises(ConfigError):
         zoom(PHOTO, CFG.replace(epsilon=math.nan), model=model, params=params)
-    with pytest.raises(ConfigError, match="strength"):  # a zoom shows its dreams themselves
-        zoom(PHOTO, CFG.replace(strength=0.5), model=model, params=params)
+    with pytest.raises(ConfigError, match="strength"):  # 0..10, as every dream's
+        zoom(PHOTO, CFG.replace(strength=11.0), model=model, params=params)
+    with pytest.raises(ConfigError, match="size must be one of"):
+        zoom(PHOTO, CFG, size="huge", model=model, params=params)

@@ -32,10 +32,12 @@ def register(sub, preset: str | None) -> None:
         help="an infinite zoom: dream, zoom in a little, dream again, frame after frame",
         description="Frame 0 is the photo dreamt; each next frame is the last one zoomed in "
         "about the centre (and turned, and panned), then dreamt again with a few iterations. "
-        "One compiled program makes every frame. Written by extension: .mp4 (H.264), .webm "
+        "One compiled program dreams every frame (one more carries the photo at its size). "
+        "Written by extension: .mp4 (H.264), .webm "
         "(VP9), .webp and .gif (animated), or a folder of numbered PNG frames. Every dream "
         f"flag works; defaults shown are preset {preset!r}'s, with {MOTION_ITERATIONS} "
-        "iterations a frame.",
+        "iterations a frame. Frames are at the photo's size (--output-size), with --strength of "
+        "each frame's carving (0: the photo moved, frame after frame).",
     )
     p.add_argument("input", nargs="?", help="photo (default: a bundled sample photo)")
     p.add_argument("-o", "--output", default="zoom.mp4", help="video or frame folder to write")
@@ -52,6 +54,16 @@ def register(sub, preset: str | None) -> None:
         help="move the view by DX pixels right and DY down a frame",
     )
     p.add_argument(
+        "--output-size",
+        choices=["photo", "enlarged", "working"],
+        default="photo",
+        help="photo: frames at the photo's size, up to 3840 pixels on the longer side (a larger "
+        "photo is reduced to that), where the photo is larger than the working size: the "
+        "photo's own pixels carried beside the dream, each frame's carving added at that size "
+        "(its detail kept); enlarged: the working-size frames enlarged to that size; working: "
+        "at the working size (--size)",
+    )
+    p.add_argument(
         "--resume",
         action="store_true",
         help="continue an interrupted zoom from the frames it kept in the hidden folder "
@@ -64,8 +76,11 @@ def register(sub, preset: str | None) -> None:
 
 
 def settings_of(args: argparse.Namespace) -> dict:
-    """What fixes a render's frames: every flag but those that only say how it runs."""
-    return run_settings(args, RESUME_SKIPS)
+    """What fixes a render's frames: every flag but those that only say how it runs. A zoom
+    at the working size keeps the settings it had before ``--output-size`` was a flag: one
+    interrupted then resumes with ``--output-size working``."""
+    working = getattr(args, "output_size", None) == "working"
+    return run_settings(args, RESUME_SKIPS + (("output_size",) if working else ()))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -100,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
         fps=args.fps,
         display=shown,
         color=args.color,
+        size=args.output_size,
         model=model,
         params=params,
         resume=args.resume,
