@@ -19,4 +19,6 @@ def test_one_case_digests_its_output_and_a_check_names_a_difference(tmp_path, ca
     saved.write_text(json.dumps({case: {"pattern.png": "0" * 64}}))
     assert byte_identity.main(["--case", case, "--check", str(saved)]) == 1
     assert f"differs: {case}" in capsys.readouterr().err
-    assert byte_identity.differences({"a": {"x": "1"}}, {"a": {"x": "1"}, "b": {}}) == ["b"]
+    # a case the later record lacks differs; one added since the earlier record does not
+    assert byte_identity.differences({"a": {"x": "1"}, "c": {}}, {"a": {"x": "1"}}) == ["c"]
+    assert byte_identity.differences({"a": {"x": "1"}}, {"a": {"x": "1"}, "b": {}}) == []
