@@ -44,7 +44,6 @@ from jaxdream import parallel as par
 from jaxdream import programs
 from jaxdream.background import KeepAndEncode, Progress, no_progress
 from jaxdream.carve import DreamSpec, Knobs, carve_batch
-from jaxdream.checkpoint import load_model
 from jaxdream.checks import flag, number, whole_number
 from jaxdream.config import DreamConfig
 from jaxdream.display import Display, colorize, render
@@ -52,7 +51,8 @@ from jaxdream.dreaming import check_finite, prepare
 from jaxdream.errors import ConfigError
 from jaxdream.imageio import load_photo, rgb_float
 from jaxdream.imageops import resize_host, standardize
-from jaxdream.patterns import model_from_params
+from jaxdream.model import CNN
+from jaxdream.network import Network, network_argument, resolve
 from jaxdream.progress import watching_compiles
 from jaxdream.video import Resumable, VideoError, VideoWriter, check_video_output
 
@@ -245,8 +245,9 @@ def zoom(
     pan: tuple[float, float] = (0.0, 0.0),
     display: Display = Display(),
     color: bool = False,
-    model=None,
+    network: Network | None = None,
     params: Mapping | None = None,
+    model: Network | None = None,
     parallel: par.Execution | str = "auto",
     resume: Mapping | None = None,
 ) -> ZoomFrames:
@@ -267,9 +268,7 @@ def zoom(
     pan = tuple(pan) if isinstance(pan, tuple | list) else pan
     motion = Motion(zoom, rotate, pan)
     motion.check()
-    if params is None:
-        model, params = load_model()
-    model = model or model_from_params(params)
+    model, params = resolve(network_argument(network, model), params)
     config.check(model)
     if config.strength != 1:
         raise ConfigError(
@@ -359,8 +358,9 @@ def render_zoom(
     fps: float = 25.0,
     display: Display = Display(),
     color: bool = False,
-    model=None,
+    network: Network | None = None,
     params: Mapping | None = None,
+    model: Network | None = None,
     resume: bool = False,
     identity: Mapping | None = None,
     progress: Progress | None = None,
@@ -384,9 +384,7 @@ def render_zoom(
     motion.check()
     if not isinstance(config, DreamConfig):
         raise ConfigError(f"config must be a DreamConfig, not {type(config).__name__}")
-    if params is None:
-        model, params = load_model()
-    model = model or model_from_params(params)
+    model, params = resolve(network_argument(network, model), params)
     config.check(model)
     if identity is None:
         identity = {
@@ -395,6 +393,8 @@ def render_zoom(
             "motion": repr(motion),
             "zoom": [frames, fps, repr(display), color],
         }
+        if not isinstance(model, CNN):  # another network: another zoom
+            identity["network"] = repr(model)
     keep = Resumable(output, identity, resume)
     state, start = None, 0
     if resume:
@@ -416,7 +416,7 @@ def render_zoom(
         pan=tuple(motion.pan),
         display=display,
         color=color,
-        model=model,
+        network=model,
         params=params,
     )
     try:
