@@ -188,13 +188,22 @@ def _named(tree: Mapping, prefix: tuple[str, ...] = ()) -> dict[str, Array]:
     return out
 
 
-def _source_digest(obj: Any) -> str:
-    """A short digest of the source of ``obj``'s class (``""`` where it cannot be read): two
-    classes of one name but other code are other networks in the exported-program cache."""
+@functools.cache
+def _computation_digest(network: LinenNetwork) -> str:
+    """A short digest of what ``network`` computes (the text of its program, traced once for
+    abstract parameters; its class's source where it cannot be traced): two modules of one
+    class name and fields but other code are other networks in the exported-program cache."""
+    module = network.module
+    x = jax.ShapeDtypeStruct((1, *network.input_shape), jnp.float32)
     try:
-        return hashlib.sha256(inspect.getsource(type(obj)).encode()).hexdigest()[:12]
-    except (OSError, TypeError):
-        return ""
+        params = jax.eval_shape(module.init, jax.random.key(0), x)
+        text = str(jax.make_jaxpr(module.apply)(params, x))
+    except Exception:
+        try:
+            text = inspect.getsource(type(module))
+        except (OSError, TypeError):
+            text = ""
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,7 +217,7 @@ class LinenNetwork:
     def __repr__(self) -> str:
         kind = type(self.module)
         return (
-            f"LinenNetwork({kind.__module__}.{kind.__qualname__}@{_source_digest(self.module)}, "
+            f"LinenNetwork({kind.__module__}.{kind.__qualname__}@{_computation_digest(self)}, "
             f"{self.module!r}, {self.input_shape})"
         )
 

@@ -190,3 +190,20 @@ def test_the_map_study_needs_mnist_shaped_input(linen, nnx_pair):
 def test_layer_shapes_of_the_bundled_cnn_are_its_own(tiny):
     model, _ = tiny
     assert layer_aliases(model) == {} and layer_shapes(model) == model.activation_shapes()
+
+
+def test_programs_of_two_networks_are_never_shared():
+    """Two Linen classes of one name but other code: other networks in the program store and in
+    the exported-program cache's description."""
+    from jaxdream.programs import describe
+
+    def make(width):
+        class Net(nn.Module):
+            @nn.compact
+            def __call__(self, x):
+                return nn.Conv(width, (3, 3))(x)
+
+        return Net()
+
+    a, b = LinenNetwork(make(2), (8, 8, 1)), LinenNetwork(make(3), (8, 8, 1))
+    assert a != b and describe("dream", (a,), ()) != describe("dream", (b,), ())
