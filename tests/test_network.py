@@ -207,3 +207,14 @@ def test_programs_of_two_networks_are_never_shared():
 
     a, b = LinenNetwork(make(2), (8, 8, 1)), LinenNetwork(make(3), (8, 8, 1))
     assert a != b and describe("dream", (a,), ()) != describe("dream", (b,), ())
+
+
+def test_a_video_dreamt_with_a_user_network(tmp_path, linen):
+    from jaxdream.video import dream_video
+    from tests.test_video import make_video, pan
+
+    clip = make_video(tmp_path / "clip.mp4", pan(3), audio_seconds=None)
+    network, params = linen
+    config = CFG.replace(layer="Conv_1")
+    frames = list(dream_video(clip, config, coherence="blend", network=network, params=params))
+    assert len(frames) == 3 and frames[0].shape == (48, 64)
