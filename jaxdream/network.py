@@ -43,7 +43,6 @@ import dataclasses
 import functools
 import hashlib
 import inspect
-import math
 import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
@@ -519,8 +518,3 @@ def input_size(network: Network) -> tuple[int, int]:
     """The ``(H, W)`` the network sees: what a tile is resized to."""
     h, w = network.input_shape[:2]
     return int(h), int(w)
-
-
-def param_count(params: Any) -> int:
-    """Total number of scalars in a parameter tree."""
-    return sum(math.prod(np.shape(p)) for p in jax.tree.leaves(params))
