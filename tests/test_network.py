@@ -152,7 +152,7 @@ def test_a_linen_module_and_its_network_dream_alike(linen_net, linen):
 def test_dream_photos_explore_zoom_and_oip_with_each(linen, nnx_pair):
     for (network, params), layer in ((linen, "Conv_1"), (nnx_pair, "conv2")):
         config = CFG.replace(layer=layer)
-        run = jaxdream.dream_photos([PHOTO, PHOTO[:, :40]], config, network=network, params=params)
+        run = jaxdream.dream_photos([PHOTO, PHOTO], config, network=network, params=params)
         outcomes = list(run)
         assert all(o.result is not None and np.isfinite(o.result.image).all() for o in outcomes)
         found = jaxdream.explore(PHOTO, layer, [0, 2], config, network=network, params=params)
