@@ -43,7 +43,7 @@ def calls(config, model, params, gray) -> dict[str, Callable[[], object]]:
     call = dream_call(model, params, config, gray[None])
     return {
         "core": lambda: call()[0].block_until_ready(),
-        "api": lambda: jaxdream.dream(gray, config, model=model, params=params),
+        "api": lambda: jaxdream.dream(gray, config, network=model, params=params),
         "api_no_params": lambda: jaxdream.dream(gray, config),
     }
 

@@ -106,7 +106,7 @@ def measure(photos: dict[str, list[np.ndarray]], presets, strengths) -> list[dic
         base = preset_config(name)
         color = PRESETS[name].color
         for source, pixels in photos.items():
-            results = dream_many(pixels, base, model=model, params=params)
+            results = dream_many(pixels, base, network=model, params=params)
             per = {s: {"ssim": [], "corr": [], "rise": []} for s in strengths}
             for px, r in zip(pixels, results, strict=True):
                 own = luminance(np.asarray(px))

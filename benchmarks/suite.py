@@ -408,7 +408,7 @@ def _peer_dream(peers, ops, gray, photo, config: DreamConfig, model, params, ima
     ours_core, _ = _dream_call(model, params, config, image[None])
 
     def ours_public():
-        return public_dream(photo, config, model=model, params=params).image
+        return public_dream(photo, config, network=model, params=params).image
 
     def dream():
         return peers.dream(

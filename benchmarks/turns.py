@@ -51,7 +51,7 @@ def make_dream(side: str, tiles: int, size: int, threads: int | None) -> Callabl
     image = prepare(photo, (size, size))
     if side == "jaxdream":
         gray = resize_host(photo.gray, (size, size))
-        return lambda: dream(gray, config, model=model, params=params).image
+        return lambda: dream(gray, config, network=model, params=params).image
     if side == "jaxdream-core":
         call = dream_call(model, params, config, image[None])
         return lambda: call()[0].block_until_ready()

@@ -11,8 +11,9 @@ Tiles and levels
     Tiles are numbered row-major (level 1: 0 upper-left, 1 upper-right, 2 lower-left,
     3 lower-right). Where they lie is the spec's layout (``jaxdream.layouts``: the article's
     disjoint grid, or overlapping feathered tiles). For a non-square image the grid follows
-    the image; every tile is resized to 28x28 (its aspect ratio squeezed, as the whole image
-    is) before the CNN sees it.
+    the image; every tile is resized to the network's input size (28x28 for the bundled CNN;
+    its aspect ratio squeezed, as the whole image is) before the network sees it. Below,
+    "28x28" stands for that size.
 
 Batched schedule (the default)
     Every iteration cuts every chosen tile of every chosen level from the SAME current image,
@@ -59,7 +60,6 @@ import jax
 import jax.numpy as jnp
 
 from jaxdream.imageops import (
-    OIP_SIZE,
     cut_tiles,
     place_tiles,
     resize,
@@ -69,7 +69,7 @@ from jaxdream.imageops import (
 )
 from jaxdream.layouts import Grid
 from jaxdream.levels import cut_levels, level_matrices, place_levels
-from jaxdream.model import CNN
+from jaxdream.network import Network, input_size
 from jaxdream.objectives import Objective
 from jaxdream.parallel import Execution, Strategy, VMap
 from jaxdream.patterns import oip_single
@@ -86,13 +86,13 @@ MATRICES_FROM = 600_000
 class DreamSpec:
     """Everything that fixes a dream's compiled program (hashable: a static argument).
 
-    ``model`` (with its compute choices made), the working ``shape``, the taking-part tiles of
-    each level ``((level, tiles), ...)`` in the order of the tile batch, the tile ``layout``,
-    ``iterations`` and OIP ``steps``, the ``schedule`` (``"batched"`` or ``"faithful"``),
-    ``shift_tiles`` and whether the frames of every iteration are returned.
+    ``model``, the network (with its compute choices made), the working ``shape``, the
+    taking-part tiles of each level ``((level, tiles), ...)`` in the order of the tile batch,
+    the tile ``layout``, ``iterations`` and OIP ``steps``, the ``schedule`` (``"batched"`` or
+    ``"faithful"``), ``shift_tiles`` and whether the frames of every iteration are returned.
     """
 
-    model: CNN
+    model: Network
     shape: tuple[int, int]
     levels: tuple[tuple[int, tuple[int, ...]], ...]
     iterations: int
@@ -101,6 +101,11 @@ class DreamSpec:
     schedule: str = "batched"
     shift_tiles: bool = False
     return_frames: bool = False
+
+    @property
+    def tile_size(self) -> tuple[int, int]:
+        """What every tile is resized to: the network's input ``(H, W)``."""
+        return input_size(self.model)
 
     @property
     def tile_count(self) -> int:
@@ -169,13 +174,13 @@ def by_matrices(spec: DreamSpec) -> bool:
 
 
 def _batched_by_matrices(spec, params, knobs, map_tiles, image, record=False):
-    m = level_matrices(spec.layout, spec.shape, spec.levels, OIP_SIZE)
-    z, _, scale = standardize_for_cnn(cut_levels(m, image, spec.levels, OIP_SIZE))
+    m = level_matrices(spec.layout, spec.shape, spec.levels, spec.tile_size)
+    z, _, scale = standardize_for_cnn(cut_levels(m, image, spec.levels, spec.tile_size))
     carved = _oip_tiles(spec, params, knobs, knobs.objective, z, map_tiles)
     change28 = (carved - z) * scale * knobs.weights[:, None, None]
     if not record:
-        return standardize(image + place_levels(m, change28, spec.levels, OIP_SIZE)), None
-    changes = place_levels(m, change28, spec.levels, OIP_SIZE, split=True)
+        return standardize(image + place_levels(m, change28, spec.levels, spec.tile_size)), None
+    changes = place_levels(m, change28, spec.levels, spec.tile_size, split=True)
     results = image + jnp.cumsum(changes, axis=0)
     image = standardize(results[-1])
     return image, Stages(z, carved, changes, results.at[-1].set(image))
@@ -194,7 +199,7 @@ def _batched_iteration(spec, params, knobs, map_tiles, image, key, record=False)
             off = jnp.zeros((2,), jnp.int32)
         offsets.append(off)
         rolled = jnp.roll(image, -off, axis=(0, 1)) if shift else image
-        cut.append(resize(layout.cut(rolled, level, tiles), OIP_SIZE))
+        cut.append(resize(layout.cut(rolled, level, tiles), spec.tile_size))
     # Standardize each tile for the CNN (as ``standardize``) and undo it on the change.
     z, _, scale = standardize_for_cnn(jnp.concatenate(cut))
     carved = _oip_tiles(spec, params, knobs, knobs.objective, z, map_tiles)
@@ -222,11 +227,11 @@ def faithful_corrections(spec: DreamSpec, image: Array) -> list[Array]:
     corrections = []
     for level, tiles in spec.levels:
         if level == 0:
-            img28 = standardize(resize(image, OIP_SIZE))
+            img28 = standardize(resize(image, spec.tile_size))
             corrections.append(image - standardize(resize(img28, spec.shape)))
         else:
             q = cut_tiles(image, level, tiles)
-            q28 = resize(q, OIP_SIZE)
+            q28 = resize(q, spec.tile_size)
             up = resize(q28, spec.cell_shape(level))
             corrections.append(q - jax.vmap(standardize)(up))
     return corrections
@@ -242,7 +247,7 @@ def _faithful_iteration(spec, params, knobs, map_tiles, corrections, full, cur28
             x = _oip_tiles(spec, params, knobs, objective, x28, map_tiles)
             full = standardize(resize(x[0], spec.shape) + corr)
         else:
-            x28 = resize(cut_tiles(full, level, tiles), OIP_SIZE)
+            x28 = resize(cut_tiles(full, level, tiles), spec.tile_size)
             x = _oip_tiles(spec, params, knobs, objective, x28, map_tiles)
             new = resize(x, spec.cell_shape(level)) + corr
             mask = tile_mask(spec.shape, level, tiles)
@@ -254,12 +259,12 @@ def _faithful_iteration(spec, params, knobs, map_tiles, corrections, full, cur28
             ):
                 part.append(value)
     if not record:
-        return (full, resize(full, OIP_SIZE)), None
+        return (full, resize(full, spec.tile_size)), None
     before, after, change, result = parts
     stages = Stages(
         jnp.concatenate(before), jnp.concatenate(after), jnp.stack(change), jnp.stack(result)
     )
-    return (full, resize(full, OIP_SIZE)), stages
+    return (full, resize(full, spec.tile_size)), stages
 
 
 def initial_state(spec: DreamSpec, image: Array) -> tuple[Array, ...]:
@@ -267,7 +272,7 @@ def initial_state(spec: DreamSpec, image: Array) -> tuple[Array, ...]:
     state ``carve_part`` takes and returns."""
     if spec.schedule == "batched":
         return (image,)
-    return image, standardize(resize(image, OIP_SIZE))
+    return image, standardize(resize(image, spec.tile_size))
 
 
 def placeholder_states(spec: DreamSpec, images: Array) -> tuple[Array, ...]:
@@ -275,7 +280,7 @@ def placeholder_states(spec: DreamSpec, images: Array) -> tuple[Array, ...]:
     ``carve_batch_part`` is given for iteration 0 (where it is ignored)."""
     if spec.schedule == "batched":
         return (jnp.zeros_like(images),)
-    return jnp.zeros_like(images), jnp.zeros((images.shape[0], *OIP_SIZE), images.dtype)
+    return jnp.zeros_like(images), jnp.zeros((images.shape[0], *spec.tile_size), images.dtype)
 
 
 def _iterate(spec, params, image, state, knobs, keys, map_tiles, count=None):
@@ -387,7 +392,7 @@ def carve_stages(
     else:
         corrections = faithful_corrections(spec, image)
         first28 = initial_state(spec, image)[1]
-        small = jnp.concatenate([first28[None], resize(inputs[1:], OIP_SIZE)])
+        small = jnp.concatenate([first28[None], resize(inputs[1:], spec.tile_size)])
 
         def one(args):
             full, cur28 = args

@@ -43,7 +43,7 @@ from jaxdream.errors import ConfigError, ImageError, ObjectiveError
 if TYPE_CHECKING:
     from jaxdream.carve import DreamSpec, Knobs
     from jaxdream.layouts import Grid, Overlap
-    from jaxdream.model import CNN
+    from jaxdream.network import Network
     from jaxdream.objectives import Objective
 
 ObjectiveLike = "Objective | str"
@@ -241,13 +241,16 @@ class DreamConfig:
             )
         return dataclasses.replace(self, **changes)
 
-    def check(self, model: CNN) -> None:
+    def check(self, model: Network) -> None:
         """Raise ``ConfigError`` (or ``ObjectiveError``) for any value of the wrong type or out
-        of its range, and for work too large to finish (``MAX_TILE_STEPS``)."""
+        of its range, and for work too large to finish (``MAX_TILE_STEPS``); the objectives'
+        layers are ``model``'s (a ``jaxdream.network.Network``: the bundled CNN, or another
+        network, which reads the bundled CNN's names as ``layer_aliases`` says)."""
         from jaxdream.checks import flag, number, one_of, shown, whole_number
         from jaxdream.compute import PRECISIONS
         from jaxdream.imageio import PREPARATIONS
-        from jaxdream.model import CONV_IMPLS, activation_shapes
+        from jaxdream.model import CONV_IMPLS
+        from jaxdream.network import layer_shapes
         from jaxdream.objectives import MAX_TERMS, stacked_terms
 
         if self.schedule not in ("batched", "faithful"):
@@ -290,7 +293,7 @@ class DreamConfig:
             raise ConfigError("overlap is not part of the faithful schedule (it replaces tiles)")
         one_of("prepare", self.prepare, tuple(PREPARATIONS))
         number("strength", self.strength, 0, MAX_STRENGTH)
-        shapes = activation_shapes(model)
+        shapes = layer_shapes(model)
         objectives = self.tile_objectives()
         for objective in objectives:
             objective.validate(shapes)
@@ -353,9 +356,14 @@ class DreamConfig:
             return LAYOUTS["overlap"](float(self.overlap))
         return LAYOUTS["grid"]()
 
-    def model_for(self, model: CNN) -> CNN:
+    def model_for(self, model: Network) -> Network:
         """``model`` with this config's compute choices (``conv``, ``precision``) made for the
-        default backend: the one place a dream's compute is decided."""
+        default backend: the one place a dream's compute is decided. They are the bundled
+        CNN's; another network computes as it is written."""
+        from jaxdream.model import CNN
+
+        if not isinstance(model, CNN):
+            return model
         changes = {"precision": self.precision}
         if self.conv != "auto":
             changes["conv"] = self.conv
@@ -363,7 +371,7 @@ class DreamConfig:
 
     def spec(
         self,
-        model: CNN,
+        model: Network,
         image_shape: tuple[int, int],
         return_frames: bool = False,
     ) -> DreamSpec:

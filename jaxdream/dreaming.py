@@ -36,7 +36,6 @@ from jaxdream.carve import (
     carve_batch_stages,
     placeholder_states,
 )
-from jaxdream.checkpoint import load_model
 from jaxdream.config import DreamConfig
 from jaxdream.display import Display, colorize, render
 from jaxdream.errors import ConfigError, ImageError, NumericalError
@@ -44,8 +43,7 @@ from jaxdream.fullres import OUTPUT_SIZES, carved_photo
 from jaxdream.imageio import Photo, load_photo, prepare_photo, rgb_float
 from jaxdream.imageops import resize_host
 from jaxdream.keys import image_keys
-from jaxdream.model import CNN
-from jaxdream.patterns import model_from_params
+from jaxdream.network import Network, network_argument, resolve
 
 ImageLike = str | os.PathLike | Image.Image | np.ndarray | Photo
 
@@ -121,7 +119,7 @@ class DreamCall(NamedTuple):
 
 
 def dream_call(
-    model: CNN,
+    model: Network,
     params: Mapping,
     config: DreamConfig,
     images: jax.Array,
@@ -230,7 +228,7 @@ def _immutable(config: DreamConfig) -> bool:
     return not any(isinstance(leaf, np.ndarray) for leaf in jax.tree.leaves(objectives))
 
 
-def _checked(config: DreamConfig, model: CNN) -> None:
+def _checked(config: DreamConfig, model: Network) -> None:
     """``config.check(model)``, once per config and model this process dreamt (the checks
     passed: a config is frozen, and its objectives compared by identity)."""
     key = (config, model)
@@ -359,12 +357,13 @@ def dream_many(
     images: Sequence[ImageLike],
     config: DreamConfig = DreamConfig(),
     *,
-    model: CNN | None = None,
+    network: Network | None = None,
     params: Mapping | None = None,
     return_frames: bool = False,
     parallel: par.Execution | str = "auto",
     progress: Callable[[int], object] | None = None,
     return_stages: bool = False,
+    model: Network | None = None,
 ) -> list[DreamResult]:
     """Dream several photos in one compiled, batched call per working shape (photos of other
     aspect ratios are dreamt in calls of their own, never squeezed to another's shape); image
@@ -383,9 +382,7 @@ def dream_many(
         )
     if not isinstance(config, DreamConfig):
         raise ConfigError(f"config must be a DreamConfig, not {type(config).__name__}")
-    if params is None:
-        model, params = load_model()
-    model = model or model_from_params(params)
+    model, params = resolve(network_argument(network, model), params)
     _checked(config, model)
     photos = [load_photo(im) for im in images]
     if not photos:
@@ -416,19 +413,22 @@ def dream(
     image: ImageLike,
     config: DreamConfig = DreamConfig(),
     *,
-    model: CNN | None = None,
+    network: Network | None = None,
     params: Mapping | None = None,
     return_frames: bool = False,
     parallel: par.Execution | str = "auto",
     progress: Callable[[int], object] | None = None,
     return_stages: bool = False,
+    model: Network | None = None,
 ) -> DreamResult:
-    """Carve ``config``'s objectives into one photo. With no ``params``, the bundled weights;
+    """Carve ``config``'s objectives into one photo. With no ``network`` and ``params``, the
+    bundled CNN and weights; ``network`` may be any ``jaxdream.network.as_network`` takes (a
+    Flax Linen module with its ``params``, an NNX module); ``model`` is ``network``'s old name.
     ``parallel``, ``progress`` and ``return_stages`` as for ``dream_many``."""
     return dream_many(
         [image],
         config,
-        model=model,
+        network=network_argument(network, model),
         params=params,
         return_frames=return_frames,
         parallel=parallel,

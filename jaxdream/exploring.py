@@ -25,7 +25,6 @@ import numpy as np
 
 from jaxdream import parallel
 from jaxdream.carve import carve_batch_each
-from jaxdream.checkpoint import load_model
 from jaxdream.checks import shown, whole_number
 from jaxdream.config import MAX_SIDE, MAX_TILE_STEPS, DreamConfig
 from jaxdream.dreaming import (
@@ -39,11 +38,11 @@ from jaxdream.dreaming import (
 from jaxdream.errors import ConfigError
 from jaxdream.figures import LABEL_HEIGHT, PAD
 from jaxdream.imageio import load_photo
-from jaxdream.imageops import OIP_SIZE, resize, standardize
+from jaxdream.imageops import resize, standardize
 from jaxdream.keys import image_keys
-from jaxdream.model import CNN, activation_shapes
+from jaxdream.network import Network, input_size, layer_shapes, network_argument, resolve
 from jaxdream.objectives import channel
-from jaxdream.patterns import model_from_params, oip
+from jaxdream.patterns import oip
 from jaxdream.programs import run as run_program
 
 DEAD_BELOW = 1e-4
@@ -153,20 +152,20 @@ def explore(
     maps: Sequence[int],
     config: DreamConfig = DreamConfig(),
     *,
-    model: CNN | None = None,
+    network: Network | None = None,
     params: Mapping | None = None,
     progress: Callable[[int], object] | None = None,
+    model: Network | None = None,
 ) -> list[Explored]:
     """Dream ``photo`` once per map of ``layer`` (every tile carving that map; ``config``'s
-    other settings) in one compiled call; strongest first. ``progress(iterations_done)`` as
-    for ``dream``."""
+    other settings) in one compiled call; strongest first. ``network`` and ``params`` as for
+    ``dream`` (``model``: ``network``'s old name); ``progress(iterations_done)`` as for
+    ``dream``."""
     if not isinstance(config, DreamConfig):
         raise ConfigError(f"config must be a DreamConfig, not {type(config).__name__}")
     if not isinstance(layer, str):
         raise ConfigError(f"layer must be a layer's name, not {shown(layer)}")
-    if params is None:
-        model, params = load_model()
-    model = model or model_from_params(params)
+    model, params = resolve(network_argument(network, model), params)
     levels = tuple(dataclasses.replace(lv, maps=None, objective=None) for lv in config.levels)
     maps = list(maps) if isinstance(maps, Sequence) and not isinstance(maps, str) else None
     if not maps or not all(
@@ -177,7 +176,7 @@ def explore(
         raise ConfigError("each map may be listed once (a map twice is the same dream twice)")
     config = config.replace(layer=layer, objective=None, map=int(maps[0]), levels=levels)
     config.check(model)
-    count = activation_shapes(model)[layer][-1]
+    count = layer_shapes(model)[layer][-1]
     if any(not 0 <= m < count for m in maps):
         raise ConfigError(f"maps of {layer} are 0..{count - 1}")
     loaded = load_photo(photo)
@@ -206,19 +205,21 @@ def explore(
 
 
 def responding_maps(
-    gray: np.ndarray, layer: str, *, model: CNN, params: Mapping, count: int = 5
+    gray: np.ndarray, layer: str, *, model: Network, params: Mapping, count: int = 5
 ) -> list[int]:
     """The ``count`` maps of ``layer`` that respond most to a standardized photo: one OIP step
-    on the photo at 28x28 for every map in one call, ranked by how far it moved the image (a
-    cheap stand-in for a full ``explore``); maps that do not move it are left out."""
-    n = activation_shapes(model)[layer][-1]
-    z = standardize(resize(jnp.asarray(gray), OIP_SIZE))
+    on the photo at the network's input size for every map in one call, ranked by how far it
+    moved the image (a cheap stand-in for a full ``explore``); maps that do not move it are
+    left out."""
+    n = layer_shapes(model)[layer][-1]
+    size = input_size(model)
+    z = standardize(resize(jnp.asarray(gray), size))
     out = oip(
         params,
         channel(layer, jnp.arange(n)),
-        jnp.broadcast_to(z, (n, *OIP_SIZE)),
+        jnp.broadcast_to(z, (n, *size)),
         steps=1,
-        model=model,
+        network=model,
     )
     moved = np.abs(np.asarray(out.images) - np.asarray(z)).mean(axis=(1, 2))
     order = [int(m) for m in np.argsort(-moved) if moved[m] > 0]

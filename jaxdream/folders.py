@@ -30,7 +30,7 @@ from jaxdream.exploring import DEAD_BELOW, responding_maps
 from jaxdream.figures import stage_figure
 from jaxdream.imageio import MAX_FILE_BYTES, check_output, save_gif, save_image
 from jaxdream.many import PhotoDreams, dream_photos
-from jaxdream.model import CNN
+from jaxdream.network import Network, network_argument
 from jaxdream.photos import (
     OutputFolders,
     check_distinct,
@@ -88,7 +88,7 @@ def write_dream(
 
 
 def unchanged_maps(
-    result: DreamResult, config: DreamConfig, model: CNN, params: Mapping
+    result: DreamResult, config: DreamConfig, model: Network, params: Mapping
 ) -> list[int] | None:
     """``None`` where the dream changed the photo; where it left it as it was (no gradient),
     the maps of ``config.layer`` that respond to the photo (``explore.responding_maps``; none
@@ -205,20 +205,22 @@ def dream_folder_run(
     plan: FolderPlan,
     config: DreamConfig = DreamConfig(),
     *,
-    model: CNN | None = None,
+    network: Network | None = None,
     params: Mapping | None = None,
     batch_size: int | None = None,
     display: Display = Display(),
     color: bool = False,
     size: str = "photo",
+    model: Network | None = None,
 ) -> FolderDreams:
     """Dream the photos of ``plan`` (``many.dream_photos``, as each batch finishes) and write
     each one's files (``write_dream``; a GIF and stage figure where the plan's folders have
-    them): an iterator of ``(photo, error)``. Settings are checked here, before any work."""
+    them): an iterator of ``(photo, error)``. Settings are checked here, before any work.
+    ``network`` and ``params`` as for ``dream`` (``model``: ``network``'s old name)."""
     dreams = dream_photos(
         [photo for photo, _ in plan.jobs],
         config,
-        model=model,
+        network=network_argument(network, model),
         params=params,
         batch_size=batch_size,
         return_frames=bool(plan.folders.gif),

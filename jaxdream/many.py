@@ -33,7 +33,6 @@ from PIL import Image
 
 from jaxdream import parallel, programs
 from jaxdream.carve import carve_batch
-from jaxdream.checkpoint import load_model
 from jaxdream.checks import flag, whole_number
 from jaxdream.config import DreamConfig
 from jaxdream.dreaming import (
@@ -48,8 +47,7 @@ from jaxdream.dreaming import (
 from jaxdream.errors import ConfigError, ImageError, JaxdreamError, NumericalError, ResourceError
 from jaxdream.imageio import load_photo, photo_shape
 from jaxdream.keys import image_keys
-from jaxdream.model import CNN
-from jaxdream.patterns import model_from_params
+from jaxdream.network import Network, network_argument, resolve
 
 # The walk of folders and the naming of outputs live in ``jaxdream.photos``; importable from
 # here too, where they were first.
@@ -124,7 +122,7 @@ class PhotoDreams:
         self,
         photos: Sequence[ImageLike],
         config: DreamConfig,
-        model: CNN,
+        model: Network,
         params: Mapping,
         batch_size: int | None,
         return_frames: bool,
@@ -311,18 +309,20 @@ def dream_photos(
     photos: Iterable[ImageLike],
     config: DreamConfig = DreamConfig(),
     *,
-    model: CNN | None = None,
+    network: Network | None = None,
     params: Mapping | None = None,
     batch_size: int | None = None,
     return_frames: bool = False,
     ordered: bool = True,
     return_stages: bool = False,
+    model: Network | None = None,
 ) -> PhotoDreams:
     """Dream many photos: an iterator of one ``Outcome`` per photo, in input order (with
     ``ordered=False``: as each batch finishes, the first to come first). Photos are grouped by
     working shape, dreamed in batches of ``batch_size`` (default: from the device's memory and
     the compiled program's memory analysis) sharded over this process's devices; unreadable
     photos come back with their error. The iterator's ``compiled`` counts compiled programs.
+    ``network`` and ``params`` as for ``dream`` (``model``: ``network``'s old name).
 
     >>> import numpy as np
     >>> photos = [np.random.default_rng(i).random((40, 60)) for i in range(3)]
@@ -341,9 +341,7 @@ def dream_photos(
         ("return_stages", return_stages),
     ):
         flag(name, value)
-    if params is None:
-        model, params = load_model()
-    model = model or model_from_params(params)
+    model, params = resolve(network_argument(network, model), params)
     config.check(model)
     return PhotoDreams(
         photos, config, model, params, batch_size, return_frames, ordered, return_stages

@@ -45,8 +45,8 @@ from jaxdream.checkpoint import bundled_weights_path, load_model
 from jaxdream.checks import whole_number
 from jaxdream.data import load_split
 from jaxdream.errors import ConfigError, DataError
-from jaxdream.model import CNN, activation_shapes, activations, standardize
-from jaxdream.patterns import model_from_params
+from jaxdream.model import standardize
+from jaxdream.network import Network, features, layer_shapes, network_argument, resolve
 
 CLASSES = 10
 QUIET = 0.05  # a map whose top-class mean is under this fraction of the layer's mean
@@ -136,13 +136,13 @@ class MapTable(NamedTuple):
 
 
 @functools.partial(jax.jit, static_argnames=("model", "layer"))
-def _class_sums(model: CNN, params: Mapping, images: jax.Array, onehot: jax.Array, layer: str):
+def _class_sums(model: Network, params: Mapping, images: jax.Array, onehot: jax.Array, layer: str):
     """Per class, the sum over ``images`` (uint8 ``(B, 28, 28)``) of each map's mean
     activation: ``(10, maps)``. Padding images carry a zero ``onehot`` row."""
 
     def one(image):
         x = standardize(image.astype(jnp.float32) / 255.0)
-        act = activations(model, params, x, upto=layer)[layer]
+        act = features(model, params, x)[layer]
         return act.reshape(-1, act.shape[-1]).mean(axis=0)
 
     per_image = jax.vmap(one)(images)
@@ -150,7 +150,7 @@ def _class_sums(model: CNN, params: Mapping, images: jax.Array, onehot: jax.Arra
 
 
 def map_table(
-    model: CNN,
+    model: Network,
     params: Mapping,
     images: np.ndarray,
     labels: np.ndarray,
@@ -159,8 +159,14 @@ def map_table(
 ) -> MapTable:
     """The ``MapTable`` of ``layer`` over ``images`` (uint8 ``(N, 28, 28)``, prepared as the
     CNN was trained) of digit ``labels``: one compiled program, run batch after batch (the
-    last one padded)."""
-    shapes = activation_shapes(model)
+    last one padded). ``model``: any network (``jaxdream.network``) of MNIST's 28x28 gray
+    input."""
+    if tuple(model.input_shape) != (28, 28, 1):
+        raise DataError(
+            f"the map study reads MNIST (28x28 gray digits); a network of {model.input_shape} "
+            "input needs a labelled data set of its own input kind"
+        )
+    shapes = layer_shapes(model)
     if layer not in shapes or len(shapes[layer]) != 3:
         spatial = [n for n, s in shapes.items() if len(s) == 3]
         raise ConfigError(
@@ -190,16 +196,15 @@ def mnist_map_table(
     layer: str = "conv3",
     split: str = "test",
     *,
-    model: CNN | None = None,
+    network: Network | None = None,
     params: Mapping | None = None,
     data_dir: str | None = None,
+    model: Network | None = None,
 ) -> MapTable:
     """``map_table`` of ``layer`` on an MNIST split read through TFDS (``jaxdream.data``);
-    the bundled weights unless ``params`` are given."""
-
-    if params is None:
-        model, params = load_model()
-    model = model or model_from_params(params)
+    the bundled network and weights unless ``network``/``params`` are given (``model``:
+    ``network``'s old name)."""
+    model, params = resolve(network_argument(network, model), params)
     data = load_split(split, data_dir)
     return map_table(model, params, data.images, data.labels, layer)
 
@@ -289,7 +294,7 @@ def write_beside(
     weights = Path(weights) if weights is not None else bundled_weights_path()
     model, params = load_model(weights)
     tables = {
-        name: mnist_map_table(name, split, model=model, params=params, data_dir=data_dir)
+        name: mnist_map_table(name, split, network=model, params=params, data_dir=data_dir)
         for name in TABLE_LAYERS
     }
     return save_beside(weights, tables, split)

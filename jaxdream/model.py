@@ -96,6 +96,36 @@ class CNN(nn.Module):
         traced)."""
         return compute.resolve(self)
 
+    # -- the engine's Network protocol (jaxdream.network): this model's own fast paths
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """The input one image has: 28x28 gray."""
+        return INPUT_SHAPE
+
+    @property
+    def classifier(self) -> str:
+        """The layer of class scores (the objectives' ``logit:N``)."""
+        return "logits"
+
+    def activations(
+        self, params: Mapping, image: Array, upto: str | None = None
+    ) -> dict[str, Array]:
+        """The named activations of one image (``activations``)."""
+        return activations(self, params, image, upto)
+
+    def activation_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The shape of every named activation of one 28x28 image (``activation_shapes``)."""
+        return activation_shapes(self)
+
+    def features(self, params: Mapping, image: Array) -> Features:
+        """The activations of one image, each map of a convolution computable alone."""
+        return Features(self, params, image)
+
+    def needed_side(self, layers: Iterable[str]) -> int:
+        """The smallest top-left crop ``layers`` need (``needed_side``)."""
+        return needed_side(self, layers)
+
     def conv_fn(self):
         """The convolution ``(x, kernel) -> y`` this model computes with."""
         model = self.resolved()

@@ -63,7 +63,6 @@ from jaxdream import fullres, programs
 from jaxdream import parallel as par
 from jaxdream.background import KeepAndEncode, Progress, no_progress
 from jaxdream.carve import DreamSpec, Knobs, carve_batch
-from jaxdream.checkpoint import load_model
 from jaxdream.checks import flag, number, whole_number
 from jaxdream.config import DreamConfig
 from jaxdream.display import Display, colorize, render
@@ -72,7 +71,8 @@ from jaxdream.errors import ConfigError
 from jaxdream.fullres import OUTPUT_SIZES
 from jaxdream.imageio import GRAY_WEIGHTS, load_photo, rgb_float
 from jaxdream.imageops import resize_host, standardize
-from jaxdream.patterns import model_from_params
+from jaxdream.model import CNN
+from jaxdream.network import Network, network_argument, resolve
 from jaxdream.progress import watching_compiles
 from jaxdream.video import Resumable, VideoError, VideoWriter, check_video_output
 
@@ -426,8 +426,9 @@ def zoom(
     display: Display = Display(),
     color: bool = False,
     size: str = "working",
-    model=None,
+    network: Network | None = None,
     params: Mapping | None = None,
+    model: Network | None = None,
     parallel: par.Execution | str = "auto",
     resume: Mapping | None = None,
 ) -> ZoomFrames:
@@ -455,9 +456,7 @@ def zoom(
     pan = tuple(pan) if isinstance(pan, tuple | list) else pan
     motion = Motion(zoom, rotate, pan)
     motion.check()
-    if params is None:
-        model, params = load_model()
-    model = model or model_from_params(params)
+    model, params = resolve(network_argument(network, model), params)
     config.check(model)
     loaded = load_photo(photo)
     shape = config.working_shape(loaded.gray.shape)
@@ -603,8 +602,9 @@ def render_zoom(
     display: Display = Display(),
     color: bool = False,
     size: str = "working",
-    model=None,
+    network: Network | None = None,
     params: Mapping | None = None,
+    model: Network | None = None,
     resume: bool = False,
     identity: Mapping | None = None,
     progress: Progress | None = None,
@@ -629,9 +629,7 @@ def render_zoom(
     motion.check()
     if not isinstance(config, DreamConfig):
         raise ConfigError(f"config must be a DreamConfig, not {type(config).__name__}")
-    if params is None:
-        model, params = load_model()
-    model = model or model_from_params(params)
+    model, params = resolve(network_argument(network, model), params)
     config.check(model)
     if identity is None:
         identity = {
@@ -642,6 +640,8 @@ def render_zoom(
         }
         if size != "working":  # a working-size zoom keeps the identity it had before sizes
             identity["size"] = size
+        if not isinstance(model, CNN):  # another network: another zoom
+            identity["network"] = repr(model)
     keep = Resumable(output, identity, resume)
     state, start = None, 0
     if resume:
@@ -664,7 +664,7 @@ def render_zoom(
         display=display,
         color=color,
         size=size,
-        model=model,
+        network=model,
         params=params,
     )
     try:

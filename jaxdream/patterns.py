@@ -13,7 +13,7 @@ vmapped over a batch, each image with its own objective values (e.g. its own map
 >>> model = CNN(widths=(4, 4, 4), hidden=8)
 >>> params = init_params(model, jax.random.key(0))
 >>> start = noise_images(jax.random.key(1), 3)
->>> out = oip(params, channel("conv3", jnp.array([0, 1, 2])), start, steps=5, model=model)
+>>> out = oip(params, channel("conv3", jnp.array([0, 1, 2])), start, steps=5, network=model)
 >>> out.images.shape, out.losses.shape
 ((3, 28, 28), (3, 5))
 """
@@ -32,7 +32,17 @@ import numpy as np
 from jaxdream.checks import number, whole_number
 from jaxdream.errors import ConfigError, NumericalError
 from jaxdream.imageops import standardize
-from jaxdream.model import CNN, Features, activation_shapes, needed_side
+from jaxdream.network import (
+    Network,
+    features,
+    input_size,
+    layer_shapes,
+    model_from_params,  # noqa: F401  (its old place)
+    needed_side,
+    network_argument,
+    resolve,
+    resolved,
+)
 from jaxdream.objectives import Objective, broadcast_objective
 from jaxdream.parallel import Execution, Strategy, VMap
 from jaxdream.parallel import resolve as resolve_parallel
@@ -54,40 +64,31 @@ class OIPResult(NamedTuple):
     steps_run: Array
 
 
-def model_from_params(params: Mapping) -> CNN:
-    """The ``CNN`` whose parameters ``params`` are (widths and sizes read off the shapes)."""
-    convs = sorted(k for k in params if k.startswith("conv"))
-    return CNN(
-        widths=tuple(int(params[k]["kernel"].shape[-1]) for k in convs),
-        hidden=int(params["dense"]["kernel"].shape[-1]),
-        num_classes=int(params["logits"]["kernel"].shape[-1]),
-    )
-
-
 def normalized_gradient(g: Array) -> Array:
     """The article's RMS normalisation; a zero gradient stays zero (no NaN)."""
     return g / (jnp.sqrt(jnp.mean(jnp.square(g))) + GRAD_EPS)
 
 
 def ascent_step(
-    model: CNN, params: Mapping, objective: Objective, image: Array, epsilon: float | Array
+    model: Network, params: Mapping, objective: Objective, image: Array, epsilon: float | Array
 ) -> tuple[Array, Array]:
     """One OIP step on one image: ``(new_image, loss_before_the_step)``.
 
-    The CNN sees only the part of the image the objective's layers depend on (``needed_side``:
-    26x26 for conv3 and deeper); the gradient is zero elsewhere, as it would be anyway.
+    The bundled CNN sees only the part of the image the objective's layers depend on
+    (``needed_side``: 26x26 for conv3 and deeper); the gradient is zero elsewhere, as it would
+    be anyway. Another network sees the whole image.
     """
     side = needed_side(model, objective.layers)
 
     def loss_fn(x):
-        return objective(Features(model, params, x[:side, :side]))
+        return objective(features(model, params, x if side is None else x[:side, :side]))
 
     loss, g = jax.value_and_grad(loss_fn)(image)
     return image + epsilon * normalized_gradient(g), loss
 
 
 def oip_single(
-    model: CNN,
+    model: Network,
     params: Mapping,
     objective: Objective,
     image: Array,
@@ -122,7 +123,7 @@ def oip_single(
 
 @functools.partial(jax.jit, static_argnames=("model", "steps", "strategy"))
 def oip_batch(
-    model: CNN,
+    model: Network,
     params: Mapping,
     objective: Objective,
     images: Array,
@@ -131,8 +132,8 @@ def oip_batch(
     steps: int,
     strategy: Strategy = VMap(),
 ) -> OIPResult:
-    """The compiled OIP over ``images`` ``(B, 28, 28)``, mapped over the batch by ``strategy``
-    (``jaxdream.parallel``); ``objective`` leaves of shape ``(B,)`` (see
+    """The compiled OIP over ``images`` ``(B, H, W)`` (the network's input size), mapped over
+    the batch by ``strategy`` (``jaxdream.parallel``); ``objective`` leaves of shape ``(B,)`` (see
     ``broadcast_objective``). Only ``model``, ``steps``, ``strategy`` and shapes retrace."""
 
     def run(args):
@@ -149,25 +150,31 @@ def oip(
     steps: int = 30,
     epsilon: float = 0.01,
     conv_criterion: float | None = None,
-    model: CNN | None = None,
+    model: Network | None = None,
     parallel: Execution | str = "auto",
+    *,
+    network: Network | None = None,
 ) -> OIPResult:
-    """Run OIP on a batch of 28x28 images (or one image), checking the objective first.
+    """Run OIP on a batch of images of the network's input size (or one image), checking the
+    objective first. ``network`` (the bundled CNN by default; ``jaxdream.network.as_network``
+    takes a Flax module) with its ``params`` (``model``: ``network``'s old name).
 
     ``objective`` leaves may be scalars (all images alike) or length-``B`` arrays (one value per
     image). ``conv_criterion`` (e.g. the article's ``2e-4``) stops each image on its own.
     ``parallel``: how the batch is spread (``"auto"``: ``jaxdream.parallel.auto``; ``"vmap"``;
-    or an ``Execution``, whose ``images`` strategy is used). ``model``'s ``"auto"`` compute
-    choices are made here, for the default backend (``jaxdream.compute``).
+    or an ``Execution``, whose ``images`` strategy is used). The bundled CNN's ``"auto"``
+    compute choices are made here, for the default backend (``jaxdream.compute``).
     """
-    model = (model or model_from_params(params)).resolved()
-    objective.validate(activation_shapes(model))
+    model, params = resolve(network_argument(network, model), params)
+    model = resolved(model)
+    objective.validate(layer_shapes(model))
     images = jnp.asarray(images, jnp.float32)
     single = images.ndim == 2
     if single:
         images = images[None]
-    if images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise ConfigError(f"OIP needs 28x28 images, got shape {images.shape}")
+    h, w = input_size(model)
+    if images.ndim != 3 or images.shape[1:] != (h, w):
+        raise ConfigError(f"OIP needs {h}x{w} images (the network's input), got {images.shape}")
     if images.shape[0] == 0:
         raise ConfigError("OIP needs at least one image")
     if not bool(jnp.all(jnp.isfinite(images))):
@@ -215,8 +222,11 @@ def oip_from_noise(
     map is only reported dead when ``restarts + 1`` starts gave it no gradient. Returns the
     result and how many starts each image took (``restarts + 2`` where all were dead)."""
     objective = broadcast_objective(objective, n)
+    network = network_argument(kwargs.pop("network", None), kwargs.pop("model", None))
+    network, params = resolve(network, params)
+    kwargs["network"], size = network, input_size(network)
     keys = jax.random.split(key, restarts + 1)
-    start = noise_images(keys[0], n, amplitude=amplitude)
+    start = noise_images(keys[0], n, size=size, amplitude=amplitude)
     out = oip(params, objective, start, **kwargs)
     images, losses, steps_run = (np.array(a) for a in out)
     starts = np.ones(n, int)
@@ -225,7 +235,7 @@ def oip_from_noise(
         if not todo.any():
             break
         # The whole batch again (the same compiled program), new noise where the start was dead.
-        fresh = noise_images(keys[attempt], n, amplitude=amplitude)
+        fresh = noise_images(keys[attempt], n, size=size, amplitude=amplitude)
         start = jnp.where(jnp.asarray(todo)[:, None, None], fresh, start)
         again = [np.asarray(a) for a in oip(params, objective, start, **kwargs)]
         images[todo], losses[todo], steps_run[todo] = (a[todo] for a in again)
@@ -234,19 +244,37 @@ def oip_from_noise(
     return OIPResult(jnp.asarray(images), jnp.asarray(losses), jnp.asarray(steps_run)), starts
 
 
+def noise_scales(size: int | tuple[int, int]) -> tuple[tuple[int, int], ...]:
+    """The resolutions ``noise_image`` draws at for ``size``: the size, a half, a quarter and a
+    seventh of it (28: 28, 14, 7 and 4, the article series' scales).
+
+    >>> noise_scales(28)
+    ((28, 28), (14, 14), (7, 7), (4, 4))
+    """
+    h, w = (size, size) if isinstance(size, int) else size
+    return tuple((max(1, round(h / d)), max(1, round(w / d))) for d in (1, 2, 4, 7))
+
+
 def noise_image(
-    key: Array, size: int = 28, scales: tuple[int, ...] = (28, 14, 7, 4), amplitude: float = 0.1
+    key: Array,
+    size: int | tuple[int, int] = 28,
+    scales: tuple[int | tuple[int, int], ...] | None = None,
+    amplitude: float = 0.1,
 ) -> Array:
     """A start image of random fluctuations on several length scales (as the article series
-    does): uniform noise drawn at each resolution in ``scales``, upscaled bicubically to
-    ``size``, summed, then standardized and scaled to standard deviation ``amplitude``."""
-    total = jnp.zeros((size, size), jnp.float32)
+    does): uniform noise drawn at each resolution in ``scales`` (default ``noise_scales``),
+    upscaled bicubically to ``size`` (a side, or ``(H, W)``: a network's input size), summed,
+    then standardized and scaled to standard deviation ``amplitude``."""
+    shape = (size, size) if isinstance(size, int) else tuple(size)
+    scales = noise_scales(size) if scales is None else scales
+    total = jnp.zeros(shape, jnp.float32)
     for k, s in zip(jax.random.split(key, len(scales)), scales, strict=True):
-        coarse = jax.random.uniform(k, (s, s), minval=-1.0, maxval=1.0)
-        total = total + jax.image.resize(coarse, (size, size), "bicubic")
+        coarse_shape = (s, s) if isinstance(s, int) else tuple(s)
+        coarse = jax.random.uniform(k, coarse_shape, minval=-1.0, maxval=1.0)
+        total = total + jax.image.resize(coarse, shape, "bicubic")
     return amplitude * standardize(total)
 
 
 def noise_images(key: Array, n: int, **kw) -> Array:
-    """``n`` independent ``noise_image`` s, shape ``(n, size, size)``."""
+    """``n`` independent ``noise_image`` s, shape ``(n, H, W)``."""
     return jax.vmap(lambda k: noise_image(k, **kw))(jax.random.split(key, n))

@@ -1,5 +1,6 @@
-"""Shared fixtures: a tiny random CNN for fast tests, the bundled CNN, where MNIST lies, and a
-photo in a file (plain functions and constants the tests share are in ``tests/helpers.py``)."""
+"""Shared fixtures: a tiny random CNN for fast tests, the bundled CNN, two tiny networks of
+other shapes (a Flax Linen CNN and an NNX CNN), where MNIST lies, and a photo in a file (plain
+functions and constants the tests share are in ``tests/helpers.py``)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,12 @@ os.environ.setdefault(
 
 import gc
 
+import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
 from jaxdream.checkpoint import load_model
 from jaxdream.model import CNN, init_params
@@ -56,6 +60,46 @@ def tiny():
 def bundled():
     """The trained CNN shipped with the package: ``(model, params)``."""
     return load_model()
+
+
+class LinenCNN(nn.Module):
+    """A tiny Flax Linen CNN of 32x32 gray input: SAME convolutions, a max-pool, a dense head."""
+
+    @nn.compact
+    def __call__(self, x):
+        x = nn.relu(nn.Conv(4, (3, 3), padding="SAME")(x))
+        x = nn.max_pool(x, (2, 2), (2, 2))
+        x = nn.relu(nn.Conv(6, (3, 3), padding="SAME")(x))
+        return nn.Dense(5)(x.reshape(x.shape[0], -1))
+
+
+class NNXCNN(nnx.Module):
+    """A tiny NNX CNN of 40x24 gray input (not square), with a dense head."""
+
+    def __init__(self, rngs: nnx.Rngs):
+        self.conv1 = nnx.Conv(1, 4, (3, 3), rngs=rngs)
+        self.conv2 = nnx.Conv(4, 6, (3, 3), rngs=rngs)
+        self.head = nnx.Linear(6 * 20 * 12, 5, rngs=rngs)
+
+    def __call__(self, x):
+        x = nnx.relu(self.conv1(x))
+        x = nn.max_pool(x, (2, 2), (2, 2))
+        x = nnx.relu(self.conv2(x))
+        return self.head(x.reshape(x.shape[0], -1))
+
+
+@pytest.fixture(scope="session")
+def linen_net():
+    """The Linen CNN and its parameters: ``(module, params)``."""
+    module = LinenCNN()
+    init = jax.jit(lambda key: module.init(key, jnp.zeros((1, 32, 32, 1)))["params"])
+    return module, init(jax.random.key(0))
+
+
+@pytest.fixture(scope="session")
+def nnx_net():
+    """The NNX CNN: the module itself (its state holds its parameters)."""
+    return NNXCNN(nnx.Rngs(0))
 
 
 @pytest.fixture(scope="session")

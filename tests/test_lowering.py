@@ -4,8 +4,9 @@ whose device it lacks; nothing is compiled), with the compute choices that backe
 (``jaxdream.compute``), and its StableHLO must hold no host callback and no custom call that
 backend lacks. So the GPU path cannot rot between the times a GPU is lent.
 
-Small sizes and the bundled architecture's shapes (abstract parameters: no weights read); each
-program is traced once and lowered for each platform.
+Small sizes and the bundled architecture's shapes (abstract parameters: no weights read), and a
+user's network (a small Flax Linen CNN, ``jaxdream.network``); each program is traced once and
+lowered for each platform.
 """
 
 from __future__ import annotations
@@ -32,9 +33,11 @@ from jaxdream.carve import (
 )
 from jaxdream.config import DreamConfig
 from jaxdream.model import CNN, init_params
+from jaxdream.network import LinenNetwork
 from jaxdream.objectives import channel
 from jaxdream.patterns import oip_batch
 from jaxdream.presets import PRESETS, preset_config
+from tests.conftest import LinenCNN
 
 PLATFORMS = ("cuda", "rocm", "tpu")
 
@@ -140,6 +143,21 @@ def _trace_oip(platform: str):
     return oip_batch.trace(model, abstract_params(), objective, images, eps, crit, 3, par.VMap())
 
 
+def _trace_user_network(platform: str):
+    """A dream with a user's Linen CNN (32x32 gray; abstract parameters)."""
+    module = LinenCNN()
+    network = LinenNetwork(module, (32, 32, 1))
+    params = jax.eval_shape(
+        lambda: module.init(jax.random.key(0), jnp.zeros((1, 32, 32, 1)))["params"]
+    )
+    config = small(DreamConfig(layer="Conv_1", map=2))
+    shape = config.working_shape((3, 4))
+    images = jax.ShapeDtypeStruct((1, *shape), jnp.float32)
+    keys = jax.random.split(jax.random.key(0), 1)
+    spec = config.spec(network, shape)
+    return carve_batch.trace(spec, params, images, config.knobs(), keys, par.Execution())
+
+
 PROGRAMS = {
     **{f"dream[{name}]": functools.partial(_trace_preset, name) for name in PRESETS},
     "dream[article, frames]": functools.partial(_trace_preset, "article", frames=True),
@@ -148,6 +166,7 @@ PROGRAMS = {
     "explorer": _trace_explorer,
     "iteration part": _trace_part,
     "oip": _trace_oip,
+    "dream[user network]": _trace_user_network,
 }
 
 

@@ -51,7 +51,7 @@ _LOOK_ALIKES = {
 }
 _TOKEN = re.compile(
     r"\s*(?:(?P<number>(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)"
-    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>[-+*:]))",
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_/]*)|(?P<op>[-+*:]))",
     re.ASCII,
 )
 

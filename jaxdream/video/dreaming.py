@@ -23,7 +23,6 @@ import jax
 import numpy as np
 
 from jaxdream import parallel
-from jaxdream.checkpoint import load_model
 from jaxdream.checks import flag, number, one_of, shown, whole_number
 from jaxdream.config import DreamConfig
 from jaxdream.display import Display
@@ -32,7 +31,7 @@ from jaxdream.errors import ConfigError
 from jaxdream.imageio import load_photo
 from jaxdream.imageops import standardize_host
 from jaxdream.many import dream_photos
-from jaxdream.patterns import model_from_params
+from jaxdream.network import Network, network_argument, resolve
 from jaxdream.video.common import MAX_FRAMES, VideoError, _path
 from jaxdream.video.reading import Decoded, Frame, check_range
 
@@ -123,13 +122,11 @@ class VideoDreams:
         path: str,
         config: DreamConfig,
         settings: VideoSettings,
-        model=None,
+        network: Network | None = None,
         params: Mapping | None = None,
         state: tuple[np.ndarray, np.ndarray] | None = None,
     ):
-        if params is None:
-            model, params = load_model()
-        self.model = model or model_from_params(params)
+        self.model, params = resolve(network, params)
         self.params, self.config, self.settings = params, config, settings
         self.display, self.color = settings.display, settings.color
         self.coherence, self.carry = settings.coherence, settings.carry
@@ -311,7 +308,7 @@ class VideoDreams:
         pixels = [f.pixels for f in frames]
         pixels += [pixels[-1]] * (batch - len(pixels))  # one program: padding, dropped
         run = dream_photos(
-            pixels, self.config, model=self.model, params=self.params, batch_size=batch
+            pixels, self.config, network=self.model, params=self.params, batch_size=batch
         )
         outcomes = list(run)
         self.compiled = max(self.compiled, run.compiled)
@@ -331,7 +328,9 @@ class VideoDreams:
             start = standardize_host(current + self.carry * carving)
         # The start is a working image already: prepared plainly (in float), never again as
         # the article prepares a photo (through uint8).
-        run = dream_photos([start], self._plain, model=self.model, params=self.params, batch_size=1)
+        run = dream_photos(
+            [start], self._plain, network=self.model, params=self.params, batch_size=1
+        )
         (outcome,) = list(run)
         self.compiled = max(self.compiled, run.compiled)
         if outcome.error is not None:
@@ -351,12 +350,13 @@ def dream_video(
     duration: float | None = None,
     coherence: str = "none",
     carry: float = 0.5,
-    model=None,
+    network: Network | None = None,
     params: Mapping | None = None,
     batch_size: int | None = None,
     frames: tuple[int, int | None] | None = None,
     state: tuple[np.ndarray, np.ndarray] | None = None,
     prime: bool = True,
+    model: Network | None = None,
 ) -> VideoDreams:
     """Every frame of the video at ``path`` (from ``start`` seconds, for ``duration``)
     dreamt with ``config``, at the video's own size (rotation applied), as uint8 frames
@@ -374,11 +374,13 @@ def dream_video(
     after the frame before it: a resumed render then makes the bytes of one uninterrupted);
     without it a coherent range that starts after frame 0 first dreams the frame before it,
     unyielded, and carries that (``prime``; ``False``: start afresh). Errors before any work:
-    ``VideoError``, ``ConfigError``."""
+    ``VideoError``, ``ConfigError``. ``network`` and ``params`` as for ``jaxdream.dream``
+    (``model``: ``network``'s old name)."""
+    network = network_argument(network, model)
     path = _path(path)
     if not isinstance(config, DreamConfig):
         raise ConfigError(f"config must be a DreamConfig, not {type(config).__name__}")
     settings = VideoSettings(
         display, color, start, duration, coherence, carry, batch_size, frames, prime
     )
-    return VideoDreams(path, config, settings.check(), model, params, state)
+    return VideoDreams(path, config, settings.check(), network, params, state)

@@ -28,10 +28,10 @@ from typing import NamedTuple
 import jax
 
 from jaxdream.background import KeepAndEncode, Progress, no_progress
-from jaxdream.checkpoint import load_model
 from jaxdream.config import DreamConfig
 from jaxdream.errors import ConfigError
-from jaxdream.patterns import model_from_params
+from jaxdream.model import CNN
+from jaxdream.network import Network, network_argument, resolve
 from jaxdream.progress import watching_compiles
 from jaxdream.video.common import VideoError, _path
 from jaxdream.video.dreaming import VideoDreams, VideoSettings
@@ -77,11 +77,12 @@ def render_video(
     config: DreamConfig = DreamConfig(),
     settings: VideoSettings | None = None,
     *,
-    model=None,
+    network: Network | None = None,
     params: Mapping | None = None,
     resume: bool = False,
     identity: Mapping | None = None,
     progress: Progress | None = None,
+    model: Network | None = None,
 ) -> VideoRender:
     """Every frame of the video ``source`` dreamt with ``config`` and ``settings`` (default:
     ``VideoSettings()``; their ``frames`` unset: the render chooses them) and written to
@@ -93,7 +94,9 @@ def render_video(
     (JSON values) is what a resume must match (default: the source, the config and the
     settings). ``progress``: how the render shows its progress (``jaxdream.background``). Bad
     settings raise ``ConfigError``, a source or output that cannot be used ``VideoError``, before
-    any work."""
+    any work. ``network`` and ``params`` as for ``jaxdream.dream`` (``model``: ``network``'s
+    old name)."""
+    network = network_argument(network, model)
     source = _path(source)
     output = _path(output, "the output")
     if not isinstance(config, DreamConfig):
@@ -109,12 +112,12 @@ def render_video(
         raise ConfigError(
             f"start {settings.start:g} s is past the end of {source} ({info.duration:.2f} s)"
         )
-    if params is None:
-        model, params = load_model()
-    model = model or model_from_params(params)
+    model, params = resolve(network, params)
     config.check(model)
     if identity is None:
         identity = {"source": source, "config": repr(config), "settings": repr(settings)}
+        if not isinstance(model, CNN):  # another network: another render
+            identity["network"] = repr(model)
     # Several hosts: each process a contiguous range of the frames, written as its own part.
     count, index = jax.process_count(), jax.process_index()
     total = Decoded(source, settings.start, settings.duration, None).expected()

@@ -1,0 +1,220 @@
+"""Any network: the seam (``jaxdream.network``) with a Flax Linen CNN of 32x32 gray input and an
+NNX CNN of 40x24 gray input (not square): names, shapes, every entry point, the objectives by
+the network's own names, and what is refused."""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxdream
+from jaxdream.config import DreamConfig
+from jaxdream.errors import ConfigError, DataError, ObjectiveError
+from jaxdream.maps import map_table
+from jaxdream.model import CNN
+from jaxdream.motion import zoom
+from jaxdream.network import (
+    LinenNetwork,
+    Network,
+    NNXNetwork,
+    as_network,
+    layer_aliases,
+    layer_shapes,
+    resolve,
+)
+from jaxdream.objectives import channel, parse_objective
+from jaxdream.patterns import noise_image, noise_images
+
+PHOTO = np.random.default_rng(0).random((40, 56))
+CFG = DreamConfig(size=40, iterations=1, steps=2, map=1)
+
+
+@pytest.fixture(scope="module")
+def linen(linen_net):
+    module, params = linen_net
+    return as_network(module, params)
+
+
+@pytest.fixture(scope="module")
+def nnx_pair(nnx_net):
+    return as_network(nnx_net, input_shape=(40, 24, 1))
+
+
+def test_linen_layers_and_shape_are_found(linen):
+    network, _ = linen
+    assert isinstance(network, LinenNetwork) and isinstance(network, Network)
+    assert network.input_shape == (32, 32, 1)
+    shapes = network.activation_shapes()
+    assert shapes["Conv_0"] == (32, 32, 4) and shapes["Conv_1"] == (16, 16, 6)
+    assert shapes["output"] == (5,) and network.classifier == "output"
+    # The bundled CNN's names read the first, middle and deepest maps, logits the classifier.
+    aliases = layer_aliases(network)
+    assert (aliases["conv1"], aliases["conv3"], aliases["logits"]) == ("Conv_0", "Conv_1", "output")
+    hash(network)  # a static argument of the compiled programs
+
+
+def test_nnx_layers_found_at_a_non_square_input(nnx_pair):
+    network, state = nnx_pair
+    assert isinstance(network, NNXNetwork) and network.input_shape == (40, 24, 1)
+    shapes = network.activation_shapes()
+    assert shapes["conv1"] == (40, 24, 4) and shapes["conv2"] == (20, 12, 6)
+    acts = network.activations(state, jnp.zeros((40, 24, 1)))
+    assert acts["conv2"].shape == (20, 12, 6)
+    assert hash(network) == hash(as_network(network, state)[0])
+
+
+def test_the_shape_cannot_be_known_without_a_head(nnx_net):
+    class Convolutional(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return nn.Conv(3, (3, 3))(x)
+
+    module = Convolutional()
+    params = module.init(jax.random.key(0), jnp.zeros((1, 8, 8, 1)))["params"]
+    with pytest.raises(ConfigError, match=r"give input_shape=\(H, W, C\)"):
+        as_network(module, params)
+    assert as_network(module, params, input_shape=(20, 20, 1))[0].input_shape == (20, 20, 1)
+    with pytest.raises(ConfigError, match="input_shape"):
+        as_network(nnx_net)  # 40x24: no square side fits
+
+
+def test_what_as_network_refuses(linen_net):
+    module, params = linen_net
+
+    class Dense(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return nn.Dense(2)(x.reshape(x.shape[0], -1))
+
+    dense = Dense()
+    with pytest.raises(ConfigError, match="no convolution"):
+        as_network(dense, dense.init(jax.random.key(0), jnp.zeros((1, 4, 4, 1)))["params"])
+    bad = jax.tree.map(lambda a: a.at[(0,) * a.ndim].set(jnp.nan), params)
+    with pytest.raises(ConfigError, match="NaN"):
+        as_network(module, bad)
+    for c in (2, 4):
+        with pytest.raises(ConfigError, match="1 or 3"):
+            as_network(module, params, input_shape=(32, 32, c))
+    with pytest.raises(ConfigError, match="not int"):
+        as_network(3, None)
+
+
+def test_a_three_channel_network_is_refused_before_any_work(linen_net):
+    class RGB(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return nn.Dense(2)(nn.Conv(2, (3, 3))(x).reshape(x.shape[0], -1))
+
+    module = RGB()
+    params = module.init(jax.random.key(0), jnp.zeros((1, 16, 16, 3)))["params"]
+    assert as_network(module, params)[0].input_shape == (16, 16, 3)
+    with pytest.raises(ConfigError, match="3-channel network is not supported yet"):
+        jaxdream.dream(PHOTO, CFG, network=module, params=params)
+
+
+def test_resolve_gives_the_bundled_network_by_default(bundled):
+    network, params = resolve()
+    assert isinstance(network, CNN) and network == bundled[0]
+    assert resolve(None, params)[0] == bundled[0]
+
+
+@pytest.mark.parametrize("which", ["linen", "nnx"])
+def test_dream_finite_same_seed_same_bytes(which, linen, nnx_pair):
+    network, params = linen if which == "linen" else nnx_pair
+    layer = "Conv_1" if which == "linen" else "conv2"
+    config = CFG.replace(layer=layer)
+    a = jaxdream.dream(PHOTO, config, network=network, params=params)
+    b = jaxdream.dream(PHOTO, config, network=network, params=params)
+    assert a.image.shape == config.working_shape(PHOTO.shape) and np.isfinite(a.image).all()
+    assert np.array_equal(a.image, b.image) and not np.array_equal(a.image, a.gray)
+
+
+def test_dream_reads_objectives_by_the_networks_names(linen):
+    network, params = linen
+    for text in ("Conv_1:3", "logit:2", "0.5*conv3:1 + Conv_0"):
+        out = jaxdream.dream(PHOTO, CFG.replace(objective=text), network=network, params=params)
+        assert np.isfinite(out.image).all() and not np.array_equal(out.image, out.gray)
+    with pytest.raises(ObjectiveError, match=r"valid layers: Conv_0, Conv_1"):
+        jaxdream.dream(PHOTO, CFG.replace(objective="nope:1"), network=network, params=params)
+    assert parse_objective("block2/conv:17").name == "channel(block2/conv, 17)"
+
+
+def test_a_linen_module_and_its_network_dream_alike(linen_net, linen):
+    module, params = linen_net
+    a = jaxdream.dream(PHOTO, CFG.replace(layer="Conv_1"), network=module, params=params)
+    b = jaxdream.dream(PHOTO, CFG.replace(layer="Conv_1"), network=linen[0], params=params)
+    assert np.array_equal(a.image, b.image)
+
+
+def test_dream_photos_explore_zoom_and_oip_with_each(linen, nnx_pair):
+    for (network, params), layer in ((linen, "Conv_1"), (nnx_pair, "conv2")):
+        config = CFG.replace(layer=layer)
+        run = jaxdream.dream_photos([PHOTO, PHOTO], config, network=network, params=params)
+        outcomes = list(run)
+        assert all(o.result is not None and np.isfinite(o.result.image).all() for o in outcomes)
+        found = jaxdream.explore(PHOTO, layer, [0, 2], config, network=network, params=params)
+        assert sorted(e.map for e in found) == [0, 2]
+        frames = list(zoom(PHOTO, config, frames=2, network=network, params=params))
+        assert len(frames) == 2 and frames[0].shape == config.working_shape(PHOTO.shape)
+        h, w = network.input_shape[:2]
+        start = noise_images(jax.random.key(1), 2, size=(h, w))
+        out = jaxdream.oip(params, channel(layer, jnp.array([0, 1])), start, 2, network=network)
+        assert out.images.shape == (2, h, w) and np.isfinite(np.asarray(out.images)).all()
+        with pytest.raises(ConfigError, match=f"{h}x{w}"):
+            jaxdream.oip(params, channel(layer, 0), jnp.zeros((28, 28)), 1, network=network)
+
+
+def test_noise_at_the_networks_size_keeps_the_bundled_scales():
+    key = jax.random.key(3)
+    assert np.array_equal(noise_image(key), noise_image(key, 28, (28, 14, 7, 4)))
+    assert noise_image(key, (40, 24)).shape == (40, 24)
+
+
+def test_the_old_model_keyword_warns_and_still_works(tiny):
+    model, params = tiny
+    with pytest.warns(DeprecationWarning, match="network="):
+        old = jaxdream.dream(PHOTO, CFG.replace(layer="conv3"), model=model, params=params)
+    new = jaxdream.dream(PHOTO, CFG.replace(layer="conv3"), network=model, params=params)
+    assert np.array_equal(old.image, new.image)
+
+
+def test_the_map_study_needs_mnist_shaped_input(linen, nnx_pair):
+    for network, params in (linen, nnx_pair):
+        with pytest.raises(DataError, match="labelled data set of its own input kind"):
+            map_table(network, params, np.zeros((2, 28, 28), np.uint8), np.zeros(2, int))
+
+
+def test_layer_shapes_of_the_bundled_cnn_are_its_own(tiny):
+    model, _ = tiny
+    assert layer_aliases(model) == {} and layer_shapes(model) == model.activation_shapes()
+
+
+def test_programs_of_two_networks_are_never_shared():
+    """Two Linen classes of one name but other code: other networks in the program store and in
+    the exported-program cache's description."""
+    from jaxdream.programs import describe
+
+    def make(width):
+        class Net(nn.Module):
+            @nn.compact
+            def __call__(self, x):
+                return nn.Conv(width, (3, 3))(x)
+
+        return Net()
+
+    a, b = LinenNetwork(make(2), (8, 8, 1)), LinenNetwork(make(3), (8, 8, 1))
+    assert a != b and describe("dream", (a,), ()) != describe("dream", (b,), ())
+
+
+def test_a_video_dreamt_with_a_user_network(tmp_path, linen):
+    from jaxdream.video import dream_video
+    from tests.test_video import make_video, pan
+
+    clip = make_video(tmp_path / "clip.mp4", pan(3), audio_seconds=None)
+    network, params = linen
+    config = CFG.replace(layer="Conv_1")
+    frames = list(dream_video(clip, config, coherence="blend", network=network, params=params))
+    assert len(frames) == 3 and frames[0].shape == (48, 64)
