@@ -211,9 +211,10 @@ def test_programs_of_two_networks_are_never_shared():
 
 def test_a_video_dreamt_with_a_user_network(tmp_path, linen):
     from jaxdream.video import dream_video
-    from tests.test_video import make_video, pan
+    pytest.importorskip("av")
+    from tests.clips import encode, pan
 
-    clip = make_video(tmp_path / "clip.mp4", pan(3), audio_seconds=None)
+    clip = encode(tmp_path / "clip.mp4", pan(3), fps=12)
     network, params = linen
     config = CFG.replace(layer="Conv_1")
     frames = list(dream_video(clip, config, coherence="blend", network=network, params=params))
