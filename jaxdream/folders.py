@@ -211,15 +211,20 @@ def dream_folder_run(
     display: Display = Display(),
     color: bool = False,
     size: str = "photo",
+    network: object | None = None,
+    input_shape: tuple[int, int, int] | None = None,
 ) -> FolderDreams:
     """Dream the photos of ``plan`` (``many.dream_photos``, as each batch finishes) and write
     each one's files (``write_dream``; a GIF and stage figure where the plan's folders have
-    them): an iterator of ``(photo, error)``. Settings are checked here, before any work."""
+    them): an iterator of ``(photo, error)``. Settings are checked here, before any work.
+    ``network`` and ``input_shape``, where given, are passed on to ``dream_photos``."""
+    given = {"network": network, "input_shape": input_shape}
     dreams = dream_photos(
         [photo for photo, _ in plan.jobs],
         config,
         model=model,
         params=params,
+        **{k: v for k, v in given.items() if v is not None},
         batch_size=batch_size,
         return_frames=bool(plan.folders.gif),
         return_stages=bool(plan.folders.figure),
