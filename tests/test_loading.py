@@ -230,6 +230,18 @@ def test_every_command_with_the_flag_refuses_a_bad_network(tmp_path, photo, caps
     assert "Words returns str, not arrays" in line
 
 
+@pytest.mark.parametrize("command", ["dream", "explore", "oip"])
+def test_a_layer_the_network_lacks_is_refused(tmp_path, photo, capsys, command):
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = [command, *([str(photo)] if command != "oip" else []), "-o", str(out / "o.png")]
+    weights, _ = linen_weights(tmp_path)
+    argv += ["--network", LINEN, "--weights", str(weights), "--layer", "conv3"]
+    with no_compilation():
+        line = refused(capsys, [*argv, *(["--map", "3"] if command != "explore" else [])], out)
+    assert "conv3" in line and "Conv_1" in line, line
+
+
 def test_info_lists_a_networks_layers(capsys):
     assert main(["info", "--network", LINEN]) == 0
     text = capsys.readouterr().out
@@ -265,4 +277,14 @@ def test_a_dream_with_a_users_network(tmp_path, photo, capsys):
     argv = ["dream", str(photo), "-o", str(out), *TINY_DREAM_FLAGS, "--no-color"]
     argv += ["--network", LINEN, "--weights", str(path), "--layer", "Conv_1", "--map", "3"]
     assert main(argv) == 0
+    assert out.is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="engine part not merged", strict=False)
+def test_an_oip_with_a_users_network(tmp_path, capsys):
+    """An NNX network with its own state (no --weights)."""
+    out = tmp_path / "p.png"
+    argv = ["oip", "-o", str(out), "--steps", "2", "--network", NNX, "--layer", "conv2"]
+    assert main([*argv, "--map", "3"]) == 0
     assert out.is_file()

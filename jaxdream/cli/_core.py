@@ -128,17 +128,17 @@ def preset_defaults(preset: str | None) -> tuple[str, dict]:
     return name, PRESETS[name].flag_values()
 
 
-def weights_flag(p: argparse.ArgumentParser) -> None:
+def weights_flag(p: argparse.ArgumentParser, network: bool = False) -> None:
+    """``--weights``; with ``network``, beside ``--network`` (``network_flags``)."""
+    mine = "; with --network, its weights (Flax msgpack: jaxdream.loading.save_weights)"
     p.add_argument(
-        "--weights",
-        help=f"checkpoint (unset: {DEFAULT_WEIGHTS_NOTE}); with --network, that network's "
-        "weights (Flax msgpack, jaxdream.loading.save_weights)",
+        "--weights", help=f"checkpoint (unset: {DEFAULT_WEIGHTS_NOTE}){mine if network else ''}"
     )
 
 
 def network_flags(p: argparse.ArgumentParser) -> None:
     """``--weights``, ``--network`` and ``--input-shape``: the network a command works with."""
-    weights_flag(p)
+    weights_flag(p, network=True)
     p.add_argument(
         "--network",
         metavar="SPEC",

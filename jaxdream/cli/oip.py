@@ -94,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
         except ValueError:
             raise ConfigError(f"--map takes a number or 'all', not {args.map!r}") from None
         objective, labels, n = channel(args.layer, k), None, 1
+        if network.user:  # its layers, before any work (the bundled CNN's: as the OIP starts)
+            objective.validate(shapes)
     t0 = time.perf_counter()
     options = dict(
         steps=args.steps, epsilon=args.epsilon, conv_criterion=args.conv_criterion, **chosen
