@@ -48,6 +48,7 @@ _EXPORTS = {
     ],
     "jaxdream.exploring": ["explore"],
     "jaxdream.imageio": ["load_photo", "save_image"],
+    "jaxdream.loading": ["load_network", "load_weights", "save_weights"],
     "jaxdream.many": ["dream_photos"],
     "jaxdream.motion": ["Motion", "zoom"],
     "jaxdream.objectives": ["Objective", "channel", "layer", "logit", "neuron", "parse_objective"],
@@ -122,6 +123,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eag
     )
     from jaxdream.exploring import explore  # noqa: F401
     from jaxdream.imageio import load_photo, save_image  # noqa: F401
+    from jaxdream.loading import load_network, load_weights, save_weights  # noqa: F401
     from jaxdream.many import dream_photos  # noqa: F401
     from jaxdream.motion import Motion, zoom  # noqa: F401
     from jaxdream.objectives import (  # noqa: F401

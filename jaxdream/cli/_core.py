@@ -34,6 +34,9 @@ DREAM_FLAG_ORDER = (
     "strength",
 )
 COMPUTE_SETTINGS = ("conv", "precision")
+# Flags left out of a render's settings (``run_settings``) while unset: a render interrupted
+# before they existed resumes with the same settings.
+OMITTED_UNSET = ("network", "input_shape")
 
 
 class Parser(argparse.ArgumentParser):
@@ -125,8 +128,30 @@ def preset_defaults(preset: str | None) -> tuple[str, dict]:
     return name, PRESETS[name].flag_values()
 
 
-def weights_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--weights", help=f"checkpoint (unset: {DEFAULT_WEIGHTS_NOTE})")
+def weights_flag(p: argparse.ArgumentParser, network: bool = False) -> None:
+    """``--weights``; with ``network``, beside ``--network`` (``network_flags``)."""
+    mine = "; with --network, its weights (Flax msgpack: jaxdream.loading.save_weights)"
+    p.add_argument(
+        "--weights", help=f"checkpoint (unset: {DEFAULT_WEIGHTS_NOTE}){mine if network else ''}"
+    )
+
+
+def network_flags(p: argparse.ArgumentParser) -> None:
+    """``--weights``, ``--network`` and ``--input-shape``: the network a command works with."""
+    weights_flag(p, network=True)
+    p.add_argument(
+        "--network",
+        metavar="SPEC",
+        help="your own Flax network: FILE.py:NAME or package.module:NAME, a Linen or NNX module "
+        "or a function of no argument returning one (its code runs; unset: the bundled CNN)",
+    )
+    p.add_argument(
+        "--input-shape",
+        type=int,
+        nargs=3,
+        metavar=("H", "W", "C"),
+        help="with --network: its input shape (unset: inferred from the network)",
+    )
 
 
 def quiet_flag(p: argparse.ArgumentParser, what: str = "no progress bar") -> None:
@@ -171,7 +196,7 @@ def dream_flags(p: argparse.ArgumentParser, preset: str | None, **defaults) -> N
         else:
             setting_flag(p, key, d[key])
     compute_flags(p, d)
-    weights_flag(p)
+    network_flags(p)
 
 
 def display_flags(p: argparse.ArgumentParser) -> None:
@@ -246,7 +271,7 @@ def run_settings(args: argparse.Namespace, skip: Sequence[str]) -> dict:
     return {
         k: sorted(set(v) - set(skip)) if isinstance(v, set | frozenset) else v
         for k, v in sorted(vars(args).items())
-        if k not in skip
+        if k not in skip and not (k in OMITTED_UNSET and v is None)
     }
 
 
@@ -268,6 +293,67 @@ def load_weights(path: str | None):
     from jaxdream.checkpoint import load_model  # imports JAX, which --help does without
 
     return load_model(path)
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedNetwork:
+    """The network a command works with: the bundled CNN and a jaxdream checkpoint's params
+    (``user`` false), or a user's Flax module (``--network``) with its weights and input
+    shape, loaded and checked before any work (``jaxdream.loading``)."""
+
+    model: object
+    params: object
+    user: bool = False
+    input_shape: tuple[int, int, int] | None = None  # the user's network's, given or inferred
+    given_shape: tuple[int, int, int] | None = None  # --input-shape as typed
+
+    def keywords(self) -> dict:
+        """The library call's keywords: ``model=`` and ``params=`` for the bundled CNN;
+        ``network=``, ``params=`` (and ``input_shape=`` where typed) for a user's network."""
+        if not self.user:
+            return {"model": self.model, "params": self.params}
+        shape = {"input_shape": self.given_shape} if self.given_shape else {}
+        return {"network": self.model, "params": self.params, **shape}
+
+    def layer_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Every named activation's shape for one image."""
+        if not self.user:
+            from jaxdream.model import activation_shapes
+
+            return activation_shapes(self.model)
+        from jaxdream.loading import describe_layers
+
+        return describe_layers(self.model, self.params, self.input_shape)
+
+    def check(self, config) -> None:
+        """``config`` checked against the network before any work: all of it for the bundled
+        CNN (``DreamConfig.check``); a user's network's layers and maps named by its
+        objectives (the library checks the rest as the dream starts)."""
+        if not self.user:
+            config.check(self.model)
+            return
+        shapes = self.layer_shapes()
+        for objective in config.tile_objectives():
+            objective.validate(shapes)
+
+
+def load_network_flags(args: argparse.Namespace, fresh: bool = True) -> LoadedNetwork:
+    """The network ``--network``, ``--weights`` and ``--input-shape`` name (the bundled CNN and
+    its weights where ``--network`` is unset), loaded and checked before any work. A Linen
+    network without ``--weights`` gets fresh ones, or none where ``fresh`` is false (its
+    shapes are all that is wanted: ``params`` is then ``None``)."""
+    spec = getattr(args, "network", None)
+    shape = getattr(args, "input_shape", None)
+    if spec is None:
+        if shape is not None:
+            raise ConfigError("--input-shape is the input shape of a --network: give both")
+        model, params = load_weights(args.weights)
+        return LoadedNetwork(model, params)
+    from jaxdream.loading import load  # imports JAX and Flax, which --help does without
+
+    given = tuple(shape) if shape is not None else None
+    module, params, inferred = load(spec, args.weights, given, fresh)
+    return LoadedNetwork(module, params, True, inferred, given)
 
 
 # --------------------------------------------------------------------------- progress

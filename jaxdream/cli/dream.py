@@ -17,7 +17,7 @@ from jaxdream.cli._core import (
     dream_config,
     dream_flags,
     folder_stage,
-    load_weights,
+    load_network_flags,
     preset_defaults,
     quiet_flag,
     stage_bar,
@@ -98,16 +98,15 @@ def run(args: argparse.Namespace) -> int:
         check_stage_rows(config.iterations, len(config.levels))
     shown = display(args)
     photo = load_photo(source)  # bad input fails here, before any progress output
-    model, params = load_weights(args.weights)
-    config.check(model)
+    network = load_network_flags(args)
+    network.check(config)
     t0 = time.perf_counter()
     long = config.steps * config.tile_count() >= CALL_PER_ITERATION_FROM
     with stage_bar(config.iterations, args.quiet, "dreaming", report=long) as (bar, done):
         result = dream(
             photo,
             config,
-            model=model,
-            params=params,
+            **network.keywords(),
             return_frames=bool(args.gif),
             return_stages=bool(args.figure),
             progress=done,
@@ -116,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
         bar.set_description("writing")
         paths = {"output": args.output, "gif": args.gif, "figure": args.figure}
         written = write_dream(result, photo.rgb, paths, shown, args.color, args.output_size)
-    maps = unchanged_maps(result, config, model, params)
+    # Which maps respond to the photo: asked of the bundled CNN only.
+    maps = None if network.user else unchanged_maps(result, config, network.model, network.params)
     if maps is not None:
         hint = f"; maps of {config.layer} that respond to this photo: {maps}" if maps else ""
         print(
@@ -152,8 +152,8 @@ def run_many(args: argparse.Namespace) -> int:
     if args.figure:
         check_stage_rows(config.iterations, len(config.levels))
     shown = display(args)
-    model, params = load_weights(args.weights)
-    config.check(model)
+    network = load_network_flags(args)
+    network.check(config)
     if args.batch_size is not None:
         whole_number("--batch-size", args.batch_size, 1, MAX_BATCH)
     plan = plan_folder_run(
@@ -168,8 +168,7 @@ def run_many(args: argparse.Namespace) -> int:
     run = dream_folder_run(
         plan,
         config,
-        model=model,
-        params=params,
+        **network.keywords(),
         batch_size=args.batch_size,
         display=shown,
         color=args.color,

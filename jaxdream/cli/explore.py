@@ -8,10 +8,10 @@ import time
 
 from jaxdream.cli._core import (
     dream_config,
-    load_weights,
+    load_network_flags,
+    network_flags,
     preset_defaults,
     stage_bar,
-    weights_flag,
 )
 
 
@@ -45,7 +45,7 @@ def register(sub, preset: str | None) -> None:
         default=None,
         help="in the photo's colours (unset: as the preset)",
     )
-    weights_flag(p)
+    network_flags(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     taken = ("size", "layer", "iterations", "steps")
     p.set_defaults(func=run, **{k: v for k, v in d.items() if k not in taken})
@@ -58,7 +58,6 @@ def run(args: argparse.Namespace) -> int:
     from jaxdream.exploring import check_sheet, check_work, explore, parse_maps
     from jaxdream.figures import labelled_grid
     from jaxdream.imageio import MAX_FILE_BYTES, check_output, photo_shape, save_image
-    from jaxdream.model import activation_shapes
     from jaxdream.objectives import channel
     from jaxdream.photos import check_distinct
     from jaxdream.presets import PRESETS
@@ -68,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.output, "RGB")
     check_distinct(source, [args.output])  # explore a.png -o a.png
     config = dream_config(args)
-    model, params = load_weights(args.weights)
-    shapes = activation_shapes(model)
+    network = load_network_flags(args)
+    shapes = network.layer_shapes()
     if args.layer not in shapes:
         channel(args.layer, 0).validate(shapes)  # the error listing the layers
     maps = parse_maps(args.maps, shapes[args.layer][-1])
@@ -81,9 +80,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     doing = f"dreaming {len(maps)} maps at once"
     with stage_bar(config.iterations, args.quiet, doing) as (_, done):
-        ranked = explore(
-            source, args.layer, maps, config, model=model, params=params, progress=done
-        )
+        ranked = explore(source, args.layer, maps, config, **network.keywords(), progress=done)
         seconds = time.perf_counter() - t0
     pictures = [e.result.to_uint8(color=color) for e in ranked]
     labels = [f"map {e.map} {e.strength:.2f}" + (" dead" if e.dead else "") for e in ranked]

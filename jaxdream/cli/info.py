@@ -1,4 +1,5 @@
-"""``jaxdream info``: the model, its layers, the devices and the versions."""
+"""``jaxdream info``: the model, its layers, the devices and the versions; with ``--network``, a
+user's own network's layers and their shapes."""
 
 from __future__ import annotations
 
@@ -6,17 +7,19 @@ import argparse
 import json
 from pathlib import Path
 
-from jaxdream.cli._core import versions, weights_flag
+from jaxdream.cli._core import load_network_flags, network_flags, versions
 
 
 def register(sub, preset: str | None) -> None:
     p = sub.add_parser("info", help="describe the model, its layers and the devices")
-    weights_flag(p)
+    network_flags(p)
     p.add_argument("--json", action="store_true", help="everything, as JSON")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "network", None) is not None or getattr(args, "input_shape", None):
+        return run_network(args)
     import jax
 
     from jaxdream.checkpoint import bundled_weights_path, load_checkpoint
@@ -64,6 +67,47 @@ def run(args: argparse.Namespace) -> int:
                 f"backend)",
                 "versions " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()),
                 *_maps_lines(info["maps"]),
+                "(--json for all of it, as JSON)",
+            ]
+        )
+    )
+    return 0
+
+
+def run_network(args: argparse.Namespace) -> int:
+    """A user's network (``--network``): its input shape, parameters and layers."""
+    import jax
+
+    from jaxdream.loading import weight_shapes
+    from jaxdream.model import param_count
+
+    network = load_network_flags(args, fresh=False)  # refused before anything is printed
+    layers = network.layer_shapes()
+    params = network.params
+    if params is None:  # a Linen network without --weights: its shapes are enough
+        params = weight_shapes(network.model, network.input_shape)
+    info = {
+        "network": args.network,
+        "weights": args.weights,
+        "input_shape": list(network.input_shape),
+        "parameters": param_count(params),
+        "layers": {k: list(v) for k, v in layers.items()},
+        "devices": [str(d) for d in jax.devices()],
+        "versions": versions(),
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    width = max(map(len, layers))
+    h, w, c = network.input_shape
+    weights = args.weights or "fresh (no --weights)"
+    print(
+        "\n".join(
+            [
+                f"network  {args.network} ({type(network.model).__name__}), weights {weights}",
+                f"input    {h}x{w}x{c}, {info['parameters']:,} parameters",
+                "layers",
+                *(f"  {k:<{width}}  {'x'.join(map(str, v))}" for k, v in layers.items()),
                 "(--json for all of it, as JSON)",
             ]
         )

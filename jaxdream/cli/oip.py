@@ -10,9 +10,9 @@ import time
 
 from jaxdream.cli._core import (
     compute_flags,
-    load_weights,
+    load_network_flags,
+    network_flags,
     stage_bar,
-    weights_flag,
 )
 from jaxdream.errors import ConfigError
 
@@ -37,7 +37,7 @@ def register(sub, preset: str | None) -> None:
     p.add_argument("--scale", type=int, default=8, help="pixels per pattern pixel in the output")
     p.add_argument("--columns", type=int, default=8, help="patterns per row of the grid")
     compute_flags(p)
-    weights_flag(p)
+    network_flags(p)
     p.set_defaults(func=run)
 
 
@@ -68,10 +68,16 @@ def run(args: argparse.Namespace) -> int:
     number("--amplitude", args.amplitude, 0, 1e6)
     whole_number("--scale", args.scale, 1, 64)
     whole_number("--columns", args.columns, 1, 1024)
-    model, params = load_weights(args.weights)
-    conv = {} if args.conv == "auto" else {"conv": args.conv}
-    model = dataclasses.replace(model, precision=args.precision, **conv)
-    shapes = activation_shapes(model)
+    network = load_network_flags(args)
+    params = network.params
+    if network.user:  # --conv and --precision are the bundled CNN's compute choices
+        chosen = {k: v for k, v in network.keywords().items() if k != "params"}
+        side = network.input_shape[:2]
+    else:
+        conv = {} if args.conv == "auto" else {"conv": args.conv}
+        chosen = {"model": dataclasses.replace(network.model, precision=args.precision, **conv)}
+        side = (28, 28)
+    shapes = network.layer_shapes() if network.user else activation_shapes(chosen["model"])
     if args.objective:
         objective, labels = parse_objective(args.objective), None
         objective.validate(shapes)
@@ -88,9 +94,11 @@ def run(args: argparse.Namespace) -> int:
         except ValueError:
             raise ConfigError(f"--map takes a number or 'all', not {args.map!r}") from None
         objective, labels, n = channel(args.layer, k), None, 1
+        if network.user:  # its layers, before any work (the bundled CNN's: as the OIP starts)
+            objective.validate(shapes)
     t0 = time.perf_counter()
     options = dict(
-        steps=args.steps, epsilon=args.epsilon, conv_criterion=args.conv_criterion, model=model
+        steps=args.steps, epsilon=args.epsilon, conv_criterion=args.conv_criterion, **chosen
     )
     restarted = 0
     doing = f"OIP of {n} image{'s' if n > 1 else ''}"
@@ -99,8 +107,8 @@ def run(args: argparse.Namespace) -> int:
             from jaxdream.imageops import resize
 
             photo = load_photo(args.start)
-            start = standardize(resize(jnp.asarray(photo.gray), (28, 28)))
-            out = oip(params, objective, jnp.broadcast_to(start, (n, 28, 28)), **options)
+            start = standardize(resize(jnp.asarray(photo.gray), side))
+            out = oip(params, objective, jnp.broadcast_to(start, (n, *side)), **options)
             dead_mask = dead_starts(out)
         else:
             key = jax.random.key(args.seed)

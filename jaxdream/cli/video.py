@@ -16,7 +16,7 @@ from jaxdream.cli._core import (
     dream_config,
     dream_flags,
     frame_bar,
-    load_weights,
+    load_network_flags,
     preset_defaults,
     quiet_flag,
     run_settings,
@@ -118,15 +118,14 @@ def run(args: argparse.Namespace) -> int:
         args.carry,
         args.batch_size,
     )
-    model, params = load_weights(args.weights)
-    config.check(model)
+    network = load_network_flags(args)
+    network.check(config)
     done = render_video(
         args.input,
         args.output,
         config,
         settings,
-        model=model,
-        params=params,
+        **network.keywords(),
         resume=args.resume,
         identity=run_settings(args, RESUME_SKIPS),
         progress=frame_bar(args.quiet),

@@ -14,7 +14,7 @@ from jaxdream.cli._core import (
     dream_config,
     dream_flags,
     frame_bar,
-    load_weights,
+    load_network_flags,
     preset_defaults,
     quiet_flag,
     run_settings,
@@ -104,8 +104,8 @@ def run(args: argparse.Namespace) -> int:
     config = dream_config(args)
     shown = display(args)
     photo = load_photo(source)
-    model, params = load_weights(args.weights)
-    config.check(model)
+    network = load_network_flags(args)
+    network.check(config)
     done = render_zoom(
         photo.rgb,
         args.output,
@@ -116,8 +116,7 @@ def run(args: argparse.Namespace) -> int:
         display=shown,
         color=args.color,
         size=args.output_size,
-        model=model,
-        params=params,
+        **network.keywords(),
         resume=args.resume,
         identity=settings_of(args),
         progress=frame_bar(args.quiet, "zooming"),
