@@ -25,6 +25,7 @@ from jaxdream.errors import ConfigError
 from jaxdream.presets import DEFAULT_PRESET, PRESETS
 
 DEFAULT_WEIGHTS_NOTE = "the weights bundled with jaxdream"
+BUNDLED_NAMES = ("mnist_cnn", "mnist_cnn56")  # jaxdream.checkpoint.BUNDLED, without its JAX
 SETTINGS = {f.name: f for f in dataclasses.fields(DreamConfig)}
 # The order ``--help`` lists the dream flags in (``--color`` is the preset's, not a setting);
 # a setting not named here is listed after them.
@@ -126,7 +127,11 @@ def preset_defaults(preset: str | None) -> tuple[str, dict]:
 
 
 def weights_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--weights", help=f"checkpoint (unset: {DEFAULT_WEIGHTS_NOTE})")
+    p.add_argument(
+        "--weights",
+        help=f"checkpoint, or a bundled network's name: {', '.join(BUNDLED_NAMES)} "
+        f"(unset: {DEFAULT_WEIGHTS_NOTE})",
+    )
 
 
 def quiet_flag(p: argparse.ArgumentParser, what: str = "no progress bar") -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from jaxdream.cli._core import versions, weights_flag
 
@@ -19,11 +18,11 @@ def register(sub, preset: str | None) -> None:
 def run(args: argparse.Namespace) -> int:
     import jax
 
-    from jaxdream.checkpoint import bundled_weights_path, load_checkpoint
+    from jaxdream.checkpoint import load_checkpoint, weights_path
     from jaxdream.maps import CLASSES, load_tables
     from jaxdream.model import activation_shapes, param_count
 
-    path = Path(args.weights) if args.weights else bundled_weights_path()
+    path = weights_path(args.weights)
     model, params, meta = load_checkpoint(path)
     info = {
         "weights": str(path),
