@@ -217,11 +217,11 @@ def mnist_map_table(
 CARD_HEADING = "## Which map answers which digit"
 
 
-def maps_card(tables: Mapping[str, MapTable], digit: int = 9, layer: str = "conv3") -> str:
-    """The model card's section on the maps: how they were measured, the map of ``layer`` (or,
-    where there is no table of it, of the last layer) that plays the article's 9-map, and each
-    table's ``summary``."""
-    if layer not in tables:  # a network without conv3: its last table
+def maps_card(tables: Mapping[str, MapTable], digit: int = 9, layer: str | None = None) -> str:
+    """The model card's section on the maps: how they were measured, the map of ``layer``
+    (default: the last table's, the deepest convolution: conv3 for the bundled network) that
+    plays the article's 9-map, and each table's ``summary``."""
+    if layer is None or layer not in tables:
         layer = list(tables)[-1]
     table = tables[layer]
     m = table.most_selective(digit)

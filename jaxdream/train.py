@@ -249,12 +249,27 @@ def _architecture_line(m: CNN, n_params: int) -> str:
     return textwrap.fill(text, 100, subsequent_indent="  ", break_on_hyphens=False)
 
 
+def _data_line(data: Mapping | None) -> str:
+    """The model card's data item: the splits a run read (``None``: the whole of both)."""
+    if data is None or (data["train_images"], data["test_images"]) == (60_000, 10_000):
+        return (
+            "- **Data**: MNIST (TFDS `mnist` 3.0.1), 60,000 training images; evaluated on the "
+            "10,000 test images."
+        )
+    return (
+        f"- **Data**: MNIST (TFDS `mnist` 3.0.1), {data['train_images']:,} training images "
+        f"(split `{data['train_split']}`);\n  evaluated on {data['test_images']:,} test images "
+        f"(split `{data['test_split']}`)."
+    )
+
+
 def model_card(result, metadata: Mapping, n_params: int, maps: Mapping | None = None) -> str:
     """The Markdown model card of a training run (``train_and_evaluate``'s result), saved
     beside its checkpoint; with ``maps`` (``jaxdream.maps.MapTable`` s by layer), the section
     on which map answers which digit (``jaxdream.maps.maps_card``)."""
     m = result.model
     h, w = m.input_size
+    resized = "" if (h, w) == (28, 28) else f",\n  the 28x28 digits resized (bilinear) to {h}x{w}"
     rows = "\n".join(
         f"| {r.epoch} | {r.train_loss:.4f} | {r.test_loss:.4f} | {r.test_accuracy:.2%} |"
         for r in result.history
@@ -263,10 +278,8 @@ def model_card(result, metadata: Mapping, n_params: int, maps: Mapping | None = 
     return f"""# Model card: jaxdream MNIST CNN
 
 {_architecture_line(m, n_params)}
-- **Input**: per-image standardized gray image (`jaxdream.imageops.standardize`){
-        "" if (h, w) == (28, 28) else f", the 28x28 digits resized (bilinear) to {h}x{w}"
-    }.
-- **Data**: MNIST (TFDS `mnist` 3.0.1), 60,000 training images; evaluated on the 10,000 test images.
+- **Input**: per-image standardized gray image (`jaxdream.imageops.standardize`){resized}.
+{_data_line(metadata.get("data"))}
 - **Test accuracy**: {metadata["test_accuracy"]:.2%} (test loss {metadata["test_loss"]:.4f}).
 - **Training command** (reproducible: the same command gives the same weights with the same
   jaxdream and library versions): `{metadata["command"]}`

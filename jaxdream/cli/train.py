@@ -144,6 +144,12 @@ def run(args: argparse.Namespace) -> int:
         for k, v in sorted(vars(config).items())
         if v is not None
     )
+    for flag, split, default in (
+        ("--train-split", args.train_split, "train"),
+        ("--test-split", args.test_split, "test"),
+    ):
+        if split != default:
+            command += f" {flag} '{split}'"
     metadata = {
         "test_accuracy": result.test_accuracy,
         "test_loss": result.history[-1].test_loss,
@@ -152,6 +158,12 @@ def run(args: argparse.Namespace) -> int:
         },
         "command": command,
         "versions": versions(),
+        "data": {
+            "train_split": args.train_split,
+            "train_images": len(train.labels),
+            "test_split": args.test_split,
+            "test_images": len(test.labels),
+        },
     }
     save_checkpoint(out, result.model, result.params, metadata)
     # Which map answers which digit, on the test split (jaxdream.maps): for the card and info.
