@@ -189,3 +189,16 @@ def test_bundled_networks_by_name():
     from jaxdream.cli._core import BUNDLED_NAMES
 
     assert tuple(BUNDLED) == BUNDLED_NAMES
+
+
+def test_the_second_bundled_network_describes_itself_and_has_its_tables():
+    from jaxdream.maps import load_tables
+
+    model, params = load_model("mnist_cnn56")
+    assert model.widths == (8, 16, 32, 64) and model.padding == "same"
+    assert model.input_size == (56, 56) and model.pools == (1, 2, 3)
+    _, _, meta = load_checkpoint(bundled_weights_path("mnist_cnn56"))
+    assert meta["test_accuracy"] >= 0.985 and "--padding same" in meta["command"]
+    tables = load_tables(bundled_weights_path("mnist_cnn56"))  # None where stale
+    assert tables is not None and list(tables) == ["conv1", "conv2", "conv3", "conv4"]
+    assert params["dense"]["kernel"].shape == (7 * 7 * 64, 70)

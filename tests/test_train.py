@@ -149,3 +149,13 @@ def test_train_arch_on_a_slice_of_real_mnist_writes_a_self_describing_checkpoint
     arch.write_text(json.dumps({"widths": [4], "padding": "mirror"}))
     assert main([*argv, "-o", str(tmp_path / "x.msgpack")]) == 2
     assert "padding" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_second_bundled_network_reaches_98_5_percent_on_real_mnist(mnist_dir):
+    from jaxdream.checkpoint import load_model
+
+    model, params = load_model("mnist_cnn56")
+    test = load_split("test", data_dir=mnist_dir)
+    _, accuracy = evaluate(model, params, test)
+    assert accuracy >= 0.985, f"test accuracy {accuracy:.4f}"
