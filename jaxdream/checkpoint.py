@@ -1,6 +1,8 @@
 """Checkpoints: flax msgpack (no pickle), written atomically, loaded with validation.
 
-A checkpoint holds the model's architecture, its parameters and free-form metadata:
+A checkpoint holds the model's architecture (as plain data: ``jaxdream.model.architecture_dict``;
+format version 2, version 1 files, which held widths, hidden and num_classes only, still read),
+its parameters and free-form metadata:
 
 >>> import jax, tempfile, os
 >>> from jaxdream.model import init_params
@@ -27,13 +29,21 @@ import numpy as np
 from flax import serialization, traverse_util
 
 from jaxdream._files import atomic_write, check_regular_file
-from jaxdream.errors import CheckpointError
-from jaxdream.model import CNN, param_shapes
+from jaxdream.errors import CheckpointError, ConfigError
+from jaxdream.model import CNN, architecture_dict, model_from_architecture, param_shapes
 from jaxdream.programs import Bounded
 
 FORMAT = "jaxdream-cnn"
-FORMAT_VERSION = 1
+# 2: the whole architecture (``architecture_dict``); 1: widths, hidden and num_classes only
+# (the bundled mnist_cnn.msgpack), the other fields the article network's.
+FORMAT_VERSION = 2
+READ_VERSIONS = (1, 2)
 BUNDLED_WEIGHTS = "mnist_cnn.msgpack"
+# The networks shipped in jaxdream/weights/, by name (``load_model(name)``, ``--weights NAME``).
+BUNDLED = {
+    "mnist_cnn": "mnist_cnn.msgpack",
+    "mnist_cnn56": "mnist_cnn56.msgpack",
+}
 
 
 def save_checkpoint(
@@ -43,11 +53,7 @@ def save_checkpoint(
     state = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
-        "model": {
-            "widths": list(model.widths),
-            "hidden": model.hidden,
-            "num_classes": model.num_classes,
-        },
+        "model": architecture_dict(model),
         "params": jax.tree.map(np.asarray, dict(params)),
         "metadata": dict(metadata or {}),
     }
@@ -74,33 +80,66 @@ def _read_state(path: Path) -> dict:
         ) from e
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a jaxdream checkpoint (no '{FORMAT}' header)")
-    if state.get("version") != FORMAT_VERSION:
+    if state.get("version") not in READ_VERSIONS:
         raise CheckpointError(
             f"checkpoint {path} has format version {state.get('version')}, "
-            f"this jaxdream reads version {FORMAT_VERSION}"
+            f"this jaxdream reads versions {', '.join(map(str, READ_VERSIONS))}"
         )
     return state
 
 
-def _model_from_state(path: Path, spec: Any) -> CNN:
-    try:
-        widths = tuple(spec["widths"])
-        numbers = (*widths, spec["hidden"], spec["num_classes"])
-        if len(widths) != 3 or not all(
-            isinstance(n, int | np.integer) and not isinstance(n, bool) and 1 <= n <= 65536
-            for n in numbers
-        ):
-            raise ValueError(
-                f"widths {widths}, hidden {spec['hidden']}, "
-                f"classes {spec['num_classes']}: not 3 widths and sizes in 1..65536"
-            )
-        return CNN(
-            widths=tuple(int(w) for w in widths),
-            hidden=int(spec["hidden"]),
-            num_classes=int(spec["num_classes"]),
+def _plain(value: Any) -> Any:
+    """msgpack's restored numbers and sequences as Python ones (ints, lists)."""
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype.kind in "iu":
+        return [int(v) for v in value]
+    if isinstance(value, dict) and all(isinstance(k, str) and k.isdigit() for k in value):
+        return [_plain(value[k]) for k in sorted(value, key=int)]  # a list flax stored as a dict
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _model_from_state(path: Path, spec: Any, version: int) -> CNN:
+    if not isinstance(spec, Mapping):
+        raise CheckpointError(f"checkpoint {path} has no valid model description (no 'model')")
+    spec = {k: _plain(v) for k, v in spec.items()}
+    needed = ("widths", "hidden", "num_classes")
+    if version >= 2:
+        needed = tuple(k for k in architecture_dict(CNN()) if k != "pool_after")
+    missing = [k for k in needed if k not in spec]
+    if missing:
+        raise CheckpointError(
+            f"checkpoint {path} has no valid model description: missing {', '.join(missing)}"
         )
-    except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"checkpoint {path} has no valid model description: {e}") from e
+    if version == 1 and len(spec["widths"]) != 3:
+        raise CheckpointError(
+            f"checkpoint {path} has no valid model description: a version 1 checkpoint holds 3 "
+            f"widths, not {spec['widths']!r}"
+        )
+    try:
+        return model_from_architecture(spec)
+    except ConfigError as e:
+        raise CheckpointError(f"checkpoint {path} has no valid model description: {e}") from None
+
+
+def first_difference(
+    want: Mapping[str, tuple[int, ...]], have: Mapping[str, tuple[int, ...]]
+) -> str | None:
+    """The first parameter, in the network's order (``param_shapes``), that is missing from
+    ``have`` or has another shape there, with both shapes; ``None`` when none differs.
+
+    >>> first_difference(param_shapes(CNN()), param_shapes(CNN(widths=(32, 64, 128))))
+    'conv3/kernel: (3, 3, 64, 64) needed, (3, 3, 64, 128) given'
+    """
+    for name, shape in want.items():
+        if name not in have:
+            return f"{name}: {shape} needed, missing"
+        if tuple(have[name]) != tuple(shape):
+            return f"{name}: {shape} needed, {tuple(have[name])} given"
+    extra = [k for k in have if k not in want]
+    return f"{extra[0]}: not in the network" if extra else None
 
 
 def validate_params(params: Any, model: CNN, source: str = "parameters") -> dict:
@@ -112,6 +151,7 @@ def validate_params(params: Any, model: CNN, source: str = "parameters") -> dict
     if not isinstance(params, Mapping):
         raise CheckpointError(f"{source}: parameters are not a mapping of layers")
     have = {"/".join(k): v for k, v in traverse_util.flatten_dict(dict(params)).items()}
+    differs = first_difference(want, {k: tuple(np.shape(v)) for k, v in have.items()})
     problems = [f"missing {k}" for k in sorted(want.keys() - have.keys())]
     problems += [f"unexpected {k}" for k in sorted(have.keys() - want.keys())]
     for k in sorted(want.keys() & have.keys()):
@@ -126,7 +166,8 @@ def validate_params(params: Any, model: CNN, source: str = "parameters") -> dict
         elif not np.all(np.isfinite(have[k])):
             problems.append(f"{k} holds NaN or infinite values")
     if problems:
-        raise CheckpointError(f"{source} does not fit the model: " + "; ".join(problems))
+        first = f" (the first parameter that differs: {differs})" if differs else ""
+        raise CheckpointError(f"{source} does not fit the model{first}: " + "; ".join(problems))
     return jax.tree.map(lambda a: np.asarray(a, np.float32), dict(params))
 
 
@@ -171,7 +212,7 @@ def _loaded(path: Path) -> _Loaded:
     if hit is not None and identity is not None and hit.identity == identity:
         return hit
     state = _read_state(path)
-    stored = _model_from_state(path, state.get("model"))
+    stored = _model_from_state(path, state.get("model"), state["version"])
     params = validate_params(state.get("params"), stored, source=f"checkpoint {path}")
     loaded = _Loaded(identity, stored, _read_only(params), dict(state.get("metadata") or {}))
     # The identity is taken before the read: a file replaced while it was read is read again
@@ -185,7 +226,12 @@ def _with_model(path: Path, stored: CNN, model: CNN | None) -> CNN:
     if model is None:
         return stored
     if model.architecture != stored.architecture:
-        raise CheckpointError(f"checkpoint {path} holds {stored}, but {model} was asked for")
+        differs = first_difference(param_shapes(model), param_shapes(stored))
+        raise CheckpointError(
+            f"checkpoint {path} holds {architecture_dict(stored)}, but "
+            f"{architecture_dict(model)} was asked for"
+            + (f" (the first parameter that differs: {differs})" if differs else "")
+        )
     return model  # same architecture; keep the caller's compute choices
 
 
@@ -204,9 +250,34 @@ def load_checkpoint(path: str | os.PathLike, model: CNN | None = None) -> tuple[
     return stored, params, copy.deepcopy(loaded.metadata)
 
 
-def bundled_weights_path() -> Path:
-    """Where the weights shipped inside the package lie."""
-    return Path(str(resources.files("jaxdream") / "weights" / BUNDLED_WEIGHTS))
+def bundled_weights_path(name: str | None = None) -> Path:
+    """Where the weights shipped inside the package lie: the default network's, or those
+    named ``name`` (``BUNDLED``: ``"mnist_cnn"``, ``"mnist_cnn56"``).
+
+    >>> bundled_weights_path("mnist_cnn56").name
+    'mnist_cnn56.msgpack'
+    """
+    if name is not None and name not in BUNDLED:
+        raise CheckpointError(
+            f"no bundled network is named {name!r}; the bundled ones: {', '.join(BUNDLED)}"
+        )
+    file = BUNDLED_WEIGHTS if name is None else BUNDLED[name]
+    return Path(str(resources.files("jaxdream") / "weights" / file))
+
+
+def weights_path(weights: str | os.PathLike | None) -> Path:
+    """A checkpoint given as a path or as a bundled network's name (``BUNDLED``); ``None``:
+    the default bundled weights. A path that exists wins over a name.
+
+    >>> weights_path("mnist_cnn56") == bundled_weights_path("mnist_cnn56")
+    True
+    """
+    if weights is None:
+        return bundled_weights_path()
+    path = Path(weights)
+    if isinstance(weights, str) and weights in BUNDLED and not path.exists():
+        return bundled_weights_path(weights)
+    return path
 
 
 def bundled_sample_path() -> Path:
@@ -215,11 +286,14 @@ def bundled_sample_path() -> Path:
 
 
 def load_model(path: str | os.PathLike | None = None) -> tuple[CNN, dict]:
-    """The trained MNIST CNN and its parameters: the bundled weights unless ``path`` is given.
+    """The trained MNIST CNN and its parameters: the bundled weights unless ``path`` is given,
+    a checkpoint's path or a bundled network's name (``weights_path``).
 
     >>> model, params = load_model()
     >>> model.widths
     (32, 64, 64)
+    >>> load_model("mnist_cnn56")[0].input_size
+    (56, 56)
     """
-    model, params, _ = load_checkpoint(bundled_weights_path() if path is None else path)
+    model, params, _ = load_checkpoint(weights_path(path))
     return model, params

@@ -1,6 +1,7 @@
 """The CNN's kernels: 2x2 max-pooling and the 3x3 "valid" convolution, written three ways
 (``CONV_IMPLS``), each with the gradient that runs fastest where it is chosen
-(``jaxdream.compute``). Every function takes ONE image, ``(H, W, C)``; batch with ``jax.vmap``.
+(``jaxdream.compute``); a "same" convolution is ``pad_same`` then any of them. Every function
+takes ONE image, ``(H, W, C)``; batch with ``jax.vmap``.
 
 >>> import jax.numpy as jnp
 >>> x, k = jnp.ones((5, 5, 1)), jnp.ones((3, 3, 1, 2))
@@ -159,3 +160,15 @@ def conv3x3_fast(x: Array, kernel: Array, precision=HIGHEST) -> Array:
 
 
 CONV_IMPLS = {"xla": conv3x3_xla, "im2col": conv3x3_im2col, "fast": conv3x3_fast}
+
+PADDINGS = ("valid", "same")
+
+
+def pad_same(x: Array) -> Array:
+    """A one-pixel border of zeros around ``(H, W, C)``: a valid 3x3 convolution of the result
+    is the "same" convolution of ``x`` (``(H, W)`` out), with each implementation's gradient.
+
+    >>> pad_same(jnp.ones((2, 3, 1))).shape
+    (4, 5, 1)
+    """
+    return jnp.pad(x, ((1, 1), (1, 1), (0, 0)))

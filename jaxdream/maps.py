@@ -41,17 +41,17 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdream._files import atomic_write
-from jaxdream.checkpoint import bundled_weights_path, load_model
+from jaxdream.checkpoint import load_model, weights_path
 from jaxdream.checks import whole_number
 from jaxdream.data import load_split
 from jaxdream.errors import ConfigError, DataError
-from jaxdream.model import standardize
+from jaxdream.model import CNN, prepare_digits, standardize
 from jaxdream.network import Network, features, layer_shapes, network_argument, resolve
 
 CLASSES = 10
 QUIET = 0.05  # a map whose top-class mean is under this fraction of the layer's mean
 BUNDLED_TABLES = "mnist_cnn.maps.json"  # beside the bundled weights
-TABLE_LAYERS = ("conv1", "conv2", "conv3")  # stored for the bundled weights
+TABLE_LAYERS = ("conv1", "conv2", "conv3")  # stored for the bundled weights (table_layers)
 COMMAND = "jaxdream maps --save"  # writes BUNDLED_TABLES from the MNIST test split
 
 
@@ -135,17 +135,26 @@ class MapTable(NamedTuple):
         return "\n".join(lines)
 
 
+def _prepared(images: jax.Array, model: Network) -> jax.Array:
+    """MNIST digits as ``model`` sees them: the bundled family's networks as they were trained
+    (``model.prepare_digits``: resized to their input, standardized, repeated over channels);
+    another 28x28 gray network, scaled to [0, 1] and standardized, as the dreams standardize."""
+    if isinstance(model, CNN):
+        return prepare_digits(images, model)
+    return jax.vmap(standardize)(jnp.asarray(images, jnp.float32) / 255.0)
+
+
 @functools.partial(jax.jit, static_argnames=("model", "layer"))
 def _class_sums(model: Network, params: Mapping, images: jax.Array, onehot: jax.Array, layer: str):
-    """Per class, the sum over ``images`` (uint8 ``(B, 28, 28)``) of each map's mean
-    activation: ``(10, maps)``. Padding images carry a zero ``onehot`` row."""
+    """Per class, the sum over ``images`` (uint8 ``(B, 28, 28)``, prepared as the network was
+    trained: ``_prepared``) of each map's mean activation: ``(10, maps)``. Padding images carry
+    a zero ``onehot`` row."""
 
-    def one(image):
-        x = standardize(image.astype(jnp.float32) / 255.0)
+    def one(x):
         act = features(model, params, x)[layer]
         return act.reshape(-1, act.shape[-1]).mean(axis=0)
 
-    per_image = jax.vmap(one)(images)
+    per_image = jax.vmap(one)(_prepared(images, model))
     return jnp.einsum("bc,bm->cm", onehot, per_image, precision=jax.lax.Precision.HIGHEST)
 
 
@@ -161,7 +170,7 @@ def map_table(
     CNN was trained) of digit ``labels``: one compiled program, run batch after batch (the
     last one padded). ``model``: any network (``jaxdream.network``) of MNIST's 28x28 gray
     input."""
-    if tuple(model.input_shape) != (28, 28, 1):
+    if not isinstance(model, CNN) and tuple(model.input_shape) != (28, 28, 1):
         raise DataError(
             f"the map study reads MNIST (28x28 gray digits); a network of {model.input_shape} "
             "input needs a labelled data set of its own input kind"
@@ -192,6 +201,16 @@ def map_table(
     return MapTable(layer, means.T, counts)
 
 
+def table_layers(model: CNN) -> tuple[str, ...]:
+    """The layers whose tables are stored beside a network's weights: its convolutions
+    (``conv1``, ``conv2``, ``conv3`` for the bundled network: ``TABLE_LAYERS``).
+
+    >>> table_layers(CNN(widths=(8, 8, 8, 8), padding="same"))
+    ('conv1', 'conv2', 'conv3', 'conv4')
+    """
+    return tuple(f"conv{i}" for i in range(1, len(model.widths) + 1))
+
+
 def mnist_map_table(
     layer: str = "conv3",
     split: str = "test",
@@ -212,9 +231,12 @@ def mnist_map_table(
 CARD_HEADING = "## Which map answers which digit"
 
 
-def maps_card(tables: Mapping[str, MapTable], digit: int = 9, layer: str = "conv3") -> str:
-    """The model card's section on the maps: how they were measured, the map of ``layer`` that
+def maps_card(tables: Mapping[str, MapTable], digit: int = 9, layer: str | None = None) -> str:
+    """The model card's section on the maps: how they were measured, the map of ``layer``
+    (default: the last table's, the deepest convolution: conv3 for the bundled network) that
     plays the article's 9-map, and each table's ``summary``."""
+    if layer is None or layer not in tables:
+        layer = list(tables)[-1]
     table = tables[layer]
     m = table.most_selective(digit)
     parts = [
@@ -243,7 +265,7 @@ def tables_path(weights: str | os.PathLike | None = None) -> Path:
     """Where the map tables of ``weights`` (a checkpoint; default: the bundled one) lie: beside
     it, ``NAME.maps.json``."""
 
-    weights = Path(weights) if weights is not None else bundled_weights_path()
+    weights = weights_path(weights)
     return weights.with_suffix(".maps.json")
 
 
@@ -255,7 +277,7 @@ def load_tables(weights: str | os.PathLike | None = None) -> dict[str, MapTable]
     """The map tables stored beside ``weights`` (default: the bundled weights') by layer, or
     ``None`` where there are none, or they were measured for other weights (no MNIST needed)."""
 
-    weights = Path(weights) if weights is not None else bundled_weights_path()
+    weights = weights_path(weights)
     path = tables_path(weights)
     if not path.is_file():
         return None
@@ -287,15 +309,16 @@ def write_tables(path: str | os.PathLike, tables: Mapping[str, MapTable], about:
 def write_beside(
     weights: str | os.PathLike | None = None, data_dir: str | None = None, split: str = "test"
 ) -> Path:
-    """Measure the tables of ``weights`` (default: the bundled ones) for ``TABLE_LAYERS`` on
-    an MNIST split and store them beside the weights (``tables_path``); a model card beside
-    them (``NAME.md``) gets its maps section (``maps_card``), replaced if it had one."""
+    """Measure the tables of ``weights`` (default: the bundled ones) for their convolutions
+    (``table_layers``) on an MNIST split and store them beside the weights (``tables_path``);
+    a model card beside them (``NAME.md``) gets its maps section (``maps_card``), replaced if
+    it had one."""
 
-    weights = Path(weights) if weights is not None else bundled_weights_path()
+    weights = weights_path(weights)
     model, params = load_model(weights)
     tables = {
         name: mnist_map_table(name, split, network=model, params=params, data_dir=data_dir)
-        for name in TABLE_LAYERS
+        for name in table_layers(model)
     }
     return save_beside(weights, tables, split)
 

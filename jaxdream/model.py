@@ -1,11 +1,15 @@
 """The MNIST CNN whose feature maps the dreams carve, with its activations handed out by name.
 
-The architecture is the one of the article series this project implements (a Keras MNIST CNN):
+The default architecture is the one of the article series this project implements (a Keras
+MNIST CNN):
 
     28x28x1 -> conv 3x3 (32) -> ReLU -> max-pool 2 -> conv 3x3 (64) -> ReLU -> max-pool 2
             -> conv 3x3 (64) -> ReLU -> flatten -> dense (70) -> ReLU -> dense (10)
 
-All convolutions are "valid" (no padding): 28 -> 26 -> 13 -> 11 -> 5 -> 3.
+All convolutions are "valid" (no padding): 28 -> 26 -> 13 -> 11 -> 5 -> 3. The architecture is
+data (``CNN``'s fields: any number of convolution widths, "valid" or "same" padding, the input
+size and channels, which convolutions a 2x2 max-pool follows), written into checkpoints as a
+plain dict (``architecture_dict``, ``model_from_architecture``).
 
 Every function here is written for ONE image of shape ``(28, 28)`` or ``(28, 28, 1)``; batch with
 ``jax.vmap``:
@@ -29,14 +33,17 @@ import jax
 import jax.numpy as jnp
 
 from jaxdream import compute
-from jaxdream.imageops import standardize  # noqa: F401  (re-exported: training uses it here)
+from jaxdream.errors import ConfigError
+from jaxdream.imageops import standardize
 from jaxdream.kernels import (  # noqa: F401  (the kernels' names, as before they moved)
     CONV_IMPLS,
     HIGHEST,
+    PADDINGS,
     conv3x3_fast,
     conv3x3_im2col,
     conv3x3_xla,
     max_pool_2x2,
+    pad_same,
 )
 
 Array = jax.Array
@@ -45,15 +52,18 @@ INPUT_SHAPE = (28, 28, 1)
 
 
 class Conv3x3(nn.Module):
-    """A 3x3 "valid" convolution of one ``(H, W, C)`` image; parameters ``kernel`` and ``bias``.
+    """A 3x3 convolution of one ``(H, W, C)`` image; parameters ``kernel`` and ``bias``.
 
     ``impl`` picks the computation (``CONV_IMPLS``); all give the same numbers to float
     tolerance and share the parameters. ``precision``: of its products (``compute.PRECISIONS``).
+    ``padding``: ``"valid"`` (the output 2 smaller) or ``"same"`` (a border of zeros first, the
+    output as large as the input: ``kernels.pad_same`` then the valid convolution).
     """
 
     features: int
     impl: str = "im2col"
     precision: str = "highest"
+    padding: str = "valid"
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
@@ -62,33 +72,53 @@ class Conv3x3(nn.Module):
         )
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
         conv = CONV_IMPLS[self.impl]
+        if self.padding == "same":
+            x = pad_same(x)
         return conv(x, kernel, compute.PRECISIONS[self.precision]) + bias
 
 
 class CNN(nn.Module):
     """The MNIST CNN. ``__call__`` maps one image to a dict of named activations.
 
-    Names: ``conv1``, ``conv2``, ``conv3``, ``dense`` (after ReLU), the same with ``_pre``
-    (before ReLU), ``pool1``, ``pool2`` and ``logits``.
+    Names: ``conv1``, ``conv2``, ... (one per width), ``dense`` (after ReLU), the same with
+    ``_pre`` (before ReLU), ``poolN`` after each pooled ``convN``, and ``logits``.
 
-    The architecture is ``widths``, ``hidden`` and ``num_classes``; the other fields say how it
-    computes, with the same numbers to float tolerance: ``conv`` (``CONV_IMPLS``, or ``"auto"``:
-    the backend's choice, ``jaxdream.compute``), ``fusion_guard`` (a CPU workaround in the
-    max-pool gradient; ``None``: the backend's choice) and ``precision`` of the matrix products
-    (``"highest"``, full float32, by default on every backend).
+    The architecture (``ARCHITECTURE_FIELDS``): ``widths`` (one 3x3 convolution each, any
+    number), ``hidden`` (the dense layer), ``num_classes``, ``padding`` of the convolutions
+    (``"valid"`` or ``"same"``), ``input_size`` ``(H, W)``, ``channels`` of the input (1 or 3)
+    and ``pool_after``: the convolutions (numbered from 1) a 2x2 max-pool follows; ``None``
+    (the default): every one but the last, a pool between every two. The defaults are the
+    article's network. The other fields say how it computes, with the same numbers to float
+    tolerance: ``conv`` (``CONV_IMPLS``, or ``"auto"``: the backend's choice,
+    ``jaxdream.compute``), ``fusion_guard`` (a CPU workaround in the max-pool gradient;
+    ``None``: the backend's choice) and ``precision`` of the matrix products (``"highest"``,
+    full float32, by default on every backend).
     """
 
-    widths: tuple[int, int, int] = (32, 64, 64)
+    widths: tuple[int, ...] = (32, 64, 64)
     hidden: int = 70
     num_classes: int = 10
     conv: str = "auto"
     fusion_guard: bool | None = None
     precision: str = "highest"
+    padding: str = "valid"
+    input_size: tuple[int, int] = (28, 28)
+    channels: int = 1
+    pool_after: tuple[int, ...] | None = None
 
     @property
     def architecture(self) -> tuple:
         """What the parameters must fit (checkpoints compare this, not the compute choices)."""
-        return tuple(self.widths), self.hidden, self.num_classes
+        return tuple(
+            (k, tuple(v) if isinstance(v, list) else v) for k, v in architecture_dict(self).items()
+        )
+
+    @property
+    def pools(self) -> tuple[int, ...]:
+        """The convolutions (numbered from 1) a 2x2 max-pool follows."""
+        if self.pool_after is None:
+            return tuple(range(1, len(self.widths)))
+        return tuple(sorted(set(self.pool_after)))
 
     def resolved(self) -> CNN:
         """This model with its ``"auto"`` choices made for the default backend (the dream and
@@ -100,8 +130,8 @@ class CNN(nn.Module):
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        """The input one image has: 28x28 gray."""
-        return INPUT_SHAPE
+        """The input one image has: ``(*input_size, channels)`` (28x28 gray by default)."""
+        return (*self.input_size, self.channels)
 
     @property
     def classifier(self) -> str:
@@ -115,7 +145,7 @@ class CNN(nn.Module):
         return activations(self, params, image, upto)
 
     def activation_shapes(self) -> dict[str, tuple[int, ...]]:
-        """The shape of every named activation of one 28x28 image (``activation_shapes``)."""
+        """The shape of every named activation of one input image (``activation_shapes``)."""
         return activation_shapes(self)
 
     def features(self, params: Mapping, image: Array) -> Features:
@@ -129,22 +159,33 @@ class CNN(nn.Module):
     def conv_fn(self):
         """The convolution ``(x, kernel) -> y`` this model computes with."""
         model = self.resolved()
-        return functools.partial(
+        conv = functools.partial(
             CONV_IMPLS[model.conv], precision=compute.PRECISIONS[model.precision]
         )
+        if self.padding == "same":
+            return lambda x, kernel: conv(pad_same(x), kernel)
+        return conv
 
     @nn.compact
     def __call__(self, image: Array, upto: str | None = None) -> dict[str, Array]:
         """The named activations of one image; with ``upto``, only those up to that layer."""
         made = self.resolved()
         x = jnp.asarray(image, jnp.float32)
-        x = x.reshape(*x.shape[:2], 1)  # (H, W) or (H, W, 1); 28x28 or a top-left crop of it
+        # (H, W) or (H, W, C); input_size or a top-left crop of it
+        x = x.reshape(*x.shape[:2], self.channels)
         acts: dict[str, Array] = {}
+        pools = self.pools
         for i, width in enumerate(self.widths, start=1):
-            conv = Conv3x3(width, impl=made.conv, precision=made.precision, name=f"conv{i}")
+            conv = Conv3x3(
+                width,
+                impl=made.conv,
+                precision=made.precision,
+                padding=self.padding,
+                name=f"conv{i}",
+            )
             pre = acts[f"conv{i}_pre"] = conv(x)
             x = acts[f"conv{i}"] = nn.relu(pre)
-            if i < len(self.widths):
+            if i in pools:
                 # relu(pool(x)) == pool(relu(x)) (the ReLU is monotone): pool first, then the
                 # ReLU acts on a quarter of the values.
                 x = acts[f"pool{i}"] = nn.relu(max_pool_2x2(pre, made.fusion_guard))
@@ -159,9 +200,128 @@ class CNN(nn.Module):
         return acts
 
 
+ARCHITECTURE_FIELDS = (
+    "widths",
+    "hidden",
+    "num_classes",
+    "padding",
+    "input_size",
+    "channels",
+    "pool_after",
+)
+MAX_WIDTH = 65536
+MAX_SIDE = 4096
+
+
+def architecture_dict(model: CNN) -> dict:
+    """``model``'s architecture as plain data (lists, ints, strings; what checkpoints and
+    ``jaxdream train --arch FILE.json`` hold); ``pool_after`` written out.
+
+    >>> architecture_dict(CNN())["pool_after"], architecture_dict(CNN())["input_size"]
+    ([1, 2], [28, 28])
+    """
+    return {
+        "widths": [int(w) for w in model.widths],
+        "hidden": int(model.hidden),
+        "num_classes": int(model.num_classes),
+        "padding": model.padding,
+        "input_size": [int(n) for n in model.input_size],
+        "channels": int(model.channels),
+        "pool_after": list(model.pools),
+    }
+
+
+def _whole(name: str, value, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{name} must be whole numbers in {low}..{high}, got {value!r}")
+    return int(value)
+
+
+def model_from_architecture(spec: Mapping, **compute_choices) -> CNN:
+    """The ``CNN`` that an architecture dict (``architecture_dict``) describes; fields left
+    out keep their defaults (the article's network). ``compute_choices``: ``conv``,
+    ``precision``, ... Raises ``ConfigError`` for an unknown field or a value no network can
+    have (``check_architecture``).
+
+    >>> model_from_architecture({"widths": [8, 8, 8, 8], "padding": "same"}).pools
+    (1, 2, 3)
+    """
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"an architecture is a mapping of fields, got {type(spec).__name__}")
+    unknown = sorted(set(spec) - set(ARCHITECTURE_FIELDS))
+    if unknown:
+        raise ConfigError(
+            f"unknown architecture field(s) {', '.join(map(repr, unknown))}; "
+            f"the fields are {', '.join(ARCHITECTURE_FIELDS)}"
+        )
+
+    def numbers(name: str, count: int | None = None) -> tuple[int, ...]:
+        value = spec[name]
+        if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
+            raise ConfigError(f"{name} must be a list of whole numbers, got {value!r}")
+        if count is not None and len(value) != count:
+            raise ConfigError(f"{name} must be {count} whole numbers, got {value!r}")
+        return tuple(_whole(name, v, 0 if name == "pool_after" else 1, MAX_WIDTH) for v in value)
+
+    fields: dict = {}
+    if "widths" in spec:
+        fields["widths"] = numbers("widths")
+    for name in ("hidden", "num_classes", "channels"):
+        if name in spec:
+            fields[name] = _whole(name, spec[name], 1, MAX_WIDTH)
+    if "padding" in spec:
+        fields["padding"] = spec["padding"]
+    if "input_size" in spec:
+        fields["input_size"] = numbers("input_size", 2)
+    if spec.get("pool_after") is not None:
+        fields["pool_after"] = numbers("pool_after")
+    model = CNN(**fields, **compute_choices)
+    check_architecture(model)
+    if model.pool_after is not None and model.pools == model.clone(pool_after=None).pools:
+        model = model.clone(pool_after=None)  # the default layout: one model, one program
+    return model
+
+
+def check_architecture(model: CNN) -> None:
+    """Raise ``ConfigError`` where ``model``'s architecture cannot be built: no convolution, a
+    size out of range, an unknown padding, a channel count other than 1 or 3, a pool after a
+    convolution that does not exist, or an input too small for its layers.
+
+    >>> check_architecture(CNN(widths=(8,) * 4))
+    Traceback (most recent call last):
+    ...
+    jaxdream.errors.ConfigError: a 28x28 input is too small for these layers: conv4 would be 0x0
+    """
+    if not model.widths:
+        raise ConfigError("an architecture needs at least one convolution (widths)")
+    for w in model.widths:
+        _whole("widths", w, 1, MAX_WIDTH)
+    _whole("hidden", model.hidden, 1, MAX_WIDTH)
+    _whole("num_classes", model.num_classes, 1, MAX_WIDTH)
+    if model.padding not in PADDINGS:
+        raise ConfigError(f"padding must be one of {list(PADDINGS)}, got {model.padding!r}")
+    if model.channels not in (1, 3):
+        raise ConfigError(f"channels must be 1 (gray) or 3 (color), got {model.channels!r}")
+    size = tuple(model.input_size)
+    if len(size) != 2:
+        raise ConfigError(f"input_size must be (H, W), got {size!r}")
+    for n in size:
+        _whole("input_size", n, 1, MAX_SIDE)
+    if model.pool_after is not None:
+        for i in model.pool_after:
+            _whole("pool_after", i, 1, len(model.widths))
+    for name, shape in activation_shapes(model).items():
+        if 0 in shape and not name.endswith("_pre"):
+            h, w = size
+            raise ConfigError(
+                f"a {h}x{w} input is too small for these layers: {name} would be "
+                f"{'x'.join(map(str, shape[:2]))}"
+            )
+
+
 def init_params(model: CNN, key: Array) -> dict:
     """Fresh parameters for ``model`` (a plain nested dict of arrays)."""
-    return model.init(key, jnp.zeros(INPUT_SHAPE))["params"]
+    return model.init(key, jnp.zeros((*model.input_size, model.channels)))["params"]
 
 
 def activations(
@@ -188,7 +348,8 @@ class Features(Mapping):
 
     def __init__(self, model: CNN, params: Mapping, image: Array):
         self.model, self.params = model, params
-        self.image = jnp.asarray(image, jnp.float32).reshape(*jnp.shape(image)[:2], 1)
+        shape = (*jnp.shape(image)[:2], model.channels)
+        self.image = jnp.asarray(image, jnp.float32).reshape(shape)
         self._names = tuple(activation_shapes(model, self.image.shape))
 
     def __getitem__(self, name: str) -> Array:
@@ -210,7 +371,10 @@ class Features(Mapping):
         if not (conv.startswith("conv") and conv in self.params):
             return jnp.take(self[layer], index, axis=-1)
         i = int(conv.removeprefix("conv"))
-        x = self[f"pool{i - 1}"] if i > 1 else self.image
+        if i == 1:
+            x = self.image
+        else:
+            x = self[f"pool{i - 1}" if i - 1 in self.model.pools else f"conv{i - 1}"]
         kernel = jax.lax.dynamic_slice_in_dim(self.params[conv]["kernel"], index, 1, axis=-1)
         bias = jax.lax.dynamic_slice_in_dim(self.params[conv]["bias"], index, 1)
         pre = (self.model.conv_fn()(x, kernel) + bias)[..., 0]
@@ -223,20 +387,25 @@ def logits(model: CNN, params: Mapping, image: Array) -> Array:
 
 
 def activation_shapes(
-    model: CNN, input_shape: tuple[int, ...] = INPUT_SHAPE
+    model: CNN, input_shape: tuple[int, ...] | None = None
 ) -> dict[str, tuple[int, ...]]:
-    """The shape of every named activation for one image of ``input_shape``, without computing
-    anything (tests/test_model.py checks it against the model's own shapes).
+    """The shape of every named activation for one image of ``input_shape`` (default: the one
+    ``model`` is built for), without computing anything (tests/test_model.py checks it against
+    the model's own shapes).
 
     >>> activation_shapes(CNN())["conv3"]
     (3, 3, 64)
+    >>> activation_shapes(CNN(widths=(8, 8, 8, 8), padding="same", input_size=(56, 56)))["conv4"]
+    (7, 7, 8)
     """
-    h, w = input_shape[:2]
+    h, w = (model.input_size if input_shape is None else input_shape)[:2]
+    shrink = 2 if model.padding == "valid" else 0
+    pools = model.pools
     shapes: dict[str, tuple[int, ...]] = {}
     for i, width in enumerate(model.widths, start=1):
-        h, w = h - 2, w - 2
+        h, w = max(h - shrink, 0), max(w - shrink, 0)
         shapes[f"conv{i}_pre"] = shapes[f"conv{i}"] = (h, w, width)
-        if i < len(model.widths):
+        if i in pools:
             h, w = h // 2, w // 2
             shapes[f"pool{i}"] = (h, w, width)
     shapes["dense_pre"] = shapes["dense"] = (model.hidden,)
@@ -254,11 +423,12 @@ def param_shapes(model: CNN) -> dict[str, tuple[int, ...]]:
     """
     acts = activation_shapes(model)
     shapes: dict[str, tuple[int, ...]] = {}
-    channels = INPUT_SHAPE[-1] if len(INPUT_SHAPE) == 3 else 1
+    channels = model.channels
     for i, width in enumerate(model.widths, start=1):
         shapes[f"conv{i}/kernel"], shapes[f"conv{i}/bias"] = (3, 3, channels, width), (width,)
         channels = width
-    flat = math.prod(acts[f"conv{len(model.widths)}"])
+    last = len(model.widths)
+    flat = math.prod(acts[f"pool{last}" if last in model.pools else f"conv{last}"])
     shapes["dense/kernel"], shapes["dense/bias"] = (flat, model.hidden), (model.hidden,)
     shapes["logits/kernel"] = (model.hidden, model.num_classes)
     shapes["logits/bias"] = (model.num_classes,)
@@ -267,7 +437,11 @@ def param_shapes(model: CNN) -> dict[str, tuple[int, ...]]:
 
 @functools.cache
 def _needed_side(model: CNN, layers: frozenset[str]) -> int:
-    side = INPUT_SHAPE[0]
+    side, width = model.input_size
+    if model.padding == "same" or side != width:
+        # A border of zeros moves with the crop's edge: every pixel counts (and a crop of a
+        # non-square input is not square): the whole input.
+        return max(side, width)
     full = activation_shapes(model)
     # A dense layer sees all of the last spatial activation: judge it by that one.
     last_spatial = [n for n, sh in full.items() if len(sh) == 3][-1]
@@ -282,18 +456,37 @@ def _needed_side(model: CNN, layers: frozenset[str]) -> int:
 
 
 def needed_side(model: CNN, layers: Iterable[str]) -> int:
-    """The side of the smallest top-left crop of a 28x28 input from which ``layers`` come out
-    the same as from the whole image.
+    """The side of the smallest top-left crop of the model's input (28x28 by default) from which
+    ``layers`` come out the same as from the whole image.
 
-    Valid convolutions and 2x2 pooling that drops odd edges never look at the last rows and
-    columns for the deeper layers: for ``conv3`` (and all after it) the last 2 rows and columns
-    of the input do not count, so the ascent computes on 26x26 and skips about a quarter of the
-    work, with the same numbers (and the same zero gradient on those pixels) as on 28x28.
+    With "same" padding (or a non-square input) that is the whole input. Valid convolutions and
+    2x2 pooling that drops odd edges never look at the last rows and columns for the deeper
+    layers: for ``conv3`` (and all after it) the last 2 rows and columns of the input do not
+    count, so the ascent computes on 26x26 and skips about a quarter of the work, with the same
+    numbers (and the same zero gradient on those pixels) as on 28x28.
 
     >>> needed_side(CNN(), ["conv3"]), needed_side(CNN(), ["conv2"])
     (26, 28)
+    >>> needed_side(CNN(padding="same"), ["conv3"])
+    28
     """
     return _needed_side(model, frozenset(layers))
+
+
+def prepare_digits(images: Array, model: CNN) -> Array:
+    """uint8 digits ``(B, h, w)`` -> ``model``'s input as it is trained: scaled to [0, 1],
+    resized (bilinear) to its ``input_size`` where they differ, standardized per image
+    (``standardize``), repeated over its ``channels``.
+
+    >>> prepare_digits(jnp.zeros((2, 28, 28), jnp.uint8), CNN(input_size=(56, 56))).shape
+    (2, 56, 56)
+    """
+    x = jnp.asarray(images, jnp.float32) / 255.0
+    size = tuple(model.input_size)
+    if x.shape[1:3] != size:
+        x = jax.image.resize(x, (x.shape[0], *size), "bilinear")
+    x = jax.vmap(standardize)(x)
+    return x if model.channels == 1 else jnp.repeat(x[..., None], model.channels, axis=-1)
 
 
 def param_count(params: Mapping) -> int:

@@ -1,5 +1,6 @@
 """Training the MNIST CNN with optax: seeded shuffling, a jitted step, evaluation on the test split;
-the model card of a run (``model_card``).
+the model card of a run (``model_card``). Any architecture ``CNN`` describes trains here: the
+28x28 digits are resized to its input size (``jaxdream.model.prepare_digits``).
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -13,6 +14,7 @@ the model card of a run (``model_card``).
 from __future__ import annotations
 
 import dataclasses
+import textwrap
 import time
 from collections.abc import Mapping
 from typing import NamedTuple
@@ -28,7 +30,14 @@ from jaxdream.data import Split
 from jaxdream.errors import ConfigError
 from jaxdream.kernels import CONV_IMPLS
 from jaxdream.maps import maps_card
-from jaxdream.model import CNN, init_params, logits, standardize
+from jaxdream.model import (
+    CNN,
+    architecture_dict,
+    check_architecture,
+    init_params,
+    logits,
+    prepare_digits,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,15 +53,32 @@ class TrainConfig:
     warmup_epochs: float = 0.5
     weight_decay: float = 1e-4
     seed: int = 0
-    widths: tuple[int, int, int] = (32, 64, 64)
+    widths: tuple[int, ...] = (32, 64, 64)
     hidden: int = 70
     # The convolution the bundled weights were trained with; dreaming may use another (all
     # implementations agree to float tolerance), training keeps this one so that the same
     # command reproduces the same bytes.
     conv: str = "im2col"
+    # The rest of the architecture (``jaxdream.model.CNN``); the defaults: the bundled network.
+    padding: str = "valid"
+    input_size: tuple[int, int] = (28, 28)
+    channels: int = 1
+    pool_after: tuple[int, ...] | None = None
 
     def model(self) -> CNN:
-        return CNN(widths=tuple(self.widths), hidden=self.hidden, conv=self.conv)
+        return CNN(
+            widths=tuple(self.widths),
+            hidden=self.hidden,
+            conv=self.conv,
+            padding=self.padding,
+            input_size=tuple(self.input_size),
+            channels=self.channels,
+            pool_after=None if self.pool_after is None else tuple(self.pool_after),
+        )
+
+    def architecture(self) -> dict:
+        """The architecture trained, as plain data (``jaxdream.model.architecture_dict``)."""
+        return architecture_dict(self.model())
 
     def check(self) -> None:
         """Raise ``ConfigError`` for a value no run can use, before any data is loaded.
@@ -77,13 +103,9 @@ class TrainConfig:
             )
         if not (np.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise ConfigError(f"weight_decay must be a number >= 0, got {self.weight_decay}")
-        if len(self.widths) != 3 or min(self.widths) < 1 or self.hidden < 1:
-            raise ConfigError(
-                f"widths must be 3 positive numbers and hidden >= 1, got widths "
-                f"{tuple(self.widths)}, hidden {self.hidden}"
-            )
         if self.conv not in CONV_IMPLS:
             raise ConfigError(f"conv must be one of {sorted(CONV_IMPLS)}, got {self.conv!r}")
+        check_architecture(self.model())
 
 
 class EpochReport(NamedTuple):
@@ -104,16 +126,17 @@ class TrainResult(NamedTuple):
         return self.history[-1].test_accuracy
 
 
-def preprocess(images: jax.Array) -> jax.Array:
-    """uint8 ``(B, 28, 28)`` -> per-image standardized float32: the same input dreams feed."""
-    return jax.vmap(standardize)(jnp.asarray(images, jnp.float32) / 255.0)
+def preprocess(images: jax.Array, model: CNN | None = None) -> jax.Array:
+    """uint8 ``(B, 28, 28)`` -> per-image standardized float32: the same input dreams feed;
+    resized to ``model``'s input where it is not 28x28 (``jaxdream.model.prepare_digits``)."""
+    return prepare_digits(images, CNN() if model is None else model)
 
 
 def loss_and_accuracy(
     model: CNN, params: Mapping, images: jax.Array, labels: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
     """Mean cross-entropy and accuracy of a batch of raw uint8 images."""
-    scores = jax.vmap(lambda x: logits(model, params, x))(preprocess(images))
+    scores = jax.vmap(lambda x: logits(model, params, x))(preprocess(images, model))
     loss = optax.softmax_cross_entropy_with_integer_labels(scores, labels).mean()
     return loss, (scores.argmax(-1) == labels).mean()
 
@@ -201,11 +224,52 @@ def train_and_evaluate(
     return TrainResult(model, params, history)
 
 
+def _architecture_line(m: CNN, n_params: int) -> str:
+    """The model card's architecture item, wrapped."""
+    article = CNN(widths=m.widths, hidden=m.hidden, num_classes=m.num_classes)
+    if len(m.widths) == 3 and m.architecture == article.architecture:
+        # the article's layout, worded as the bundled card has it
+        return (
+            f"- **Architecture**: 28x28x1 -> conv 3x3 ({m.widths[0]}) -> ReLU -> max-pool 2 -> "
+            f"conv 3x3\n  ({m.widths[1]}) -> ReLU -> max-pool 2 -> conv 3x3 ({m.widths[2]}) -> "
+            f"ReLU -> flatten -> dense\n  ({m.hidden}) -> ReLU -> dense ({m.num_classes}); "
+            f'"valid" convolutions; {n_params:,} parameters.'
+        )
+    h, w = m.input_size
+    layers = [f"{h}x{w}x{m.channels}"]
+    for i, width in enumerate(m.widths, start=1):
+        layers.append(f"conv 3x3 ({width}) -> ReLU")
+        if i in m.pools:
+            layers.append("max-pool 2")
+    layers += [f"flatten -> dense ({m.hidden}) -> ReLU -> dense ({m.num_classes})"]
+    text = (
+        f'- **Architecture**: {" -> ".join(layers)}; "{m.padding}" convolutions; '
+        f"{n_params:,} parameters."
+    )
+    return textwrap.fill(text, 100, subsequent_indent="  ", break_on_hyphens=False)
+
+
+def _data_line(data: Mapping | None) -> str:
+    """The model card's data item: the splits a run read (``None``: the whole of both)."""
+    if data is None or (data["train_images"], data["test_images"]) == (60_000, 10_000):
+        return (
+            "- **Data**: MNIST (TFDS `mnist` 3.0.1), 60,000 training images; evaluated on the "
+            "10,000 test images."
+        )
+    return (
+        f"- **Data**: MNIST (TFDS `mnist` 3.0.1), {data['train_images']:,} training images "
+        f"(split `{data['train_split']}`);\n  evaluated on {data['test_images']:,} test images "
+        f"(split `{data['test_split']}`)."
+    )
+
+
 def model_card(result, metadata: Mapping, n_params: int, maps: Mapping | None = None) -> str:
     """The Markdown model card of a training run (``train_and_evaluate``'s result), saved
     beside its checkpoint; with ``maps`` (``jaxdream.maps.MapTable`` s by layer), the section
     on which map answers which digit (``jaxdream.maps.maps_card``)."""
     m = result.model
+    h, w = m.input_size
+    resized = "" if (h, w) == (28, 28) else f",\n  the 28x28 digits resized (bilinear) to {h}x{w}"
     rows = "\n".join(
         f"| {r.epoch} | {r.train_loss:.4f} | {r.test_loss:.4f} | {r.test_accuracy:.2%} |"
         for r in result.history
@@ -213,11 +277,9 @@ def model_card(result, metadata: Mapping, n_params: int, maps: Mapping | None = 
     versions = ", ".join(f"{k} {v}" for k, v in metadata["versions"].items())
     return f"""# Model card: jaxdream MNIST CNN
 
-- **Architecture**: 28x28x1 -> conv 3x3 ({m.widths[0]}) -> ReLU -> max-pool 2 -> conv 3x3
-  ({m.widths[1]}) -> ReLU -> max-pool 2 -> conv 3x3 ({m.widths[2]}) -> ReLU -> flatten -> dense
-  ({m.hidden}) -> ReLU -> dense ({m.num_classes}); "valid" convolutions; {n_params:,} parameters.
-- **Input**: per-image standardized gray image (`jaxdream.imageops.standardize`).
-- **Data**: MNIST (TFDS `mnist` 3.0.1), 60,000 training images; evaluated on the 10,000 test images.
+{_architecture_line(m, n_params)}
+- **Input**: per-image standardized gray image (`jaxdream.imageops.standardize`){resized}.
+{_data_line(metadata.get("data"))}
 - **Test accuracy**: {metadata["test_accuracy"]:.2%} (test loss {metadata["test_loss"]:.4f}).
 - **Training command** (reproducible: the same command gives the same weights with the same
   jaxdream and library versions): `{metadata["command"]}`

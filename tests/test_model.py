@@ -4,16 +4,22 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxdream.errors import ConfigError
 from jaxdream.model import (
     CNN,
+    HIGHEST,
     Features,
     activation_shapes,
     activations,
+    architecture_dict,
+    check_architecture,
     init_params,
     max_pool_2x2,
+    model_from_architecture,
     needed_side,
     param_count,
     param_shapes,
+    prepare_digits,
     standardize,
 )
 
@@ -189,3 +195,99 @@ def test_fast_convolution_gradients_match_autodiff(channels):
     for name in ("fast", "im2col"):
         for got, want in zip(grads[name], grads["xla"], strict=True):
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+# --------------------------------------------------------------------------- architectures as data
+
+ARCHITECTURES = [
+    CNN(),
+    CNN(widths=(4, 6, 8, 5), padding="same", input_size=(56, 56), pool_after=(1, 2, 3)),
+    CNN(widths=(3, 5), padding="same", input_size=(12, 20), channels=3),
+    CNN(widths=(4, 4, 4), pool_after=()),
+    CNN(widths=(2, 3, 4), pool_after=(3,), input_size=(17, 17)),
+    CNN(widths=(5,), hidden=7, num_classes=4, input_size=(9, 9), channels=3, pool_after=(1,)),
+    CNN(widths=(4, 4, 4, 4, 4), padding="same", pool_after=(2, 4)),
+]
+
+
+@pytest.mark.parametrize("model", ARCHITECTURES, ids=lambda m: str(architecture_dict(m)))
+def test_worked_out_shapes_are_the_traced_shapes_for_every_architecture(model):
+    from flax import traverse_util
+
+    check_architecture(model)
+    made = jax.eval_shape(lambda: init_params(model, jax.random.key(0)))
+    flat = {"/".join(k): v.shape for k, v in traverse_util.flatten_dict(made).items()}
+    assert param_shapes(model) == flat
+    h, w = model.input_size
+    for shape in ((h, w, model.channels), (h + 3, w + 1, model.channels)):
+        acts = jax.eval_shape(
+            lambda s=shape: model.init_with_output(jax.random.key(0), jnp.zeros(s))[0]
+        )
+        assert activation_shapes(model, shape) == {k: v.shape for k, v in acts.items()}
+    pools = [n for n in activation_shapes(model) if n.startswith("pool")]
+    assert pools == [f"pool{i}" for i in model.pools]
+
+
+@pytest.mark.parametrize("model", ARCHITECTURES[1:5], ids=lambda m: str(architecture_dict(m)))
+@pytest.mark.parametrize("conv", ["im2col", "xla", "fast"])
+def test_one_map_alone_and_the_needed_crop_for_every_architecture(model, conv):
+    model = model.clone(conv=conv)
+    params = init_params(model, jax.random.key(1))
+    image = jax.random.normal(jax.random.key(2), (*model.input_size, model.channels))
+    features = Features(model, params, image)
+    full = activations(model, params, image)
+    convs = [n for n in full if n.startswith("conv") and not n.endswith("_pre")]
+    for layer in (convs[0], convs[-1], f"{convs[-1]}_pre"):
+        alone = jax.jit(features.channel, static_argnums=0)(layer, jnp.int32(1))
+        np.testing.assert_allclose(alone, full[layer][..., 1], rtol=1e-5, atol=1e-5)
+    side = needed_side(model, [convs[-1]])
+    if model.padding == "same" or model.input_size[0] != model.input_size[1]:
+        assert side == max(model.input_size)
+    cropped = activations(model, params, image[:side, :side])[convs[-1]]
+    np.testing.assert_allclose(cropped, full[convs[-1]], rtol=1e-5, atol=1e-5)
+
+
+def test_same_padding_is_a_border_of_zeros_then_the_valid_convolution():
+    x = jax.random.normal(jax.random.key(3), (6, 7, 2))
+    k = jax.random.normal(jax.random.key(4), (3, 3, 2, 3))
+    want = jax.lax.conv_general_dilated(
+        x[None], k, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"), precision=HIGHEST
+    )[0]
+    for conv in ("im2col", "xla", "fast"):
+        got = CNN(padding="same", conv=conv).conv_fn()(x, k)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_architecture_dicts_round_trip_and_bad_ones_are_refused():
+    for model in ARCHITECTURES:
+        assert model_from_architecture(architecture_dict(model)).architecture == (
+            model.architecture
+        )
+    assert model_from_architecture(architecture_dict(CNN())) == CNN()
+    assert model_from_architecture({}) == CNN()
+    bad = [
+        ({"widths": []}, "at least one convolution"),
+        ({"widths": [4, 0]}, "widths"),
+        ({"padding": "full"}, "padding"),
+        ({"channels": 2}, "channels"),
+        ({"channels": 4}, "channels"),
+        ({"input_size": [28]}, "input_size"),
+        ({"pool_after": [4]}, "pool_after"),
+        ({"depth": 3}, "unknown architecture field"),
+        ({"widths": [8] * 4}, "too small"),
+        ({"hidden": True}, "hidden"),
+        ("widths", "mapping"),
+    ]
+    for spec, message in bad:
+        with pytest.raises(ConfigError, match=message):
+            model_from_architecture(spec)
+
+
+def test_digits_are_resized_to_the_input_and_standardized():
+    digits = np.random.default_rng(0).integers(0, 255, (3, 28, 28), np.uint8)
+    same = prepare_digits(digits, CNN())
+    want = jax.vmap(standardize)(jnp.asarray(digits, jnp.float32) / 255.0)
+    np.testing.assert_array_equal(same, want)
+    big = prepare_digits(digits, CNN(input_size=(56, 56), channels=3))
+    assert big.shape == (3, 56, 56, 3)
+    np.testing.assert_allclose(big.mean(axis=(1, 2, 3)), 0.0, atol=1e-5)

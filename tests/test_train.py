@@ -92,3 +92,70 @@ def test_bundled_weights_reach_99_2_percent_on_real_mnist(mnist_dir, bundled):
     assert len(test.labels) == 10_000
     _, accuracy = evaluate(model, params, test)
     assert accuracy >= 0.992, f"test accuracy {accuracy:.4f}"
+
+
+def test_an_architecture_trains_on_resized_digits():
+    train = _quadrant_digits(64, 3)
+    cfg = TrainConfig(
+        epochs=1,
+        batch_size=32,
+        widths=(4, 4, 4, 4),
+        hidden=8,
+        padding="same",
+        input_size=(40, 40),
+        pool_after=(1, 2, 3),
+    )
+    result = train_and_evaluate(cfg, train, train, progress=False)
+    assert result.model.input_size == (40, 40) and result.model.padding == "same"
+    assert result.params["dense"]["kernel"].shape == (5 * 5 * 4, 8)
+    with pytest.raises(ConfigError, match="too small"):
+        TrainConfig(widths=(4,) * 6, padding="valid").check()
+
+
+def test_train_arch_on_a_slice_of_real_mnist_writes_a_self_describing_checkpoint(
+    tmp_path, mnist_dir, capsys
+):
+    import json
+
+    from jaxdream.checkpoint import load_checkpoint
+    from jaxdream.cli import main
+    from jaxdream.model import architecture_dict
+
+    arch = tmp_path / "arch.json"
+    arch.write_text(json.dumps({"widths": [4, 4, 4, 4], "padding": "same", "hidden": 8}))
+    out = tmp_path / "w.msgpack"
+    argv = ["train", "--data-dir", mnist_dir, "--train-split", "train[:256]"]
+    argv += ["--test-split", "test[:64]", "--epochs", "1", "--batch-size", "64", "-q"]
+    argv += ["--arch", str(arch), "--input-size", "36", "36", "--pool-after", "1", "2", "3"]
+    assert main([*argv, "-o", str(out)]) == 0
+    model, _, meta = load_checkpoint(out)
+    assert architecture_dict(model) == {
+        "widths": [4, 4, 4, 4],
+        "hidden": 8,
+        "num_classes": 10,
+        "padding": "same",
+        "input_size": [36, 36],
+        "channels": 1,
+        "pool_after": [1, 2, 3],
+    }
+    assert "--input-size 36 36" in meta["command"] and "--padding same" in meta["command"]
+    card = out.with_suffix(".md").read_text()
+    assert "36x36x1 -> conv 3x3 (4)" in card and "resized (bilinear) to 36x36" in card
+    tables = json.loads(out.with_suffix(".maps.json").read_text())["layers"]
+    assert list(tables) == ["conv1", "conv2", "conv3", "conv4"]
+    capsys.readouterr()
+    assert main(["info", "--weights", str(out)]) == 0
+    assert "conv4 4x4x4" in capsys.readouterr().out
+    arch.write_text(json.dumps({"widths": [4], "padding": "mirror"}))
+    assert main([*argv, "-o", str(tmp_path / "x.msgpack")]) == 2
+    assert "padding" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_second_bundled_network_reaches_98_5_percent_on_real_mnist(mnist_dir):
+    from jaxdream.checkpoint import load_model
+
+    model, params = load_model("mnist_cnn56")
+    test = load_split("test", data_dir=mnist_dir)
+    _, accuracy = evaluate(model, params, test)
+    assert accuracy >= 0.985, f"test accuracy {accuracy:.4f}"

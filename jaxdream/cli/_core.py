@@ -25,6 +25,7 @@ from jaxdream.errors import ConfigError
 from jaxdream.presets import DEFAULT_PRESET, PRESETS
 
 DEFAULT_WEIGHTS_NOTE = "the weights bundled with jaxdream"
+BUNDLED_NAMES = ("mnist_cnn", "mnist_cnn56")  # jaxdream.checkpoint.BUNDLED, without its JAX
 SETTINGS = {f.name: f for f in dataclasses.fields(DreamConfig)}
 # The order ``--help`` lists the dream flags in (``--color`` is the preset's, not a setting);
 # a setting not named here is listed after them.
@@ -132,7 +133,9 @@ def weights_flag(p: argparse.ArgumentParser, network: bool = False) -> None:
     """``--weights``; with ``network``, beside ``--network`` (``network_flags``)."""
     mine = "; with --network, its weights (Flax msgpack: jaxdream.loading.save_weights)"
     p.add_argument(
-        "--weights", help=f"checkpoint (unset: {DEFAULT_WEIGHTS_NOTE}){mine if network else ''}"
+        "--weights",
+        help=f"checkpoint, or a bundled network's name: {', '.join(BUNDLED_NAMES)} "
+        f"(unset: {DEFAULT_WEIGHTS_NOTE}){mine if network else ''}",
     )
 
 

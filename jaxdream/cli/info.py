@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from jaxdream.cli._core import load_network_flags, network_flags, versions
 
@@ -17,20 +16,29 @@ def register(sub, preset: str | None) -> None:
     p.set_defaults(func=run)
 
 
+def _input_note(model) -> str:
+    """The input and padding, where they are not the article network's 28x28x1 and valid."""
+    h, w = model.input_size
+    if (h, w, model.channels, model.padding) == (28, 28, 1, "valid"):
+        return ""
+    return f"{h}x{w}x{model.channels} input, {model.padding} padding, "
+
+
 def run(args: argparse.Namespace) -> int:
     if getattr(args, "network", None) is not None or getattr(args, "input_shape", None):
         return run_network(args)
     import jax
 
-    from jaxdream.checkpoint import bundled_weights_path, load_checkpoint
+    from jaxdream.checkpoint import load_checkpoint, weights_path
     from jaxdream.maps import CLASSES, load_tables
-    from jaxdream.model import activation_shapes, param_count
+    from jaxdream.model import activation_shapes, architecture_dict, param_count
 
-    path = Path(args.weights) if args.weights else bundled_weights_path()
+    path = weights_path(args.weights)
     model, params, meta = load_checkpoint(path)
     info = {
         "weights": str(path),
         "model": {"widths": list(model.widths), "hidden": model.hidden},
+        "architecture": architecture_dict(model),
         "parameters": param_count(params),
         "test_accuracy": meta.get("test_accuracy"),
         "layers": {k: list(v) for k, v in activation_shapes(model).items()},
@@ -60,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
             [
                 f"weights  {path}",
                 f"model    conv widths {list(model.widths)}, dense {model.hidden}, "
-                f"{info['parameters']:,} parameters"
+                + _input_note(model)
+                + f"{info['parameters']:,} parameters"
                 + (f", {accuracy:.2%} MNIST test accuracy" if accuracy is not None else ""),
                 f"layers   {layers} (and *_pre before each ReLU)",
                 f"devices  {len(devices)} x {devices[0].platform} ({jax.default_backend()} "

@@ -1,9 +1,10 @@
-"""``jaxdream train``: train the MNIST CNN on MNIST from TFDS; write a checkpoint and its
-model card."""
+"""``jaxdream train``: train the MNIST CNN (the bundled architecture, or one given by flags or an
+``--arch FILE.json``) on MNIST from TFDS; write a checkpoint and its model card."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -21,10 +22,38 @@ def register(sub, preset: str | None) -> None:
     )
     p.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW's weight decay")
     p.add_argument("--seed", type=int, default=0, help="initialisation and shuffling")
-    p.add_argument(
-        "--widths", type=int, nargs=3, default=[32, 64, 64], metavar="N", help="conv widths"
+    arch = p.add_argument_group(
+        "architecture", "unset: the bundled network's, or the --arch file's where one is given"
     )
-    p.add_argument("--hidden", type=int, default=70, help="width of the dense layer")
+    arch.add_argument(
+        "--arch",
+        metavar="FILE.json",
+        help="the architecture as JSON: widths, hidden, num_classes, padding, input_size, "
+        "channels, pool_after (fields left out: the bundled network's; flags override it)",
+    )
+    arch.add_argument(
+        "--widths", type=int, nargs="+", metavar="N", help="conv widths, one per 3x3 convolution"
+    )
+    arch.add_argument("--hidden", type=int, help="width of the dense layer (70)")
+    arch.add_argument("--padding", choices=["valid", "same"], help="of the convolutions (valid)")
+    arch.add_argument(
+        "--input-size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="input image size; the 28x28 digits are resized to it (28 28)",
+    )
+    arch.add_argument(
+        "--channels", type=int, choices=[1, 3], help="input channels, the gray digit repeated (1)"
+    )
+    arch.add_argument(
+        "--pool-after",
+        type=int,
+        nargs="*",
+        metavar="I",
+        help="the convolutions (from 1) a 2x2 max-pool follows; none given: no pooling "
+        "(unset: after every convolution but the last)",
+    )
     p.add_argument(
         "--conv",
         default="im2col",
@@ -43,15 +72,45 @@ def register(sub, preset: str | None) -> None:
     p.set_defaults(func=run)
 
 
+ARCH_FLAGS = ("widths", "hidden", "padding", "input_size", "channels", "pool_after")
+
+
+def architecture(args: argparse.Namespace) -> dict:
+    """The architecture fields of a run: the ``--arch`` file's, overridden by the flags given."""
+    import json
+
+    from jaxdream.errors import ConfigError
+    from jaxdream.model import architecture_dict, model_from_architecture
+
+    spec: dict = {}
+    if args.arch:
+        try:
+            spec = json.loads(Path(args.arch).read_text())
+        except OSError as e:
+            raise ConfigError(f"cannot read the architecture {args.arch}: {e.strerror}") from None
+        except ValueError as e:
+            raise ConfigError(f"the architecture {args.arch} is not JSON: {e}") from None
+        if not isinstance(spec, dict):
+            raise ConfigError(f"the architecture {args.arch} is not a JSON object of fields")
+    spec.update({k: getattr(args, k) for k in ARCH_FLAGS if getattr(args, k) is not None})
+    model = model_from_architecture(spec)  # checks it: unknown fields, sizes, padding
+    return architecture_dict(model)
+
+
 def run(args: argparse.Namespace) -> int:
     from jaxdream._files import atomic_write, check_writable
     from jaxdream.checkpoint import save_checkpoint
     from jaxdream.data import load_split
     from jaxdream.errors import CheckpointError
-    from jaxdream.maps import TABLE_LAYERS, map_table, save_beside
+    from jaxdream.maps import map_table, save_beside, table_layers
     from jaxdream.model import param_count
     from jaxdream.train import TrainConfig, model_card, train_and_evaluate
 
+    arch = architecture(args)
+    if arch.get("num_classes", 10) != 10:
+        from jaxdream.errors import ConfigError
+
+        raise ConfigError(f"MNIST has 10 classes, the architecture {arch['num_classes']}")
     config = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -59,10 +118,16 @@ def run(args: argparse.Namespace) -> int:
         warmup_epochs=args.warmup_epochs,
         weight_decay=args.weight_decay,
         seed=args.seed,
-        widths=tuple(args.widths),
-        hidden=args.hidden,
+        widths=tuple(arch["widths"]),
+        hidden=arch["hidden"],
         conv=args.conv,
+        padding=arch["padding"],
+        input_size=tuple(arch["input_size"]),
+        channels=arch["channels"],
+        pool_after=tuple(arch["pool_after"]),
     )
+    if config.model().pools == config.model().clone(pool_after=None).pools:
+        config = dataclasses.replace(config, pool_after=None)  # the default layout: as before
     config.check()
     out = Path(args.output)
     # before minutes of training, not after
@@ -77,7 +142,14 @@ def run(args: argparse.Namespace) -> int:
     command = "jaxdream train " + " ".join(
         f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, tuple) else v}"
         for k, v in sorted(vars(config).items())
+        if v is not None
     )
+    for flag, split, default in (
+        ("--train-split", args.train_split, "train"),
+        ("--test-split", args.test_split, "test"),
+    ):
+        if split != default:
+            command += f" {flag} '{split}'"
     metadata = {
         "test_accuracy": result.test_accuracy,
         "test_loss": result.history[-1].test_loss,
@@ -86,12 +158,18 @@ def run(args: argparse.Namespace) -> int:
         },
         "command": command,
         "versions": versions(),
+        "data": {
+            "train_split": args.train_split,
+            "train_images": len(train.labels),
+            "test_split": args.test_split,
+            "test_images": len(test.labels),
+        },
     }
     save_checkpoint(out, result.model, result.params, metadata)
     # Which map answers which digit, on the test split (jaxdream.maps): for the card and info.
     tables = {
         name: map_table(result.model, result.params, test.images, test.labels, name)
-        for name in TABLE_LAYERS
+        for name in table_layers(result.model)
     }
     card = out.with_suffix(".md")
     text = model_card(result, metadata, param_count(result.params), tables).encode()
