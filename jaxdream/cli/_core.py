@@ -311,33 +311,33 @@ class LoadedNetwork:
     given_shape: tuple[int, int, int] | None = None  # --input-shape as typed
 
     def keywords(self) -> dict:
-        """The library call's keywords: ``model=`` and ``params=`` for the bundled CNN;
-        ``network=``, ``params=`` (and ``input_shape=`` where typed) for a user's network."""
+        """The library call's keywords: ``network=`` and ``params=`` (a user's network as the
+        engine's ``Network``, ``jaxdream.network.as_network``, its input shape known)."""
+        return {"network": self.network, "params": self.params}
+
+    @property
+    def network(self):
+        """The engine's ``Network``: the bundled CNN, or a user's module made one."""
         if not self.user:
-            return {"model": self.model, "params": self.params}
-        shape = {"input_shape": self.given_shape} if self.given_shape else {}
-        return {"network": self.model, "params": self.params, **shape}
+            return self.model
+        from jaxdream.network import as_network  # imports JAX, which --help does without
+
+        return as_network(self.model, self.params, self.input_shape)[0]
 
     def layer_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Every named activation's shape for one image."""
-        if not self.user:
-            from jaxdream.model import activation_shapes
+        """Every named activation's shape for one image (with the names the presets read,
+        ``jaxdream.network.layer_aliases``, where the network has its own)."""
+        if not self.user or self.params is not None:
+            from jaxdream.network import layer_shapes
 
-            return activation_shapes(self.model)
-        from jaxdream.loading import describe_layers
+            return layer_shapes(self.network)
+        from jaxdream.loading import describe_layers  # no weights: the module's own shapes
 
         return describe_layers(self.model, self.params, self.input_shape)
 
     def check(self, config) -> None:
-        """``config`` checked against the network before any work: all of it for the bundled
-        CNN (``DreamConfig.check``); a user's network's layers and maps named by its
-        objectives (the library checks the rest as the dream starts)."""
-        if not self.user:
-            config.check(self.model)
-            return
-        shapes = self.layer_shapes()
-        for objective in config.tile_objectives():
-            objective.validate(shapes)
+        """``config`` checked against the network before any work (``DreamConfig.check``)."""
+        config.check(self.network)
 
 
 def load_network_flags(args: argparse.Namespace, fresh: bool = True) -> LoadedNetwork:

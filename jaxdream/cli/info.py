@@ -91,8 +91,9 @@ def run_network(args: argparse.Namespace) -> int:
     from jaxdream.model import param_count
 
     network = load_network_flags(args, fresh=False)  # refused before anything is printed
-    layers = network.layer_shapes()
     params = network.params
+    # its own layers (without the names the presets read through layer_aliases)
+    layers = network.layer_shapes() if params is None else network.network.activation_shapes()
     if params is None:  # a Linen network without --weights: its shapes are enough
         params = weight_shapes(network.model, network.input_shape)
     info = {

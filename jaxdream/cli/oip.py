@@ -51,7 +51,6 @@ def run(args: argparse.Namespace) -> int:
     from jaxdream.figures import labelled_grid
     from jaxdream.imageio import check_output, load_photo, save_image
     from jaxdream.imageops import standardize
-    from jaxdream.model import activation_shapes
     from jaxdream.objectives import channel, parse_objective
     from jaxdream.patterns import dead as dead_starts
     from jaxdream.patterns import oip, oip_from_noise
@@ -71,13 +70,12 @@ def run(args: argparse.Namespace) -> int:
     network = load_network_flags(args)
     params = network.params
     if network.user:  # --conv and --precision are the bundled CNN's compute choices
-        chosen = {k: v for k, v in network.keywords().items() if k != "params"}
-        side = network.input_shape[:2]
+        chosen = {"network": network.network}
     else:
         conv = {} if args.conv == "auto" else {"conv": args.conv}
-        chosen = {"model": dataclasses.replace(network.model, precision=args.precision, **conv)}
-        side = (28, 28)
-    shapes = network.layer_shapes() if network.user else activation_shapes(chosen["model"])
+        chosen = {"network": dataclasses.replace(network.model, precision=args.precision, **conv)}
+    side = tuple(chosen["network"].input_shape[:2])
+    shapes = network.layer_shapes()
     if args.objective:
         objective, labels = parse_objective(args.objective), None
         objective.validate(shapes)
