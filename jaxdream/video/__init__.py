@@ -33,7 +33,13 @@ and raises ``VideoError`` or ``ConfigError`` (``jaxdream.errors``).
 
 from __future__ import annotations
 
-from jaxdream.video.common import MAX_FPS, MAX_FRAMES, MAX_VIDEO_BYTES, VideoError
+from jaxdream.video.common import (
+    LARGE_FRAME_PIXELS,
+    MAX_FPS,
+    MAX_FRAMES,
+    MAX_VIDEO_BYTES,
+    VideoError,
+)
 from jaxdream.video.dreaming import (
     COHERENCE,
     FRAMES_IN_FLIGHT_BYTES,
@@ -64,6 +70,7 @@ __all__ = [
     "ENCODED",
     "FOLDER",
     "FRAMES_IN_FLIGHT_BYTES",
+    "LARGE_FRAME_PIXELS",
     "MAX_FPS",
     "MAX_FRAMES",
     "MAX_STATE_BYTES",

@@ -15,6 +15,10 @@ from jaxdream.errors import ImageError
 MAX_VIDEO_BYTES = 256 << 30  # a file larger than this is not read
 MAX_FRAMES = 1_000_000  # frames of one output, at most (about 11 hours at 25 fps)
 MAX_FPS = 1000.0
+# A frame of at least this many pixels (above 1440p; 4K is 8.3 million) is decoded with slice
+# threads only and encoded without B-frames: FFmpeg's frame threads and x264's B-frames each hold
+# whole frames (4K: 50 and 200 MB measured), which small frames can afford and large ones not.
+LARGE_FRAME_PIXELS = 4_000_000
 
 
 class VideoError(ImageError):

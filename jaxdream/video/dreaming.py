@@ -33,13 +33,35 @@ from jaxdream.imageops import standardize_host
 from jaxdream.many import dream_photos
 from jaxdream.network import Network, network_argument, resolve
 from jaxdream.video.common import MAX_FRAMES, VideoError, _path
-from jaxdream.video.reading import Decoded, Frame, check_range
+from jaxdream.video.reading import Decoded, Frame, VideoInfo, check_range
 
 COHERENCE = ("none", "blend", "flow")
 
-# What the frames in flight of a video's dream may hold, about (``VideoDreams``): small frames
-# are batched as photos are, large ones in smaller batches with fewer decoded ahead.
-FRAMES_IN_FLIGHT_BYTES = 512 * 2**20
+# What the frames in flight of a video's dream may hold, about (``frames_in_flight``): small
+# frames are batched as photos are, large ones in smaller batches with fewer decoded ahead, and
+# a frame of over a third of it (4K: 83 MB) goes alone through each stage.
+FRAMES_IN_FLIGHT_BYTES = 256 * 2**20
+# Host bytes a frame in flight costs, a pixel: its RGB, the photo's copy of it and its float
+# luminance (3 + 3 + 4).
+FRAME_BYTES_PER_PIXEL = 10
+
+
+def frames_in_flight(
+    width: int, height: int, batch: int, chosen: bool = False
+) -> tuple[int, int, int]:
+    """``(batch, ahead, waiting)`` for frames of ``width`` x ``height``: the frames dreamt at
+    once (``batch`` as asked where ``chosen``, else cut to fit), those decoded ahead of the
+    dream and the dreamt batches waiting to be shown; together, a third of them in each stage,
+    within ``FRAMES_IN_FLIGHT_BYTES`` (at least one frame in each).
+
+    >>> frames_in_flight(1280, 720, 4), frames_in_flight(3840, 2160, 4)
+    ((4, 9, 2), (1, 1, 1))
+    """
+    room = max(3, FRAMES_IN_FLIGHT_BYTES // (width * height * FRAME_BYTES_PER_PIXEL))
+    if not chosen:
+        batch = max(1, min(batch, room // 3))
+    ahead = min(2 * batch + 2, max(1, room // 3))
+    return batch, ahead, 2 if room >= 6 * batch else 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,7 +137,8 @@ class VideoDreams:
     (seconds from ``start``); ``lost`` (once it ends) the frames that did not decode;
     ``compiled`` the programs its dreams used; ``state``, with coherence, what the last frame
     yielded carries into the next (its working image and its carving: ``dream_video``'s
-    ``state`` for a render that continues after it)."""
+    ``state`` for a render that continues after it). ``info``: ``probe``'s ``VideoInfo`` of
+    ``path``, where the caller has it (the file is then not probed again)."""
 
     def __init__(
         self,
@@ -125,6 +148,7 @@ class VideoDreams:
         network: Network | None = None,
         params: Mapping | None = None,
         state: tuple[np.ndarray, np.ndarray] | None = None,
+        info: VideoInfo | None = None,
     ):
         self.model, params = resolve(network, params)
         self.params, self.config, self.settings = params, config, settings
@@ -140,7 +164,7 @@ class VideoDreams:
         self._primer = None
         if coherence != "none" and state is None and settings.prime and first > 0:
             first = self._primer = first - 1
-        self.decoded = Decoded(path, start, duration, stop, first)
+        self.decoded = Decoded(path, start, duration, stop, first, info)
         self.info = self.decoded.info
         if start >= self.info.duration:
             raise ConfigError(
@@ -222,16 +246,15 @@ class VideoDreams:
         if self.decoded._stop_index is not None:
             end = min(end, self.decoded._stop_index)
         batch = max(1, min(batch, end - self.decoded._first_index))
-        # Large frames: as many in flight as FRAMES_IN_FLIGHT_BYTES holds, a third of them in
-        # each stage (decoded ahead, dreamt, waiting to be shown): a 4K frame is 83 MB of
-        # pixels, their copy and the float gray, and 18 of them ahead cost 1.4 GB.
-        room = max(3, FRAMES_IN_FLIGHT_BYTES // (self.info.width * self.info.height * 10))
-        if not self.batch_size:
-            batch = max(1, min(batch, room // 3))
+        # Large frames: as many in flight as FRAMES_IN_FLIGHT_BYTES holds: a 4K frame is 83 MB
+        # of pixels, their copy and the float gray, and 18 of them ahead cost 1.4 GB.
+        batch, ahead, waiting = frames_in_flight(
+            self.info.width, self.info.height, batch, bool(self.batch_size)
+        )
         self.batch = batch
         stop = threading.Event()
-        frames_in: queue.Queue = queue.Queue(maxsize=min(2 * batch + 2, max(1, room // 3)))
-        dreams_out: queue.Queue = queue.Queue(maxsize=2 if room >= 6 * batch else 1)
+        frames_in: queue.Queue = queue.Queue(maxsize=ahead)
+        dreams_out: queue.Queue = queue.Queue(maxsize=waiting)
 
         def dream_batches():
             try:

@@ -26,7 +26,7 @@ from jaxdream import imageio
 from jaxdream._files import check_regular_file
 from jaxdream.checks import number
 from jaxdream.errors import ConfigError
-from jaxdream.video.common import MAX_VIDEO_BYTES, VideoError, _av, _path
+from jaxdream.video.common import LARGE_FRAME_PIXELS, MAX_VIDEO_BYTES, VideoError, _av, _path
 
 
 class VideoInfo(NamedTuple):
@@ -139,7 +139,8 @@ class Frame(NamedTuple):
 
 class Decoded:
     """The iterator ``read_frames`` returns; ``lost`` is set once it ends: frames the container
-    counts in the range that did not decode (a truncated or corrupt file)."""
+    counts in the range that did not decode (a truncated or corrupt file). ``info``: what
+    ``probe`` found of ``path``, where the caller has it (the file is then not read again)."""
 
     def __init__(
         self,
@@ -148,8 +149,9 @@ class Decoded:
         duration: float | None,
         stop_index: int | None,
         first_index: int = 0,
+        info: VideoInfo | None = None,
     ):
-        self.info = probe(path)
+        self.info = probe(path) if info is None else info
         self.path, self.start, self.duration = str(path), start, duration
         self.lost = 0
         self.read = 0
@@ -188,7 +190,9 @@ class Decoded:
         step = 1 / float(self.info.fps)
         with _open(self.path) as container:
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            # Large frames: slice threads only, frame threads hold a frame each (4K: 50 MB).
+            large = self.info.width * self.info.height >= LARGE_FRAME_PIXELS
+            stream.thread_type = "SLICE" if large else "AUTO"
             tb = stream.time_base or fractions.Fraction(1, 1)
             origin = stream.start_time or 0
             # Timestamps that jump back make a seek by time ambiguous: read from the start.

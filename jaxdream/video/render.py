@@ -35,9 +35,13 @@ from jaxdream.network import Network, network_argument, resolve
 from jaxdream.progress import watching_compiles
 from jaxdream.video.common import VideoError, _path
 from jaxdream.video.dreaming import VideoDreams, VideoSettings
-from jaxdream.video.reading import Decoded, probe
+from jaxdream.video.reading import Decoded, VideoInfo, probe
 from jaxdream.video.resume import Resumable
 from jaxdream.video.writing import VideoWriter, check_video_output, is_folder_output
+
+# The frames a render's keeping and encoding may hold, waiting, about (``KeepAndEncode``): 8
+# frames of 720p, two 4K frames (25 MB each).
+KEPT_AHEAD_BYTES = 64 * 2**20
 
 
 def part_name(output: str, index: int, count: int) -> str:
@@ -83,6 +87,7 @@ def render_video(
     identity: Mapping | None = None,
     progress: Progress | None = None,
     model: Network | None = None,
+    info: VideoInfo | None = None,
 ) -> VideoRender:
     """Every frame of the video ``source`` dreamt with ``config`` and ``settings`` (default:
     ``VideoSettings()``; their ``frames`` unset: the render chooses them) and written to
@@ -92,10 +97,11 @@ def render_video(
     Each frame is kept in ``.OUTPUT.partial/`` as it is made; ``resume``: continue the render
     an interruption left there (the same frames and bytes as an uninterrupted one). ``identity``
     (JSON values) is what a resume must match (default: the source, the config and the
-    settings). ``progress``: how the render shows its progress (``jaxdream.background``). Bad
-    settings raise ``ConfigError``, a source or output that cannot be used ``VideoError``, before
-    any work. ``network`` and ``params`` as for ``jaxdream.dream`` (``model``: ``network``'s
-    old name)."""
+    settings). ``progress``: how the render shows its progress (``jaxdream.background``).
+    ``info``: ``probe(source)``, where the caller has it (the source is then read once, by the
+    caller's checks). Bad settings raise ``ConfigError``, a source or output that cannot be used
+    ``VideoError``, before any work. ``network`` and ``params`` as for ``jaxdream.dream``
+    (``model``: ``network``'s old name)."""
     network = network_argument(network, model)
     source = _path(source)
     output = _path(output, "the output")
@@ -107,7 +113,8 @@ def render_video(
     if settings.check().frames is not None:
         raise ConfigError("a render chooses its frames itself: leave settings.frames unset")
     check_video_output(output, source)
-    info = probe(source)  # not a video, no frame, too large: here, before any work
+    if info is None:  # not a video, no frame, too large: here, before any work
+        info = probe(source)
     if settings.start >= info.duration:
         raise ConfigError(
             f"start {settings.start:g} s is past the end of {source} ({info.duration:.2f} s)"
@@ -120,7 +127,7 @@ def render_video(
             identity["network"] = repr(model)
     # Several hosts: each process a contiguous range of the frames, written as its own part.
     count, index = jax.process_count(), jax.process_index()
-    total = Decoded(source, settings.start, settings.duration, None).expected()
+    total = Decoded(source, settings.start, settings.duration, None, info=info).expected()
     first, stop = index * total // count, (index + 1) * total // count
     output = part_name(output, index, count)
     if count > 1:
@@ -143,7 +150,7 @@ def render_video(
     # several: each its share of the count.
     share = dataclasses.replace(settings, frames=(first + done, stop if count > 1 else None))
     try:
-        frames = VideoDreams(source, config, share.check(), model, params, carried)
+        frames = VideoDreams(source, config, share.check(), model, params, carried, info)
     except ConfigError as e:
         if carried is None:
             raise
@@ -174,7 +181,7 @@ def render_video(
         # On an error, the jobs queued are cancelled (the running one ends) and then the
         # dream's threads are joined (closing), before the writer ends: nothing is left
         # running inside XLA or FFmpeg when the error is told.
-        with contextlib.closing(frames), KeepAndEncode(bar) as jobs:
+        with contextlib.closing(frames), KeepAndEncode(bar, ahead_bytes=KEPT_AHEAD_BYTES) as jobs:
             for frame in frames:
                 k = done + made
                 when = max(0.0, frames.times[-1] - base)  # a part starts at its own 0
@@ -184,6 +191,7 @@ def render_video(
                 jobs.put(
                     functools.partial(keep.keep, k, frame, when, state),
                     functools.partial(writer.write, frame, when),
+                    frame.nbytes,
                 )
                 made += 1
         if done + made == 0:

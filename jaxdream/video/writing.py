@@ -6,7 +6,9 @@ folder of frames):
 
 - ``.mp4``: H.264 (libx264, yuv420p, CRF 18, preset "superfast": a fifth of the encoder's CPU
   of "medium" within 0.3 dB of its PSNR, for about a quarter more bytes; measured by
-  ``python -m benchmarks.motion --encoders``), audio AAC (copied where it is AAC or MP3);
+  ``python -m benchmarks.motion --encoders``), audio AAC (copied where it is AAC or MP3); frames
+  of ``LARGE_FRAME_PIXELS`` or more without B-frames (x264 holds a frame more for each: 4K
+  encoded in 230 MB instead of 430, for about a tenth more bytes);
 - ``.webm``: VP9 (libvpx-vp9, CRF 32), audio Opus (copied where it is Opus);
 - ``.webp``: animated WebP (libwebp, quality 80), looping, no audio;
 - ``.gif``: animated GIF (Pillow, an adaptive palette per frame), looping, no audio; its
@@ -47,6 +49,7 @@ from jaxdream._files import check_regular_file, check_writable
 from jaxdream.checks import number
 from jaxdream.errors import ConfigError
 from jaxdream.video.common import (
+    LARGE_FRAME_PIXELS,
     MAX_FRAMES,
     MAX_VIDEO_BYTES,
     VideoError,
@@ -137,7 +140,8 @@ class Encoded:
     """A format FFmpeg's libraries encode (through PyAV): the ``container`` and ``codec`` with
     its ``pix_fmt`` and ``options``; ``audio``, the codec audio is encoded with where it cannot
     be copied (``None``: no audio), ``copies``, the audio codecs the container takes as they
-    are."""
+    are; ``large_options``, the codec's options that frames of ``LARGE_FRAME_PIXELS`` or more
+    add to ``options``."""
 
     container: str
     codec: str
@@ -146,7 +150,19 @@ class Encoded:
     audio: str | None
     copies: tuple[str, ...]
     container_options: dict[str, str] = dataclasses.field(default_factory=dict)
+    large_options: dict[str, str] = dataclasses.field(default_factory=dict)
     needs_av = True
+
+    def options_for(self, height: int, width: int) -> dict[str, str]:
+        """The codec's options for frames of ``height`` x ``width``.
+
+        >>> WRITERS[".mp4"].options_for(2160, 3840)["x264-params"]
+        'bframes=0'
+        >>> "x264-params" in WRITERS[".mp4"].options_for(720, 1280)
+        False
+        """
+        large = self.large_options if height * width >= LARGE_FRAME_PIXELS else {}
+        return {**self.options, **large}
 
     def sink(self, writer: VideoWriter) -> Sink:
         return _EncodedSink(self, writer)
@@ -179,7 +195,7 @@ class _EncodedSink:
         if (eh, ew) != (h, w):
             self.padded = (eh, ew)
         stream.width, stream.height, stream.pix_fmt = ew, eh, s.pix_fmt
-        stream.options = dict(s.options)
+        stream.options = s.options_for(eh, ew)
         stream.codec_context.time_base = writer.time_base or 1 / writer.fps
         self._stream = stream
         if writer.audio is not None:
@@ -328,6 +344,7 @@ WRITERS: dict[str, Encoded | AnimatedGif | PngFolder] = {
         "aac",
         ("aac", "mp3"),
         {"movflags": "faststart"},
+        {"x264-params": "bframes=0"},
     ),
     ".webm": Encoded(
         "webm",
