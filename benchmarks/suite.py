@@ -1,5 +1,6 @@
 """jaxdream's benchmark suite: iteration and dream times, compile times, OIP throughput, many
-dreams at once, a cold start through the persistent compilation cache, and peers side by side.
+dreams at once, the second bundled network and a user's Flax network, a cold start through the
+persistent compilation cache, and peers side by side.
 
     python -m benchmarks                    # everything this machine can run, appends history
     python -m benchmarks --quick            # a tiny pass (CI), nothing appended
@@ -25,6 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -36,6 +38,7 @@ from jaxdream.config import DreamConfig, Level
 from jaxdream.dreaming import dream_call, dream_in_parts, prepare
 from jaxdream.imageio import load_photo
 from jaxdream.model import CNN
+from jaxdream.network import Network, as_network, resolved
 from jaxdream.objectives import broadcast_objective, channel
 from jaxdream.patterns import oip_batch
 
@@ -228,6 +231,58 @@ def bench_conv_impls(params, repeats: int, batch: int = 64, steps: int = 30) -> 
             "best_image_steps_per_s"
         ]
         for impl in CONV_IMPLS
+    }
+
+
+class UserCNN(nn.Module):
+    """A user's network as docs/own-network.md shows one: a small gray Linen CNN at 28x28 (two
+    valid 3x3 convolutions, two max-pools, a dense head), timed at its initial weights."""
+
+    @nn.compact
+    def __call__(self, x):
+        x = nn.max_pool(nn.relu(nn.Conv(16, (3, 3), padding="VALID")(x)), (2, 2), (2, 2))
+        x = nn.max_pool(nn.relu(nn.Conv(32, (3, 3), padding="VALID")(x)), (2, 2), (2, 2))
+        return nn.Dense(10)(x.reshape((x.shape[0], -1)))
+
+
+def other_networks() -> dict[str, tuple[Network, object, str]]:
+    """The networks timed besides the bundled CNN, by label: ``(network, params, layer)``, the
+    layer the dream and the OIP carve a map of (the deepest convolution)."""
+    cnn56, params56 = load_model("mnist_cnn56")
+    module = UserCNN()
+    init = module.init(jax.random.key(0), jnp.zeros((1, 28, 28, 1)))["params"]
+    user, params = as_network(module, init)
+    return {
+        "mnist_cnn56": (resolved(cnn56), params56, "conv4"),
+        "user Linen CNN": (user, params, "Conv_1"),
+    }
+
+
+def bench_network(
+    network: Network, params, layer: str, image, size: int, batch: int, repeats: int, steps=30
+) -> dict:
+    """The article's dream at ``size`` carving map 3 of ``layer`` (each tile resized to the
+    network's input), and OIP image-steps per second at ``batch`` from noise of its input size."""
+    config = WORKLOADS["article"].replace(size=size, objective=f"{layer}:3")
+    run, _ = _dream_call(network, params, config, image[None])
+    dream_t = timed(run, repeats)
+    h, w, c = network.input_shape
+    images = jax.random.normal(jax.random.key(batch), (batch, h, w))
+    objective = broadcast_objective(channel(layer, 3), batch)
+    strategy = oip_strategy(batch)
+
+    def oip_run():
+        oip_batch(
+            network, params, objective, images, jnp.float32(0.01), jnp.float32(0.0), steps, strategy
+        ).images.block_until_ready()
+
+    oip_t = timed(oip_run, repeats)
+    return {
+        "input_shape": [int(h), int(w), int(c)],
+        "layer": layer,
+        "tiles": config.tile_count(),
+        "dream": dream_t,
+        "oip": {"batch": batch, "image_steps_per_s": batch * steps / oip_t["median_s"], **oip_t},
     }
 
 
@@ -557,6 +612,10 @@ def headline(record: dict) -> dict[str, float]:
         out[f"{name}.compile_s"] = w["compile"]["total_s"]
     for b, row in record.get("oip", {}).items():
         out[f"oip.b{b}.s_per_image_step"] = 1.0 / row["best_image_steps_per_s"]
+    for label, w in record.get("networks", {}).items():
+        key = label.replace(" ", "_")
+        out[f"networks.{key}.dream_s"] = w["dream"]["median_s"]
+        out[f"networks.{key}.s_per_oip_image_step"] = 1.0 / w["oip"]["image_steps_per_s"]
     if "start_up" in record:
         out["start_up.first_public_call_s"] = record["start_up"]["first_public_call_s"]
         out["start_up.cli_article_wall_s"] = record["start_up"]["cli_article_wall_s"]
@@ -612,6 +671,11 @@ def run(settings: Settings, log=print) -> dict:
         "image_steps_per_s": bench_conv_impls(
             params, max(2, settings.repeats // 2), batch=conv_batch
         ),
+    }
+    log("[networks] mnist_cnn56 and a user's Linen CNN ...")
+    record["networks"] = {
+        label: bench_network(net, p, layer, image, settings.size, conv_batch, settings.repeats)
+        for label, (net, p, layer) in other_networks().items()
     }
     log("[many] dreams at once ...")
     article = WORKLOADS["article"].replace(size=settings.size)
@@ -698,6 +762,17 @@ def table(record: dict) -> str:
         b = record["conv_impls"]["batch"]
         for impl, v in record["conv_impls"]["image_steps_per_s"].items():
             lines.append(f"| OIP image-steps/s, batch {b}, conv={impl} | {v:,.0f} |")
+    for label, w in record.get("networks", {}).items():
+        d, o = w["dream"], w["oip"]
+        shape = "x".join(str(n) for n in w["input_shape"])
+        lines.append(
+            f"| {label} ({shape}): one dream ({w['tiles']} tiles), {w['layer']}:3 | "
+            f"{d['median_s'] * 1e3:.1f} ms (min {d['min_s'] * 1e3:.1f}, max "
+            f"{d['max_s'] * 1e3:.1f}) |"
+        )
+        lines.append(
+            f"| {label}: OIP image-steps/s, batch {o['batch']} | {o['image_steps_per_s']:,.0f} |"
+        )
     for n, row in record["many"].items():
         lines.append(
             f"| {n} dreams at once | {row['dreams_per_s']:.1f} dreams/s "

@@ -11,6 +11,9 @@
   its own (as a phone photo is dreamt at 560 wide): the photo, the whole dream enlarged (the
   article's look), and the change applied at the photo's resolution at strengths 1 and 0.5
   (``python docs/make_pictures.py fullres`` makes it alone);
+- ``network.jpg``: both bundled photos dreamt with ``vivid`` by the bundled network and by the
+  second one, ``mnist_cnn56`` (``--weights mnist_cnn56``), labelled (``python
+  docs/make_pictures.py network`` makes it alone);
 - ``article_figure.jpg``, ``chelsea_levels012_color.jpg``, ``astronaut_quadrant_maps.jpg``,
   ``oip_conv3_all_maps.jpg``: the commands the README shows beside them.
 """
@@ -123,6 +126,26 @@ def fullres_picture() -> Path:
     return out
 
 
+# The networks of ``network.jpg``: the names ``--weights`` takes.
+NETWORKS = ("mnist_cnn", "mnist_cnn56")
+
+
+def network_picture() -> Path:
+    """``docs/images/network.jpg``: each bundled photo dreamt with ``vivid`` by each bundled
+    network, side by side."""
+    config = preset_config("vivid")
+    pics, labels = [], []
+    for photo in (ASSETS / "astronaut.jpg", ASSETS / "chelsea.jpg"):
+        for name in NETWORKS:
+            network, params = jaxdream.load_model(name)
+            result = jaxdream.dream(photo, config, network=network, params=params)
+            pics.append(result.to_uint8(color=True))
+            labels.append(f"--weights {name}")
+    out = HERE / "images" / "network.jpg"
+    labelled_grid(pics, labels, columns=4, cell=240).convert("RGB").save(out, quality=88)
+    return out
+
+
 def main() -> None:
     jaxdream.configure_cpu_devices()
     if sys.argv[1:] == ["zoom"]:
@@ -131,8 +154,12 @@ def main() -> None:
     if sys.argv[1:] == ["fullres"]:
         fullres_picture()
         return
+    if sys.argv[1:] == ["network"]:
+        network_picture()
+        return
     zoom_picture()
     fullres_picture()
+    network_picture()
     photos = [ASSETS / "astronaut.jpg", ASSETS / "chelsea.jpg"]
     lead = [Image.fromarray(dreamt(p, "vivid")) for p in photos]
     height = min(im.height for im in lead)  # no upscaling: the dreams as computed

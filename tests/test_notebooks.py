@@ -10,6 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+TRAINING_STEPS = "30"  # own_network's training here (OWN_NETWORK_STEPS; about a minute: 1000)
 
 
 def _runner():
@@ -22,7 +23,7 @@ def _runner():
 
 def test_the_notebooks_are_there():
     names = {p.stem for p in NOTEBOOKS}
-    assert {"article", "cascade", "maps", "benchmarks", "quickstart"} <= names
+    assert {"article", "cascade", "maps", "benchmarks", "quickstart", "own_network"} <= names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
@@ -48,6 +49,7 @@ def test_notebook_runs_on_a_kernel(path, request):
     pytest.importorskip("matplotlib")
     run = _runner()
     env = run.kernel_environment()
+    env["OWN_NETWORK_STEPS"] = TRAINING_STEPS
     if run.needs_mnist(path):  # skips, saying why, where MNIST is absent
         env["TFDS_DATA_DIR"] = request.getfixturevalue("mnist_dir")
     book = run.execute(path, env)
