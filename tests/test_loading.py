@@ -271,7 +271,6 @@ def test_a_renders_settings_leave_the_unset_network_flags_out():
 
 
 @pytest.mark.slow
-
 def test_a_dream_with_a_users_network(tmp_path, photo, capsys):
     path, _ = linen_weights(tmp_path)
     out = tmp_path / "d.png"
@@ -282,7 +281,6 @@ def test_a_dream_with_a_users_network(tmp_path, photo, capsys):
 
 
 @pytest.mark.slow
-
 def test_an_oip_with_a_users_network(tmp_path, capsys):
     """An NNX network with its own state (no --weights)."""
     out = tmp_path / "p.png"

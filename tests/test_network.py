@@ -211,6 +211,7 @@ def test_programs_of_two_networks_are_never_shared():
 
 def test_a_video_dreamt_with_a_user_network(tmp_path, linen):
     from jaxdream.video import dream_video
+
     pytest.importorskip("av")
     from tests.clips import encode, pan
 
