@@ -44,13 +44,9 @@ same bytes (``jaxdream.video.resume``); ``jaxdream zoom`` is that function behin
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
-import hashlib
 import math
-import os
-import time
 from collections.abc import Iterator, Mapping
 from typing import NamedTuple
 
@@ -61,7 +57,6 @@ from PIL import Image
 
 from jaxdream import fullres, programs
 from jaxdream import parallel as par
-from jaxdream.background import KeepAndEncode, Progress, no_progress
 from jaxdream.carve import DreamSpec, Knobs, carve_batch
 from jaxdream.checks import flag, number, whole_number
 from jaxdream.config import DreamConfig
@@ -71,15 +66,11 @@ from jaxdream.errors import ConfigError
 from jaxdream.fullres import OUTPUT_SIZES
 from jaxdream.imageio import GRAY_WEIGHTS, load_photo, rgb_float
 from jaxdream.imageops import resize_host, standardize
-from jaxdream.model import CNN
 from jaxdream.network import Network, network_argument, resolve
-from jaxdream.progress import watching_compiles
-from jaxdream.video import Resumable, VideoError, VideoWriter, check_video_output
 
 MOTION_ITERATIONS = 2  # iterations per frame: each frame carries the dream before it
 MAX_FRAMES = 1_000_000
 MAX_ZOOM = 10.0  # per frame; 1/MAX_ZOOM the other way
-STATE_EVERY = 10  # frames between two kept states of an unfinished zoom
 
 
 @dataclasses.dataclass(frozen=True)
@@ -569,133 +560,3 @@ def _resumed(
     if not 0 < start <= frames:
         raise ConfigError(f"cannot resume at frame {start} of a zoom of {frames} frames")
     return image, rgb, start, (layer, chroma)
-
-
-class ZoomRender(NamedTuple):
-    """What ``render_zoom`` wrote: ``output``, the zoom's ``frames``, the frame it resumed at
-    (``start``; 0: made from the first), their ``size`` ``(height, width)``, ``padded`` (as
-    encoded, where a side was odd; else ``None``) and the ``seconds`` it took."""
-
-    output: str
-    frames: int
-    start: int
-    size: tuple[int, int]
-    padded: tuple[int, int] | None
-    seconds: float
-
-
-def _identity_of(photo) -> str:
-    """A photo for a render's identity: its path, or a digest of its pixels."""
-    if isinstance(photo, str | os.PathLike):
-        return os.fspath(photo)
-    return hashlib.sha256(np.ascontiguousarray(np.asarray(photo)).tobytes()).hexdigest()
-
-
-def render_zoom(
-    photo,
-    output: str | os.PathLike,
-    config: DreamConfig = DreamConfig(),
-    motion: Motion = Motion(),
-    *,
-    frames: int = 120,
-    fps: float = 25.0,
-    display: Display = Display(),
-    color: bool = False,
-    size: str = "working",
-    network: Network | None = None,
-    params: Mapping | None = None,
-    model: Network | None = None,
-    resume: bool = False,
-    identity: Mapping | None = None,
-    progress: Progress | None = None,
-) -> ZoomRender:
-    """An infinite zoom into ``photo`` (``zoom``: ``frames`` frames, each moved by ``motion``)
-    written to ``output`` at ``fps`` (format from its name, ``jaxdream.video.writing``), its
-    frames at ``size`` (``zoom``'s).
-
-    Each frame is kept in ``.OUTPUT.partial/`` as it is made, and the zoom's state every
-    ``STATE_EVERY`` frames; ``resume``: continue the zoom an interruption left there, from its
-    last state (the same bytes as an uninterrupted zoom; a state that is damaged or does not
-    fit is dropped, and the frames made again). ``identity`` (JSON values) is what a resume
-    must match (default: the photo, the config, the motion and the settings). ``progress``: how
-    the render shows its progress (``jaxdream.background``). Bad settings raise
-    ``ConfigError``, an output that cannot be written ``VideoError``, before any work."""
-    source = photo if isinstance(photo, str | os.PathLike) else None
-    check_video_output(output, source)
-    whole_number("frames", frames, 1, MAX_FRAMES)
-    number("fps", fps, 1e-3, 1000)
-    if not isinstance(motion, Motion):
-        raise ConfigError(f"motion must be a jaxdream.Motion, got {type(motion).__name__}")
-    motion.check()
-    if not isinstance(config, DreamConfig):
-        raise ConfigError(f"config must be a DreamConfig, not {type(config).__name__}")
-    model, params = resolve(network_argument(network, model), params)
-    config.check(model)
-    if identity is None:
-        identity = {
-            "photo": _identity_of(photo),
-            "config": repr(config),
-            "motion": repr(motion),
-            "zoom": [frames, fps, repr(display), color],
-        }
-        if size != "working":  # a working-size zoom keeps the identity it had before sizes
-            identity["size"] = size
-        if not isinstance(model, CNN):  # another network: another zoom
-            identity["network"] = repr(model)
-    keep = Resumable(output, identity, resume)
-    state, start = None, 0
-    if resume:
-        # A state that is damaged, incomplete or ahead of the whole frames kept is dropped: the
-        # zoom starts again from its first frame, which makes the same frames again.
-        with contextlib.suppress(VideoError, KeyError, TypeError, ValueError):
-            state = keep.state()
-            start = int(np.asarray(state["next"]).item()) if state is not None else 0
-        if state is None or not 0 < start <= keep.done():
-            state, start = None, 0
-    t0 = time.perf_counter()
-    make = functools.partial(
-        zoom,
-        photo,
-        config,
-        frames=frames,
-        zoom=motion.zoom,
-        rotate=motion.rotate,
-        pan=tuple(motion.pan),
-        display=display,
-        color=color,
-        size=size,
-        network=model,
-        params=params,
-    )
-    try:
-        made = make(resume=state)
-    except ConfigError:
-        if state is None:
-            raise
-        state, start = None, 0  # a state that does not fit (NaN, another shape): start again
-        made = make(resume=None)
-    with (
-        (progress or no_progress)(frames, start) as (bar, stage),
-        VideoWriter(output, fps) as writer,
-        watching_compiles(stage),
-        contextlib.closing(made),  # ends after the jobs: no frame left on the device
-        KeepAndEncode(bar, ahead=4) as jobs,
-    ):
-        for frame in keep.frames(start):  # what an interrupted run made, encoded again
-            writer.write(frame)
-
-        def keep_frame(index: int, frame, saved) -> None:
-            keep.keep(index, frame)
-            if saved is not None:  # after the frames before it: kept in order, on one thread
-                keep.keep_state(saved)
-
-        for frame in made:
-            index = made.index - 1
-            saved = made.state() if made.index % STATE_EVERY == 0 else None
-            jobs.put(
-                functools.partial(keep_frame, index, frame, saved),
-                functools.partial(writer.write, frame),
-            )
-    keep.finish()
-    seconds = time.perf_counter() - t0
-    return ZoomRender(os.fspath(output), frames, start, writer.size, writer.padded, seconds)

@@ -12,16 +12,18 @@ pytest.importorskip("av")
 from jaxdream.cli import main, parse_args
 from jaxdream.cli._core import dream_config
 from jaxdream.errors import ConfigError
-from jaxdream.motion import Motion, render_zoom
+from jaxdream.motion import Motion
 from jaxdream.video import (
     VideoError,
     VideoSettings,
     render_video,
+    render_zoom,
     save_video,
 )
 from tests.clips import pan, stop_keeping_at
+from tests.helpers import TINY_DREAM_FLAGS
 
-FAST = ["--size", "32", "--iterations", "1", "--steps", "1", "--levels", "0", "-q"]
+FAST = TINY_DREAM_FLAGS
 
 
 @pytest.fixture(scope="module")

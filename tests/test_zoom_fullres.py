@@ -14,7 +14,8 @@ from jaxdream.errors import ConfigError
 from jaxdream.fullres import cubic_taps, enlarge, luminance_tone, zoom_layers, zoom_shape
 from jaxdream.imageio import GRAY_WEIGHTS
 from jaxdream.imageops import standardize
-from jaxdream.motion import IDENTITY, Motion, layer_move, render_zoom, warp, warp_many, zoom
+from jaxdream.motion import IDENTITY, Motion, layer_move, warp, warp_many, zoom
+from jaxdream.video import render_zoom
 
 REPO = Path(__file__).resolve().parents[1]
 CFG = DreamConfig(size=32, iterations=1, steps=2, levels=(Level(0), Level(1)), map=3)

@@ -1,6 +1,6 @@
 """``jaxdream zoom``: the classic infinite zoom: a photo dreamt, zoomed in a little and dreamt
 again, frame after frame, encoded as the frames are made: the flags of
-``jaxdream.motion.render_zoom``, which does the work, and its report."""
+``jaxdream.video.render_zoom``, which does the work, and its report."""
 
 from __future__ import annotations
 
@@ -89,8 +89,8 @@ def run(args: argparse.Namespace) -> int:
     from jaxdream._files import check_regular_file
     from jaxdream.checkpoint import bundled_sample_path
     from jaxdream.imageio import MAX_FILE_BYTES, load_photo
-    from jaxdream.motion import MAX_FRAMES, Motion, render_zoom
-    from jaxdream.video import check_video_output
+    from jaxdream.motion import MAX_FRAMES, Motion
+    from jaxdream.video import check_video_output, render_zoom
 
     source = args.input or str(bundled_sample_path())
     check_regular_file(source, MAX_FILE_BYTES)

@@ -12,7 +12,7 @@ wheel; the ``video`` extra). One module a job, their public names all here:
   own (``dream_video``, its settings as one value: ``VideoSettings``);
 - ``jaxdream.video.resume``: a render's frames and state kept for a resume (``Resumable``);
 - ``jaxdream.video.render``: a video rendered to a file, kept for a resume, its audio copied
-  (``render_video``: ``jaxdream video``).
+  (``render_video``: ``jaxdream video``; ``render_zoom``: ``jaxdream zoom``).
 
 Reading follows what FFmpeg reads and players show. A range holds the frames whose time ``t``
 is ``start <= t < start + duration`` (at 24 fps, 0.1 s holds 3 frames), from Python and from
@@ -49,7 +49,14 @@ from jaxdream.video.dreaming import (
 )
 from jaxdream.video.metric import flicker
 from jaxdream.video.reading import Decoded, Frame, VideoInfo, check_range, probe, read_frames
-from jaxdream.video.render import VideoRender, part_name, render_video
+from jaxdream.video.render import (
+    STATE_EVERY,
+    VideoRender,
+    ZoomRender,
+    part_name,
+    render_video,
+    render_zoom,
+)
 from jaxdream.video.resume import MAX_STATE_BYTES, Resumable, iter_pngs, partial_folder
 from jaxdream.video.writing import (
     ENCODED,
@@ -76,6 +83,7 @@ __all__ = [
     "MAX_STATE_BYTES",
     "MAX_VIDEO_BYTES",
     "SETTINGS",
+    "STATE_EVERY",
     "WRITERS",
     "AnimatedGif",
     "Decoded",
@@ -89,6 +97,7 @@ __all__ = [
     "VideoRender",
     "VideoSettings",
     "VideoWriter",
+    "ZoomRender",
     "check_range",
     "check_video_output",
     "dream_video",
@@ -100,5 +109,6 @@ __all__ = [
     "probe",
     "read_frames",
     "render_video",
+    "render_zoom",
     "save_video",
 ]
