@@ -182,13 +182,13 @@ def explore(
     loaded = load_photo(photo)
     shape = config.working_shape(loaded.gray.shape)
     check_work(len(maps), config, shape)
-    gray = prepare(loaded, shape, config)
+    gray = prepare(loaded, shape, config, model)
     knobs = [config.replace(map=int(m)).knobs() for m in maps]
     stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *knobs)
     n = len(maps)
     keys = image_keys(config.seed, [0] * n)
     execution = parallel.auto(n, config.tile_count())
-    images = jnp.broadcast_to(jnp.asarray(gray), (n, *shape))
+    images = jnp.broadcast_to(jnp.asarray(gray), (n, *gray.shape))
     call = DreamCall(config.spec(model, shape), params, images, stacked, keys, execution)
     if progress is None:
         out, _ = run_program(carve_batch_each, tuple(call), (1, 2, 3, 4))

@@ -72,7 +72,7 @@ from jaxdream.fullres import OUTPUT_SIZES
 from jaxdream.imageio import GRAY_WEIGHTS, load_photo, rgb_float
 from jaxdream.imageops import resize_host, standardize
 from jaxdream.model import CNN
-from jaxdream.network import Network, network_argument, resolve
+from jaxdream.network import Network, check_gray, network_argument, resolve
 from jaxdream.progress import watching_compiles
 from jaxdream.video import Resumable, VideoError, VideoWriter, check_video_output
 
@@ -457,6 +457,7 @@ def zoom(
     motion = Motion(zoom, rotate, pan)
     motion.check()
     model, params = resolve(network_argument(network, model), params)
+    check_gray(model, "a zoom")
     config.check(model)
     loaded = load_photo(photo)
     shape = config.working_shape(loaded.gray.shape)
@@ -630,6 +631,7 @@ def render_zoom(
     if not isinstance(config, DreamConfig):
         raise ConfigError(f"config must be a DreamConfig, not {type(config).__name__}")
     model, params = resolve(network_argument(network, model), params)
+    check_gray(model, "a zoom")
     config.check(model)
     if identity is None:
         identity = {

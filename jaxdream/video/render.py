@@ -31,7 +31,7 @@ from jaxdream.background import KeepAndEncode, Progress, no_progress
 from jaxdream.config import DreamConfig
 from jaxdream.errors import ConfigError
 from jaxdream.model import CNN
-from jaxdream.network import Network, network_argument, resolve
+from jaxdream.network import Network, check_gray, network_argument, resolve
 from jaxdream.progress import watching_compiles
 from jaxdream.video.common import VideoError, _path
 from jaxdream.video.dreaming import VideoDreams, VideoSettings
@@ -113,6 +113,7 @@ def render_video(
             f"start {settings.start:g} s is past the end of {source} ({info.duration:.2f} s)"
         )
     model, params = resolve(network, params)
+    check_gray(model, "a video")
     config.check(model)
     if identity is None:
         identity = {"source": source, "config": repr(config), "settings": repr(settings)}
