@@ -13,6 +13,7 @@ import pytest
 import jaxdream
 from jaxdream.config import DreamConfig
 from jaxdream.errors import ConfigError
+from jaxdream.exploring import responding_maps
 from jaxdream.fullres import carved_photo
 from jaxdream.motion import zoom
 from jaxdream.network import as_network, is_color
@@ -119,6 +120,8 @@ def test_dream_photos_and_explore_in_colour(color):
     found = jaxdream.explore(PHOTO, "Conv_1", [0, 2], CFG, network=network, params=params)
     assert sorted(e.map for e in found) == [0, 2]
     assert all(e.result.image.shape[-1] == 3 for e in found)
+    maps = responding_maps(one.gray, "Conv_1", model=network, params=params, count=3)
+    assert len(maps) <= 3 and all(0 <= m < 6 for m in maps)
 
 
 def test_oip_from_noise_at_the_networks_colour_input(color):
