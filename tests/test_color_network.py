@@ -148,3 +148,43 @@ def test_zoom_video_and_the_faithful_schedule_are_refused(color):
         list(zoom(PHOTO, CFG, frames=2, network=network, params=params))
     with pytest.raises(ConfigError, match="batched schedule only"):
         jaxdream.dream(PHOTO, CFG.replace(schedule="faithful"), network=network, params=params)
+
+
+def test_the_stage_figure_of_a_colour_dream(color):
+    from jaxdream.figures import stage_figure
+
+    network, params = color
+    config = CFG.replace(iterations=1)
+    staged = jaxdream.dream(PHOTO, config, network=network, params=params, return_stages=True)
+    framed = jaxdream.dream(PHOTO, config, network=network, params=params, return_frames=True)
+    for result in (staged, framed):
+        figure = stage_figure(result, result.photo)
+        assert figure.mode == "RGB" and figure.size[0] > 0
+
+
+def test_the_command_line_dreams_with_a_colour_network(tmp_path, color):
+    from PIL import Image
+
+    from jaxdream.cli import main
+    from jaxdream.loading import save_weights
+
+    _, params = color
+    source = tmp_path / "colornet.py"
+    source.write_text(
+        "import flax.linen as nn\n\n"
+        "class ColorCNN(nn.Module):\n"
+        "    @nn.compact\n"
+        "    def __call__(self, x):\n"
+        "        x = nn.relu(nn.Conv(4, (3, 3), padding='SAME')(x))\n"
+        "        x = nn.max_pool(x, (2, 2), (2, 2))\n"
+        "        x = nn.relu(nn.Conv(6, (3, 3), padding='SAME')(x))\n"
+        "        return nn.Dense(5)(x.reshape(x.shape[0], -1))\n"
+    )
+    save_weights(tmp_path / "w.msgpack", params)
+    photo, out = tmp_path / "photo.png", tmp_path / "out.png"
+    Image.fromarray((PHOTO * 255).astype(np.uint8)).save(photo)
+    argv = ["dream", str(photo), "-o", str(out), "--network", f"{source}:ColorCNN"]
+    argv += ["--weights", str(tmp_path / "w.msgpack"), "--size", "40", "--iterations", "1"]
+    assert main([*argv, "--steps", "2", "--figure", str(tmp_path / "fig.png")]) == 0
+    with Image.open(out) as written:
+        assert written.mode == "RGB" and written.size == (56, 40)
