@@ -69,7 +69,7 @@ from jaxdream.imageops import (
 )
 from jaxdream.layouts import Grid
 from jaxdream.levels import cut_levels, level_matrices, place_levels
-from jaxdream.network import Network, input_size
+from jaxdream.network import Network, check_schedule, input_size
 from jaxdream.objectives import Objective
 from jaxdream.parallel import Execution, Strategy, VMap
 from jaxdream.patterns import oip_single
@@ -106,6 +106,17 @@ class DreamSpec:
     def tile_size(self) -> tuple[int, int]:
         """What every tile is resized to: the network's input ``(H, W)``."""
         return input_size(self.model)
+
+    @property
+    def channels(self) -> int:
+        """The network's input channels: 1 (gray, working images ``(H, W)``) or 3 (colour,
+        working images ``(H, W, 3)``)."""
+        return int(self.model.input_shape[-1])
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """A working image's shape: ``shape``, with a trailing channel axis in colour."""
+        return self.shape if self.channels == 1 else (*self.shape, self.channels)
 
     @property
     def tile_count(self) -> int:
@@ -149,6 +160,20 @@ class Stages(NamedTuple):
     result: Array
 
 
+def per_channel(spec: DreamSpec, f):
+    """``f`` of gray arrays (no channel axis) applied to each channel of a colour spec's arrays
+    (a trailing channel axis): the resize matrices, cuts and placements apply per channel. A
+    gray spec's ``f`` is ``f`` itself: its program is the one it always was."""
+    if spec.channels == 1:
+        return f
+    return jax.vmap(f, in_axes=-1, out_axes=-1)
+
+
+def _weighted(change: Array, weights: Array) -> Array:
+    """Each tile's change ``(T, h, w[, C])`` times its level weight ``(T,)``."""
+    return change * weights[(slice(None), *([None] * (change.ndim - 1)))]
+
+
 def _select(objective: Objective, start: int, stop: int) -> Objective:
     return jax.tree.map(lambda a: a[start:stop], objective)
 
@@ -175,21 +200,39 @@ def by_matrices(spec: DreamSpec) -> bool:
 
 def _batched_by_matrices(spec, params, knobs, map_tiles, image, record=False):
     m = level_matrices(spec.layout, spec.shape, spec.levels, spec.tile_size)
-    z, _, scale = standardize_for_cnn(cut_levels(m, image, spec.levels, spec.tile_size))
+    cut = per_channel(spec, lambda x: cut_levels(m, x, spec.levels, spec.tile_size))
+    z, _, scale = standardize_for_cnn(cut(image), spec.channels > 1)
     carved = _oip_tiles(spec, params, knobs, knobs.objective, z, map_tiles)
-    change28 = (carved - z) * scale * knobs.weights[:, None, None]
+    change28 = _weighted((carved - z) * scale, knobs.weights)
+
+    def place(c, split=False):
+        return per_channel(spec, lambda x: place_levels(m, x, spec.levels, spec.tile_size, split))(
+            c
+        )
+
     if not record:
-        return standardize(image + place_levels(m, change28, spec.levels, spec.tile_size)), None
-    changes = place_levels(m, change28, spec.levels, spec.tile_size, split=True)
+        return standardize(image + place(change28)), None
+    changes = place(change28, split=True)
     results = image + jnp.cumsum(changes, axis=0)
     image = standardize(results[-1])
     return image, Stages(z, carved, changes, results.at[-1].set(image))
 
 
+def _cut(spec: DreamSpec, level: int, tiles, image: Array) -> Array:
+    """The chosen tiles of ``level`` of a gray image, resized to the network's input."""
+    return resize(spec.layout.cut(image, level, tiles), spec.tile_size)
+
+
+def _place(spec: DreamSpec, level: int, tiles, part: Array) -> Array:
+    """Tiles' changes at the network's input size, enlarged and placed on a gray image."""
+    up = resize(part, spec.layout.tile_shape(spec.shape, level))
+    return spec.layout.place(up, spec.shape, level, tiles)
+
+
 def _batched_iteration(spec, params, knobs, map_tiles, image, key, record=False):
     if by_matrices(spec):
         return _batched_by_matrices(spec, params, knobs, map_tiles, image, record)
-    layout, shift = spec.layout, spec.shift_tiles
+    shift = spec.shift_tiles
     offsets, cut = [], []
     for (level, tiles), k in zip(spec.levels, jax.random.split(key, len(spec.levels)), strict=True):
         if shift and level > 0:
@@ -199,17 +242,16 @@ def _batched_iteration(spec, params, knobs, map_tiles, image, key, record=False)
             off = jnp.zeros((2,), jnp.int32)
         offsets.append(off)
         rolled = jnp.roll(image, -off, axis=(0, 1)) if shift else image
-        cut.append(resize(layout.cut(rolled, level, tiles), spec.tile_size))
+        cut.append(per_channel(spec, functools.partial(_cut, spec, level, tiles))(rolled))
     # Standardize each tile for the CNN (as ``standardize``) and undo it on the change.
-    z, _, scale = standardize_for_cnn(jnp.concatenate(cut))
+    z, _, scale = standardize_for_cnn(jnp.concatenate(cut), spec.channels > 1)
     carved = _oip_tiles(spec, params, knobs, knobs.objective, z, map_tiles)
-    change28 = (carved - z) * scale * knobs.weights[:, None, None]
+    change28 = _weighted((carved - z) * scale, knobs.weights)
     start, changes, results = 0, [], []
     for (level, tiles), off in zip(spec.levels, offsets, strict=True):
         part = change28[start : start + len(tiles)]
         start += len(tiles)
-        up = resize(part, layout.tile_shape(spec.shape, level))
-        change = layout.place(up, spec.shape, level, tiles)
+        change = per_channel(spec, functools.partial(_place, spec, level, tiles))(part)
         change = jnp.roll(change, off, axis=(0, 1)) if shift else change
         image = image + change
         changes.append(change)
@@ -298,6 +340,7 @@ def _iterate(spec, params, image, state, knobs, keys, map_tiles, count=None):
             return (x,), record(x)
 
     else:
+        check_schedule(spec.model, spec.schedule)
         corrections = faithful_corrections(spec, image)
 
         def step(carry, key):

@@ -41,20 +41,21 @@ from jaxdream.display import Display, colorize, render
 from jaxdream.errors import ConfigError, ImageError, NumericalError
 from jaxdream.fullres import OUTPUT_SIZES, carved_photo
 from jaxdream.imageio import Photo, load_photo, prepare_photo, rgb_float
-from jaxdream.imageops import resize_host
+from jaxdream.imageops import resize_host, standardize_host
 from jaxdream.keys import image_keys
-from jaxdream.network import Network, network_argument, resolve
+from jaxdream.network import Network, check_schedule, is_color, network_argument, resolve
 
 ImageLike = str | os.PathLike | Image.Image | np.ndarray | Photo
 
 
 class DreamResult(NamedTuple):
-    """A finished dream. ``image`` and ``gray`` are standardized ``(H, W)`` float arrays at the
-    working size; ``frames`` ``(iterations, H, W)`` when asked for; ``photo`` the photo's RGB
-    ``(H0, W0, 3)`` as loaded (``Photo.rgb``: uint8 for an 8-bit photo, else float in [0, 1]),
-    and ``rgb`` it resized to the working size, float in [0, 1] (for colour
-    output; made when asked for); ``stages`` every iteration's ``jaxdream.carve.Stages`` (numpy
-    leaves with a leading iterations axis) when asked for."""
+    """A finished dream. ``image`` and ``gray`` (the prepared working image) are standardized
+    ``(H, W)`` float arrays at the working size, ``(H, W, 3)`` (RGB) for a colour network's
+    dream (``jaxdream.network.is_color``); ``frames`` ``(iterations, H, W)`` when asked for;
+    ``photo`` the photo's RGB ``(H0, W0, 3)`` as loaded (``Photo.rgb``: uint8 for an 8-bit
+    photo, else float in [0, 1]), and ``rgb`` it resized to the working size, float in [0, 1]
+    (for colour output; made when asked for); ``stages`` every iteration's
+    ``jaxdream.carve.Stages`` (numpy leaves with a leading iterations axis) when asked for."""
 
     image: np.ndarray
     gray: np.ndarray
@@ -65,12 +66,13 @@ class DreamResult(NamedTuple):
 
     @property
     def rgb(self) -> np.ndarray:
-        return np.clip(resize_host(rgb_float(self.photo), self.image.shape), 0.0, 1.0)
+        return np.clip(resize_host(rgb_float(self.photo), self.image.shape[:2]), 0.0, 1.0)
 
     def to_uint8(
         self, display: Display = Display(), color: bool = False, size: str = "working"
     ) -> np.ndarray:
-        """The dream as pixels: gray ``(H, W)``, or ``(H, W, 3)`` keeping the photo's chroma,
+        """The dream as pixels: gray ``(H, W)``, or ``(H, W, 3)`` keeping the photo's chroma
+        (a colour network's dream: always ``(H, W, 3)``, its own colours, ``color`` unused),
         with ``config.strength`` of the carving's change. ``size`` (``fullres.OUTPUT_SIZES``):
         ``"working"``, at the working size; ``"photo"``, at the photo's size: where the photo is
         larger than the working size, the change applied to the photo at its own resolution,
@@ -91,7 +93,8 @@ class DreamResult(NamedTuple):
             raise ConfigError(f"size must be one of {', '.join(OUTPUT_SIZES)}, got {size!r}")
         strength = float(self.config.strength)
         h, w = self.photo.shape[:2]
-        if size == "photo" and h * w > x.size:
+        color = color and x.ndim == 2  # a colour dream's colours are its own
+        if size == "photo" and h * w > x.shape[0] * x.shape[1]:
             return carved_photo(self.photo, x - self.gray, strength, color)
         if strength != 1.0:
             x = self.gray + np.float32(strength) * (x - self.gray)
@@ -134,7 +137,7 @@ def dream_call(
     images = jnp.asarray(images, jnp.float32) if on_device else np.asarray(images, np.float32)
     count = images.shape[0]
     indices = tuple(range(count)) if indices is None else tuple(int(i) for i in indices)
-    fixed = _fixed_parts(model, config, tuple(images.shape[1:]), return_frames, parallel, indices)
+    fixed = _fixed_parts(model, config, tuple(images.shape[1:3]), return_frames, parallel, indices)
     everywhere = _replicated(fixed.execution)
     if everywhere is not None:  # placed as the program takes them: no transfer in its dispatch
         params = _placed(params, everywhere)
@@ -230,7 +233,9 @@ def _immutable(config: DreamConfig) -> bool:
 
 def _checked(config: DreamConfig, model: Network) -> None:
     """``config.check(model)``, once per config and model this process dreamt (the checks
-    passed: a config is frozen, and its objectives compared by identity)."""
+    passed: a config is frozen, and its objectives compared by identity); a colour network
+    carves in the batched schedule only."""
+    check_schedule(model, config.schedule)
     key = (config, model)
     try:
         if key in _CHECKED:
@@ -345,12 +350,25 @@ def check_finite(images: np.ndarray, config: DreamConfig) -> None:
 
 
 def prepare(
-    photo: Photo, shape: tuple[int, int], config: DreamConfig = DreamConfig()
+    photo: Photo,
+    shape: tuple[int, int],
+    config: DreamConfig = DreamConfig(),
+    network: Network | None = None,
 ) -> np.ndarray:
-    """The standardized gray working image of ``shape``, prepared as ``config.prepare`` says
-    (``jaxdream.imageio.prepare_photo``, on the host: no program to compile for each photo's
-    size)."""
+    """The standardized working image of ``shape`` that ``network`` carves, on the host (no
+    program to compile for each photo's size): gray ``(H, W)``, prepared as ``config.prepare``
+    says (``jaxdream.imageio.prepare_photo``); for a colour network (``is_color``) the photo's
+    RGB ``(H, W, 3)`` resized in float and standardized as gray is, by its mean and spread over
+    all pixels and channels (``prepare_rgb``)."""
+    if network is not None and is_color(network):
+        return prepare_rgb(photo, shape)
     return prepare_photo(photo, shape, config.prepare)
+
+
+def prepare_rgb(photo: Photo, shape: tuple[int, int]) -> np.ndarray:
+    """The photo's RGB in [0, 1] resized to ``shape`` (bicubic, antialiased, per channel:
+    ``resize_host``) and standardized over all its pixels and channels, ``(H, W, 3)``."""
+    return standardize_host(resize_host(rgb_float(photo.rgb), shape))
 
 
 def dream_many(
@@ -388,7 +406,7 @@ def dream_many(
     if not photos:
         return []
     shapes = [config.working_shape(p.gray.shape) for p in photos]
-    prepared = [prepare(p, shape, config) for p, shape in zip(photos, shapes, strict=True)]
+    prepared = [prepare(p, shape, config, model) for p, shape in zip(photos, shapes, strict=True)]
     results: list[DreamResult | None] = [None] * len(photos)
     for shape in dict.fromkeys(shapes):
         group = [i for i, s in enumerate(shapes) if s == shape]

@@ -182,13 +182,13 @@ def explore(
     loaded = load_photo(photo)
     shape = config.working_shape(loaded.gray.shape)
     check_work(len(maps), config, shape)
-    gray = prepare(loaded, shape, config)
+    gray = prepare(loaded, shape, config, model)
     knobs = [config.replace(map=int(m)).knobs() for m in maps]
     stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *knobs)
     n = len(maps)
     keys = image_keys(config.seed, [0] * n)
     execution = parallel.auto(n, config.tile_count())
-    images = jnp.broadcast_to(jnp.asarray(gray), (n, *shape))
+    images = jnp.broadcast_to(jnp.asarray(gray), (n, *gray.shape))
     call = DreamCall(config.spec(model, shape), params, images, stacked, keys, execution)
     if progress is None:
         out, _ = run_program(carve_batch_each, tuple(call), (1, 2, 3, 4))
@@ -213,14 +213,18 @@ def responding_maps(
     left out."""
     n = layer_shapes(model)[layer][-1]
     size = input_size(model)
-    z = standardize(resize(jnp.asarray(gray), size))
+    gray = jnp.asarray(gray)
+    if gray.ndim == 3:  # a colour network's working image: resized channel by channel
+        z = standardize(jnp.moveaxis(resize(jnp.moveaxis(gray, -1, 0), size), 0, -1))
+    else:
+        z = standardize(resize(gray, size))
     out = oip(
         params,
         channel(layer, jnp.arange(n)),
-        jnp.broadcast_to(z, (n, *size)),
+        jnp.broadcast_to(z, (n, *z.shape)),
         steps=1,
         network=model,
     )
-    moved = np.abs(np.asarray(out.images) - np.asarray(z)).mean(axis=(1, 2))
+    moved = np.abs(np.asarray(out.images) - np.asarray(z)).mean(axis=tuple(range(1, z.ndim + 1)))
     order = [int(m) for m in np.argsort(-moved) if moved[m] > 0]
     return order[:count]

@@ -85,7 +85,7 @@ def mosaic(tiles: np.ndarray, level: int, indices, size: tuple[int, int]) -> np.
            [128, 128, 255,   0,   0]], dtype=uint8)
     """
     n, (h, w) = 2**level, tiles.shape[1:3]
-    grid = np.full((n * h + n - 1, n * w + n - 1), 255, np.uint8)
+    grid = np.full((n * h + n - 1, n * w + n - 1, *tiles.shape[3:]), 255, np.uint8)
     for r in range(n):
         for c in range(n):
             grid[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = 128
@@ -94,6 +94,8 @@ def mosaic(tiles: np.ndarray, level: int, indices, size: tuple[int, int]) -> np.
         grid[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = tile
     rows = np.arange(size[0]) * grid.shape[0] // size[0]
     cols = np.arange(size[1]) * grid.shape[1] // size[1]
+    if grid.ndim == 3:  # colour tiles (a colour network's)
+        return grid[rows][:, cols]
     return np.repeat(grid[rows][:, cols][..., None], 3, axis=2)
 
 
@@ -122,7 +124,7 @@ def stage_figure(
     if result.stages is None:
         return _frames_strip(result, photo8, display, cell)
     stages, config = result.stages, result.config
-    h, w = result.image.shape
+    h, w = result.image.shape[:2]
     size = (max(1, round(cell * h / w)), cell)
 
     def tiles8(x):
@@ -156,7 +158,11 @@ def stage_figure(
 
 def _frames_strip(result, photo8: np.ndarray, display, cell: int) -> Image.Image:
     frames = [] if result.frames is None else [result.render(f, display) for f in result.frames]
-    small = np.asarray(resize(jnp.asarray(result.gray), (28, 28)))
+    gray = jnp.asarray(result.gray)
+    if gray.ndim == 3:  # a colour network's working image: resized channel by channel
+        small = np.moveaxis(np.asarray(resize(jnp.moveaxis(gray, -1, 0), (28, 28))), 0, -1)
+    else:
+        small = np.asarray(resize(gray, (28, 28)))
     pics = [photo8, result.render(result.gray, display), result.render(small, display), *frames]
     labels = [
         "original",

@@ -8,7 +8,10 @@ standardized units) is enlarged bicubically and added to the full-resolution pho
 standardized space (``change * std`` of the photo's luminance), so the photo keeps its detail
 and its tones and the carving is what the working size made. In colour, the same change is added
 to R, G and B alike: the BT.601 chroma (Cb, Cr) of every pixel is the photo's own, only its
-luminance moves (up to clipping at 0 and 255). ``strength`` scales the change: 0 gives the
+luminance moves (up to clipping at 0 and 255). A colour network's dream changes R, G and B each
+its own way: its change ``(h, w, 3)``, in the units of the photo's RGB standardized over all
+its pixels and channels, is enlarged channel by channel and added to the photo's RGB (``change
+* std`` of the photo's RGB values). ``strength`` scales the change: 0 gives the
 photo's own pixels back, byte for byte.
 
 Everything runs on the host in bands of rows, the enlarged change included, so a 12-megapixel
@@ -89,12 +92,26 @@ def luminance_std(rgb: np.ndarray) -> float:
     return float(np.sqrt(max(total_sq / n - mean * mean, 0.0)))
 
 
+def rgb_std(rgb: np.ndarray) -> float:
+    """The standard deviation of the photo's R, G and B values together ([0, 1] units), in
+    bands (float64 sums): the spread a colour working image is standardized by."""
+    total = total_sq = 0.0
+    for r0 in range(0, rgb.shape[0], BAND_ROWS):
+        part = rgb_float(rgb[r0 : r0 + BAND_ROWS]).astype(np.float64)
+        total += float(part.sum())
+        total_sq += float(np.square(part).sum())
+    n = rgb.shape[0] * rgb.shape[1] * 3
+    mean = total / n
+    return float(np.sqrt(max(total_sq / n - mean * mean, 0.0)))
+
+
 def carved_photo(
     rgb: np.ndarray, change: np.ndarray, strength: float = 1.0, color: bool = True
 ) -> np.ndarray:
     """The photo ``rgb`` ``(H, W, 3)`` (uint8, or float in [0, 1]) with the dream's ``change`` (a
     standardized ``(h, w)`` array at the working size) times ``strength`` applied at the
-    photo's resolution: uint8 ``(H, W, 3)`` with ``color``, else the luminance ``(H, W)``."""
+    photo's resolution: uint8 ``(H, W, 3)`` with ``color``, else the luminance ``(H, W)``. A
+    colour dream's change ``(h, w, 3)`` moves each channel by its own: ``(H, W, 3)``."""
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[-1] != 3:
         raise ImageError(f"a photo to carve is (H, W, 3), got {rgb.shape}")
@@ -102,13 +119,18 @@ def carved_photo(
     if not np.all(np.isfinite(change)):
         raise ImageError("the dream's change holds NaN or infinite values; nothing is written")
     h, w = rgb.shape[:2]
-    scale = 255.0 * float(strength) * luminance_std(rgb)
+    channels = change.ndim == 3
+    color = color or channels
+    spread = rgb_std(rgb) if channels else luminance_std(rgb)
+    scale = 255.0 * float(strength) * spread
     scaled = change * np.float32(scale)
     out = np.empty((h, w, 3) if color else (h, w), np.uint8)
     for r0 in range(0, h, BAND_ROWS):
         band = slice(r0, min(r0 + BAND_ROWS, h))
         pixels = _band(rgb, band, color)
-        if scale:
+        if scale and channels:
+            pixels += np.stack([enlarge(scaled[..., c], (h, w), band) for c in range(3)], -1)
+        elif scale:
             delta = enlarge(scaled, (h, w), band)
             pixels += delta[:, :, None] if color else delta
         np.rint(np.clip(pixels, 0.0, 255.0, out=pixels), out=pixels)

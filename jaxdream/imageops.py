@@ -1,7 +1,9 @@
-"""Image operations on standardized gray images: the low-level pieces every dream is made of.
+"""Image operations on standardized images: the low-level pieces every dream is made of.
 
 Standardize, resize (bicubic, antialiased, as ``jax.image.resize``), and cut or place the tiles
 of a ``2**level x 2**level`` grid. Pure functions of arrays; no model, no device, no config.
+They act on gray images ``(H, W)``; a colour working image ``(H, W, 3)`` goes through them
+channel by channel (``jaxdream.carve.per_channel``), its standardizations over all channels.
 
 >>> import jax.numpy as jnp
 >>> x = jnp.arange(16.0).reshape(4, 4)
@@ -157,10 +159,12 @@ def tile_mask(shape: tuple[int, int], level: int, tiles: Sequence[int]) -> Array
     return place_tiles(ones, shape, level, tiles)
 
 
-def standardize_for_cnn(tiles28: Array) -> tuple[Array, Array, Array]:
+def standardize_for_cnn(tiles28: Array, channels: bool = False) -> tuple[Array, Array, Array]:
     """Each 28x28 tile standardized as the CNN was trained (``standardize``), with the mean and
-    scale that undo it: ``(z, mean, scale)``, ``tiles28 = z * scale + mean``."""
-    mean = tiles28.mean(axis=(-2, -1), keepdims=True)
-    floor = 1.0 / np.sqrt(tiles28.shape[-2] * tiles28.shape[-1])
-    scale = jnp.maximum(tiles28.std(axis=(-2, -1), keepdims=True), floor)
+    scale that undo it: ``(z, mean, scale)``, ``tiles28 = z * scale + mean``. ``channels``:
+    the tiles are colour, ``(T, h, w, C)``, each standardized over its pixels and channels."""
+    axes = (-3, -2, -1) if channels else (-2, -1)
+    mean = tiles28.mean(axis=axes, keepdims=True)
+    floor = 1.0 / np.sqrt(math.prod(tiles28.shape[a] for a in axes))
+    scale = jnp.maximum(tiles28.std(axis=axes, keepdims=True), floor)
     return (tiles28 - mean) / scale, mean, scale

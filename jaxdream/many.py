@@ -106,7 +106,7 @@ def _compile(spec, execution, batch: int, params, knobs) -> programs.Made:
     """The compiled dream of ``batch`` images for ``spec``, from the program store (kept for
     the process: a later run over photos of the same shape compiles nothing)."""
     sharding = parallel.batch_sharding(execution, batch)
-    images = jax.ShapeDtypeStruct((batch, *spec.shape), jnp.float32, sharding=sharding)
+    images = jax.ShapeDtypeStruct((batch, *spec.image_shape), jnp.float32, sharding=sharding)
     keys = jax.ShapeDtypeStruct((batch,), jax.random.key(0).dtype, sharding=sharding)
     args = (spec, programs.abstract(params), images, programs.abstract(knobs), keys, execution)
     return programs.ahead(carve_batch, args, (1, 2, 3, 4))
@@ -242,7 +242,7 @@ class PhotoDreams:
                 if real != shape:  # the header told another shape (rare): dream it alone
                     yield from self._dream(real, [i])
                     continue
-                loaded.append((i, (prepare(photo, shape, self.config), photo.rgb)))
+                loaded.append((i, (prepare(photo, shape, self.config, self.model), photo.rgb)))
             yield from outcomes
             if loaded:
                 yield from self._run_batch(program, shape, loaded)

@@ -66,7 +66,7 @@ from jaxdream.errors import ConfigError
 from jaxdream.fullres import OUTPUT_SIZES
 from jaxdream.imageio import GRAY_WEIGHTS, load_photo, rgb_float
 from jaxdream.imageops import resize_host, standardize
-from jaxdream.network import Network, network_argument, resolve
+from jaxdream.network import Network, check_gray, network_argument, resolve
 
 MOTION_ITERATIONS = 2  # iterations per frame: each frame carries the dream before it
 MAX_FRAMES = 1_000_000
@@ -448,6 +448,7 @@ def zoom(
     motion = Motion(zoom, rotate, pan)
     motion.check()
     model, params = resolve(network_argument(network, model), params)
+    check_gray(model, "a zoom")
     config.check(model)
     loaded = load_photo(photo)
     shape = config.working_shape(loaded.gray.shape)

@@ -61,9 +61,9 @@ Array = jax.Array
 # The sides ``as_network`` tries for a network with a flatten and dense head, most common first
 # (each try traces the network once, without computing).
 COMMON_SIDES = (28, 32, 64, 224, 96, 128, 256, 16, 48, 56, 112, 160, 192, 227, 299, 384, 512)
-# Channels a network's input may have; the carving takes gray (1) only, so far.
+# Channels a network's input may have: gray (1) or RGB (3); the carving takes both.
 CHANNELS = (1, 3)
-CARVED_CHANNELS = (1,)
+CARVED_CHANNELS = (1, 3)
 # The bundled CNN's layer names, read by another network as ``layer_aliases`` says.
 BUNDLED_LAYERS = ("conv1", "conv2", "conv3")
 
@@ -477,14 +477,37 @@ def as_network(
 
 
 def check_carvable(network: Network) -> None:
-    """``ConfigError`` for a network the carving cannot take yet (colour inputs)."""
+    """``ConfigError`` for a network the carving cannot take (other than 1 or 3 channels)."""
     c = network.input_shape[-1]
-    if c == 3:
-        raise ConfigError(
-            "carving with a 3-channel network is not supported yet: give a gray (1-channel) one"
-        )
     if c not in CARVED_CHANNELS:
-        raise ConfigError(f"a network's input has {c} channels: jaxdream carves with 1 (gray)")
+        raise ConfigError(
+            f"a network's input has {c} channels: jaxdream carves with 1 (gray) or 3 (RGB)"
+        )
+
+
+def is_color(network: Network) -> bool:
+    """Whether ``network`` takes RGB: its dreams carve the photo's colours, ``(H, W, 3)``."""
+    return int(network.input_shape[-1]) == 3
+
+
+def check_schedule(network: Network, schedule: str) -> None:
+    """``ConfigError`` for a colour network in the faithful schedule (which replaces gray
+    tiles in place): a colour network carves in the batched schedule only."""
+    if is_color(network) and schedule != "batched":
+        raise ConfigError(
+            f"a 3-channel (RGB) network carves in the batched schedule only, not {schedule!r}"
+        )
+
+
+def check_gray(network: Network, what: str) -> None:
+    """``ConfigError`` where ``what`` (e.g. ``"a video"``) is asked of a colour network: only
+    the still dreams (``dream``, ``dream_many``, ``dream_photos``, ``explore``) and OIP carve
+    in colour so far."""
+    if is_color(network):
+        raise ConfigError(
+            f"{what} with a 3-channel (RGB) network is not supported yet: dream stills with it, "
+            "or give a gray (1-channel) network"
+        )
 
 
 def resolve(network: Any = None, params: Any = None) -> tuple[Network, Any]:

@@ -169,12 +169,14 @@ def oip(
     model = resolved(model)
     objective.validate(layer_shapes(model))
     images = jnp.asarray(images, jnp.float32)
-    single = images.ndim == 2
+    one = image_shape(model)
+    single = images.ndim == len(one)
     if single:
         images = images[None]
-    h, w = input_size(model)
-    if images.ndim != 3 or images.shape[1:] != (h, w):
-        raise ConfigError(f"OIP needs {h}x{w} images (the network's input), got {images.shape}")
+    if images.ndim != len(one) + 1 or images.shape[1:] != one:
+        raise ConfigError(
+            f"OIP needs {'x'.join(map(str, one))} images (the network's input), got {images.shape}"
+        )
     if images.shape[0] == 0:
         raise ConfigError("OIP needs at least one image")
     if not bool(jnp.all(jnp.isfinite(images))):
@@ -224,9 +226,9 @@ def oip_from_noise(
     objective = broadcast_objective(objective, n)
     network = network_argument(kwargs.pop("network", None), kwargs.pop("model", None))
     network, params = resolve(network, params)
-    kwargs["network"], size = network, input_size(network)
+    kwargs["network"] = network
     keys = jax.random.split(key, restarts + 1)
-    start = noise_images(keys[0], n, size=size, amplitude=amplitude)
+    start = _noise_starts(network, keys[0], n, amplitude)
     out = oip(params, objective, start, **kwargs)
     images, losses, steps_run = (np.array(a) for a in out)
     starts = np.ones(n, int)
@@ -235,13 +237,31 @@ def oip_from_noise(
         if not todo.any():
             break
         # The whole batch again (the same compiled program), new noise where the start was dead.
-        fresh = noise_images(keys[attempt], n, size=size, amplitude=amplitude)
-        start = jnp.where(jnp.asarray(todo)[:, None, None], fresh, start)
+        fresh = _noise_starts(network, keys[attempt], n, amplitude)
+        start = jnp.where(jnp.asarray(todo).reshape(-1, *[1] * (start.ndim - 1)), fresh, start)
         again = [np.asarray(a) for a in oip(params, objective, start, **kwargs)]
         images[todo], losses[todo], steps_run[todo] = (a[todo] for a in again)
         starts[todo] += 1
     starts[dead(OIPResult(images, losses, steps_run))] = restarts + 2
     return OIPResult(jnp.asarray(images), jnp.asarray(losses), jnp.asarray(steps_run)), starts
+
+
+def image_shape(network: Network) -> tuple[int, ...]:
+    """One image the network takes as OIP works on it: ``(H, W)`` gray, ``(H, W, 3)`` RGB."""
+    h, w = input_size(network)
+    c = int(network.input_shape[-1])
+    return (h, w) if c == 1 else (h, w, c)
+
+
+def _noise_starts(network: Network, key: Array, n: int, amplitude: float) -> Array:
+    """``n`` noise starts of the network's input (``noise_images``), each colour channel one
+    ``noise_image`` of its own."""
+    shape = image_shape(network)
+    if len(shape) == 2:
+        return noise_images(key, n, size=shape, amplitude=amplitude)
+    h, w, c = shape
+    planes = noise_images(key, n * c, size=(h, w), amplitude=amplitude)
+    return planes.reshape(n, c, h, w).transpose(0, 2, 3, 1)
 
 
 def noise_scales(size: int | tuple[int, int]) -> tuple[tuple[int, int], ...]:

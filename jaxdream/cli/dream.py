@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
             f"photo unchanged{hint}",
             file=sys.stderr,
         )
-    h, w = result.image.shape
+    h, w = result.image.shape[:2]
     oh, ow = (h, w) if args.output_size == "working" else result.photo.shape[:2]
     print(
         f"dreamed {source} at {w}x{h} (written at {ow}x{oh}), {describe(config)}, "

@@ -31,7 +31,7 @@ from jaxdream.errors import ConfigError
 from jaxdream.imageio import load_photo
 from jaxdream.imageops import standardize_host
 from jaxdream.many import dream_photos
-from jaxdream.network import Network, network_argument, resolve
+from jaxdream.network import Network, check_gray, network_argument, resolve
 from jaxdream.video.common import MAX_FRAMES, VideoError, _path
 from jaxdream.video.reading import Decoded, Frame, VideoInfo, check_range
 
@@ -151,6 +151,7 @@ class VideoDreams:
         info: VideoInfo | None = None,
     ):
         self.model, params = resolve(network, params)
+        check_gray(self.model, "a video")
         self.params, self.config, self.settings = params, config, settings
         self.display, self.color = settings.display, settings.color
         self.coherence, self.carry = settings.coherence, settings.carry

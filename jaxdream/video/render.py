@@ -36,7 +36,7 @@ from jaxdream.display import Display
 from jaxdream.errors import ConfigError
 from jaxdream.model import CNN
 from jaxdream.motion import MAX_FRAMES, Motion, zoom
-from jaxdream.network import Network, network_argument, resolve
+from jaxdream.network import Network, check_gray, network_argument, resolve
 from jaxdream.progress import watching_compiles
 from jaxdream.video.common import VideoError, _path
 from jaxdream.video.dreaming import VideoDreams, VideoSettings
@@ -125,6 +125,7 @@ def render_video(
             f"start {settings.start:g} s is past the end of {source} ({info.duration:.2f} s)"
         )
     model, params = resolve(network, params)
+    check_gray(model, "a video")
     config.check(model)
     if identity is None:
         identity = {"source": source, "config": repr(config), "settings": repr(settings)}
@@ -306,6 +307,7 @@ def render_zoom(
     if not isinstance(config, DreamConfig):
         raise ConfigError(f"config must be a DreamConfig, not {type(config).__name__}")
     model, params = resolve(network_argument(network, model), params)
+    check_gray(model, "a zoom")
     config.check(model)
     if identity is None:
         identity = {
