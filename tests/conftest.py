@@ -27,7 +27,7 @@ from flax import nnx
 
 from jaxdream.checkpoint import load_model
 from jaxdream.model import CNN, init_params
-from tests.helpers import write_photo
+from tests.helpers import LinenCNN, write_photo
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -60,17 +60,6 @@ def tiny():
 def bundled():
     """The trained CNN shipped with the package: ``(model, params)``."""
     return load_model()
-
-
-class LinenCNN(nn.Module):
-    """A tiny Flax Linen CNN of 32x32 gray input: SAME convolutions, a max-pool, a dense head."""
-
-    @nn.compact
-    def __call__(self, x):
-        x = nn.relu(nn.Conv(4, (3, 3), padding="SAME")(x))
-        x = nn.max_pool(x, (2, 2), (2, 2))
-        x = nn.relu(nn.Conv(6, (3, 3), padding="SAME")(x))
-        return nn.Dense(5)(x.reshape(x.shape[0], -1))
 
 
 class NNXCNN(nnx.Module):

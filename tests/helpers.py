@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import flax.linen as nn
 import numpy as np
 from PIL import Image
 
@@ -85,3 +86,15 @@ def refused(capsys, argv: list[str], *folders: str | os.PathLike) -> str:
     assert len(err) == 1 and err[0].startswith("jaxdream: error: "), err
     assert [sorted(os.listdir(f)) for f in folders] == before
     return err[0]
+
+
+class LinenCNN(nn.Module):
+    """A tiny Flax Linen CNN: SAME convolutions, a max-pool, a dense head; its input channels
+    (gray or RGB) and side are those it is first given (``init``)."""
+
+    @nn.compact
+    def __call__(self, x):
+        x = nn.relu(nn.Conv(4, (3, 3), padding="SAME")(x))
+        x = nn.max_pool(x, (2, 2), (2, 2))
+        x = nn.relu(nn.Conv(6, (3, 3), padding="SAME")(x))
+        return nn.Dense(5)(x.reshape(x.shape[0], -1))

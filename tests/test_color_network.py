@@ -4,7 +4,6 @@ and the faithful schedule refuse it clearly."""
 
 from __future__ import annotations
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -19,25 +18,15 @@ from jaxdream.motion import zoom
 from jaxdream.network import as_network, is_color
 from jaxdream.objectives import channel
 from jaxdream.patterns import oip_from_noise
+from tests.helpers import LinenCNN
 
 PHOTO = np.random.default_rng(0).random((40, 56, 3))
 CFG = DreamConfig(size=40, iterations=2, steps=3, map=1, layer="Conv_1")
 
 
-class ColorCNN(nn.Module):
-    """A tiny Linen CNN of 32x32 RGB input: SAME convolutions, a max-pool, a dense head."""
-
-    @nn.compact
-    def __call__(self, x):
-        x = nn.relu(nn.Conv(4, (3, 3), padding="SAME")(x))
-        x = nn.max_pool(x, (2, 2), (2, 2))
-        x = nn.relu(nn.Conv(6, (3, 3), padding="SAME")(x))
-        return nn.Dense(5)(x.reshape(x.shape[0], -1))
-
-
 @pytest.fixture(scope="module")
 def color():
-    module = ColorCNN()
+    module = LinenCNN()  # RGB: its first convolution's kernel takes 3 channels
     params = jax.jit(lambda k: module.init(k, jnp.zeros((1, 32, 32, 3)))["params"])(
         jax.random.key(0)
     )
