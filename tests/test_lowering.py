@@ -37,7 +37,7 @@ from jaxdream.network import LinenNetwork
 from jaxdream.objectives import channel
 from jaxdream.patterns import oip_batch
 from jaxdream.presets import PRESETS, preset_config
-from tests.conftest import LinenCNN
+from tests.helpers import LinenCNN
 
 PLATFORMS = ("cuda", "rocm", "tpu")
 
