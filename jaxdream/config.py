@@ -137,6 +137,7 @@ ASPECT_STEP = 0.02  # other aspect ratios lie on a log grid of 2% steps
 # (tests/test_cli.py checks them against ``model.CONV_IMPLS`` and ``compute.PRECISIONS``).
 CONV_CHOICES = ("auto", "fast", "im2col", "xla")
 PRECISION_CHOICES = ("highest", "high", "default")
+TILE_ASPECTS = ("image", "network")
 
 
 def setting(default, help: str, **flag) -> Any:
@@ -156,14 +157,17 @@ class DreamConfig:
     ``shift_tiles``: move the tile grid of levels >= 1 by a random offset each iteration
     (wrapping around), to hide seams. ``overlap``: tiles of levels >= 1 overlap their
     neighbours by this fraction of a tile, their changes feathered together (``layouts.Overlap``;
-    0: the article's disjoint grid). ``conv``: the convolution (``"auto"``: the backend's
-    choice, ``jaxdream.compute``); ``precision`` of the matrix products (``"highest"``: full
-    float32 on every backend). ``prepare``: how the photo becomes the gray working image
-    (``jaxdream.imageio.prepare_photo``): ``"gray"``, gray first and resized in float, or
-    ``"article"``, the article's (the colour photo resized as uint8 by PIL, then gray).
-    ``strength``: how much of the carving's change the written picture shows (0: the photo,
-    1: the whole dream; above 1 exaggerates it; ``DreamResult.to_uint8``). It changes only
-    how a dream is shown, never the dream's numbers or its compiled program.
+    0: the article's disjoint grid). ``tile_aspect``: ``"image"``, tiles of levels >= 1 are
+    the cells of the image's grid, squeezed into the network's input as the whole image is (the
+    article's); ``"network"``, each is grown across its cell to the network's input aspect
+    (``layouts.Overlap(aspect=...)``), so a network sees its tiles unsqueezed. ``conv``: the
+    convolution (``"auto"``: the backend's choice, ``jaxdream.compute``); ``precision`` of the
+    matrix products (``"highest"``: full float32 on every backend). ``prepare``: how the photo
+    becomes the gray working image (``jaxdream.imageio.prepare_photo``): ``"gray"``, gray first
+    and resized in float, or ``"article"``, the article's (the colour photo resized as uint8 by
+    PIL, then gray). ``strength``: how much of the carving's change the written picture shows
+    (0: the photo, 1: the whole dream; above 1 exaggerates it; ``DreamResult.to_uint8``). It
+    changes only how a dream is shown, never the dream's numbers or its compiled program.
     """
 
     size: int | tuple[int, int] = setting(
@@ -205,6 +209,13 @@ class DreamConfig:
         "their changes feathered together (hides seams; 0: the article's grid)",
         type=float,
         metavar="FRACTION",
+    )
+    tile_aspect: str = setting(
+        "image",
+        "tiles of levels >= 1: image, cells of the image's grid squeezed into the network's "
+        "input (the article's); network, each grown across its cell to the network's input "
+        "aspect, overlapping and feathered",
+        choices=TILE_ASPECTS,
     )
     conv: str = setting(
         "auto",
@@ -291,6 +302,11 @@ class DreamConfig:
             raise ConfigError(f"overlap must be in [0, 1), got {self.overlap}")
         if self.schedule == "faithful" and self.overlap:
             raise ConfigError("overlap is not part of the faithful schedule (it replaces tiles)")
+        one_of("tile_aspect", self.tile_aspect, TILE_ASPECTS)
+        if self.schedule == "faithful" and self.tile_aspect != "image":
+            raise ConfigError(
+                "tile_aspect='network' is not part of the faithful schedule (it replaces tiles)"
+            )
         one_of("prepare", self.prepare, tuple(PREPARATIONS))
         number("strength", self.strength, 0, MAX_STRENGTH)
         shapes = layer_shapes(model)
@@ -347,11 +363,15 @@ class DreamConfig:
     def tile_weights(self) -> list[float]:
         return [lv.weight for lv in self.levels for _ in lv.tile_indices()]
 
-    def layout(self) -> Grid | Overlap:
+    def layout(self, model: Network | None = None) -> Grid | Overlap:
         """The tile layout, by name from ``layouts.LAYOUTS``: ``"overlap"`` where tiles
-        overlap, else the article's ``"grid"``."""
+        overlap or are cut at the network's (``model``'s) input aspect (``tile_aspect``), else
+        the article's ``"grid"``."""
         from jaxdream.layouts import LAYOUTS
 
+        if self.tile_aspect == "network" and model is not None:
+            h, w = model.input_shape[:2]
+            return LAYOUTS["overlap"](float(self.overlap), aspect=w / h)
         if self.overlap:
             return LAYOUTS["overlap"](float(self.overlap))
         return LAYOUTS["grid"]()
@@ -384,7 +404,7 @@ class DreamConfig:
             levels=tuple((lv.level, lv.tile_indices()) for lv in self.levels),
             iterations=self.iterations,
             steps=self.steps,
-            layout=self.layout(),
+            layout=self.layout(model),
             schedule=self.schedule,
             shift_tiles=self.shift_tiles,
             return_frames=return_frames,

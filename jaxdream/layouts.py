@@ -6,9 +6,9 @@ A layout is a small frozen (hashable) object with four methods, all static in sh
 - ``cut(image, level, tiles)``: the chosen tiles of ``level``, ``(len(tiles), th, tw)``;
 - ``place(values, shape, level, tiles)``: an ``(H, W)`` image holding each tile's ``values``
   (a change to add) where that tile lies, zero elsewhere;
-- ``axis(side, level)``: the same tiles along one axis, their starts and the weights of their
-  windows (1 for disjoint tiles): the separable form ``jaxdream.levels`` builds a large
-  image's resize matrices from.
+- ``axis(shape, level, dim)``: the same tiles along axis ``dim`` of images of ``shape``, their
+  starts and the weights of their windows (1 for disjoint tiles): the separable form
+  ``jaxdream.levels`` builds a large image's resize matrices from.
 
 Level 0 is always the whole image. Each level's tiles are cut and placed in ONE operation
 whatever their count (a reshape for the grid, a windowed gather and scatter-add for
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Sequence
 
 import jax
@@ -56,11 +57,11 @@ class Grid:
     ) -> Array:
         return place_tiles(values, shape, level, tuple(tiles))
 
-    def axis(self, side: int, level: int) -> tuple[np.ndarray, np.ndarray]:
-        """One axis of ``level``'s tiles: their starts ``(n,)`` and their weights ``(n,
+    def axis(self, shape: tuple[int, int], level: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """Axis ``dim`` of ``level``'s tiles: their starts ``(n,)`` and their weights ``(n,
         length)`` (a tile's 2-D window is the product of its row's and its column's)."""
         n = 2**level
-        core = side // n
+        core = shape[dim] // n
         return np.arange(n, dtype=np.int32) * core, np.ones((n, core), np.float32)
 
 
@@ -84,15 +85,16 @@ def _ramp_1d(size: int, n: int, margin: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @functools.lru_cache(maxsize=64)
-def _overlap_axis(side: int, level: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """One axis of an ``Overlap`` level: the ``n`` window starts and their feathered weights
-    ``(n, length)``, normalized so that the windows sum to 1 at every pixel of the axis.
+def _overlap_axis(side: int, level: int, margin: int) -> tuple[np.ndarray, np.ndarray]:
+    """One axis of an ``Overlap`` level: the ``n`` window starts (windows reaching ``margin``
+    pixels past their cell) and their feathered weights ``(n, length)``, normalized so that the
+    windows sum to 1 at every pixel of the axis.
 
     The 2-D windows are products of one row window and one column window, so they sum to 1 at
     every pixel of the image too: only these 1-D weights are stored (per level, not per tile),
     and a tile's 2-D window is their product, computed in the program."""
     n = 2**level
-    starts, weights = _ramp_1d(side, n, Overlap.margin(side // n, fraction, side))
+    starts, weights = _ramp_1d(side, n, margin)
     total = np.zeros(side)
     for s, w in zip(starts, weights, strict=True):
         total[s : s + w.size] += w
@@ -100,10 +102,10 @@ def _overlap_axis(side: int, level: int, fraction: float) -> tuple[np.ndarray, n
     return starts.astype(np.int32), weights.astype(np.float32)
 
 
-def _overlap_plan(shape: tuple[int, int], level: int, fraction: float):
+def _overlap_plan(layout: Overlap, shape: tuple[int, int], level: int):
     """Every tile's origin ``(n*n, 2)`` and 2-D window ``(n*n, th, tw)`` of an ``Overlap``
     level, in numpy (to look at and test; the program computes them from ``_overlap_axis``)."""
-    (sy, wy), (sx, wx) = (_overlap_axis(side, level, fraction) for side in shape)
+    (sy, wy), (sx, wx) = (layout.axis(shape, level, dim) for dim in (0, 1))
     origins = np.array([(y, x) for y in sy for x in sx])
     windows = np.einsum("ah,bw->abhw", wy, wx).reshape(len(origins), wy.shape[1], wx.shape[1])
     return origins, windows
@@ -131,33 +133,54 @@ _PLACES = jax.lax.ScatterDimensionNumbers(
 
 @dataclasses.dataclass(frozen=True)
 class Overlap:
-    """Overlapping tiles with feathered blending, to hide the seams of plain quadrants.
+    """Overlapping tiles with feathered blending, to hide the seams of plain quadrants, or to
+    cut tiles at the network's input aspect.
 
     Each tile of level ``l >= 1`` is its grid cell grown by ``fraction / 2`` of the cell's side
     on each side (moved inside the image at its edges), so neighbours overlap by ``fraction`` of
-    a cell. A tile's change is weighted by a window that ramps linearly across each overlap and
-    is 1 elsewhere; the windows of all tiles of a level sum to 1 at every pixel, so where all
-    tiles take part their changes blend into one smooth change, and with zero steps the image is
+    a cell. With an ``aspect`` (the network's input width over its height), a tile whose window
+    is narrower or wider than that is grown further along its short axis until its window has
+    the network's aspect (as far as the image allows), so the network sees it unsqueezed. A
+    tile's change is weighted by a window that ramps linearly across each overlap and is 1
+    elsewhere; the windows of all tiles of a level sum to 1 at every pixel, so where all tiles
+    take part their changes blend into one smooth change, and with zero steps the image is
     returned unchanged. Level 0 is the whole image, as in ``Grid``.
+
+    >>> Overlap(0.0, aspect=1.0).tile_shape((300, 452), 1)
+    (226, 226)
     """
 
     fraction: float = 0.25
+    aspect: float | None = None
 
     @staticmethod
     def margin(core: int, fraction: float, side: int) -> int:
         """Pixels a tile reaches past its cell on each side (at most what fits the image)."""
         return int(min(round(core * fraction / 2), (side - core) // 2))
 
+    def margins(self, shape: tuple[int, int], level: int) -> tuple[int, int]:
+        """Pixels ``level``'s tiles reach past their cells on each side, ``(rows, columns)``."""
+        n = 2**level
+        (ch, cw), (h, w) = (shape[0] // n, shape[1] // n), shape
+        my, mx = self.margin(ch, self.fraction, h), self.margin(cw, self.fraction, w)
+        if self.aspect is not None and level > 0:
+            th, tw = ch + 2 * my, cw + 2 * mx
+            if tw > th * self.aspect:  # too wide for the network: taller windows
+                my = max(my, min(math.ceil((tw / self.aspect - ch) / 2), (h - ch) // 2))
+            else:
+                mx = max(mx, min(math.ceil((th * self.aspect - cw) / 2), (w - cw) // 2))
+        return int(my), int(mx)
+
     def tile_shape(self, shape: tuple[int, int], level: int) -> tuple[int, int]:
         if level == 0:
             return shape[0], shape[1]
         n = 2**level
-        h, w = (s // n + 2 * self.margin(s // n, self.fraction, s) for s in shape)
-        return h, w
+        my, mx = self.margins(shape, level)
+        return shape[0] // n + 2 * my, shape[1] // n + 2 * mx
 
     def _plan(self, shape: tuple[int, int], level: int, tiles: Sequence[int]):
         """The chosen tiles' origins ``(T, 2)`` and their row and column weights."""
-        (sy, wy), (sx, wx) = (_overlap_axis(side, level, float(self.fraction)) for side in shape)
+        (sy, wy), (sx, wx) = (self.axis(shape, level, dim) for dim in (0, 1))
         rows, cols = _origins(sy, sx, tiles)
         origins = jnp.stack([jnp.asarray(sy)[rows], jnp.asarray(sx)[cols]], axis=1)
         return origins, jnp.asarray(wy)[rows], jnp.asarray(wx)[cols]
@@ -184,11 +207,12 @@ class Overlap:
             zeros, origins, weighted, _PLACES, indices_are_sorted=True, mode="promise_in_bounds"
         )
 
-    def axis(self, side: int, level: int) -> tuple[np.ndarray, np.ndarray]:
-        """As ``Grid.axis``: the feathered windows' starts and weights along one axis."""
+    def axis(self, shape: tuple[int, int], level: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """As ``Grid.axis``: the feathered windows' starts and weights along axis ``dim``."""
+        side = shape[dim]
         if level == 0:
             return np.zeros(1, np.int32), np.ones((1, side), np.float32)
-        return _overlap_axis(side, level, float(self.fraction))
+        return _overlap_axis(side, level, self.margins(tuple(shape), level)[dim])
 
 
 LAYOUTS = {"grid": Grid, "overlap": Overlap}

@@ -55,9 +55,12 @@ class LevelMatrices(NamedTuple):
     col_offsets: tuple[int, ...]
 
 
-def _axis_matrices(layout, side: int, level: int, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(down (n * size, side), up (side, n * size))`` of one level along one axis."""
-    starts, weights = layout.axis(side, level)
+def _axis_matrices(
+    layout, shape: tuple[int, int], dim: int, level: int, size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(down (n * size, side), up (side, n * size))`` of one level along axis ``dim``."""
+    side = shape[dim]
+    starts, weights = layout.axis(shape, level, dim)
     n, length = weights.shape
     down = np.zeros((n * size, side), np.float32)
     up = np.zeros((side, n * size), np.float32)
@@ -78,8 +81,8 @@ def level_matrices(
     """The stacked matrices of ``levels`` (``DreamSpec.levels``) of images of ``shape``, tiles
     resized to ``size``, laid out by ``layout``. Made once per shape (a few MB at most)."""
     axes = []
-    for side, s in zip(shape, size, strict=True):
-        pairs = [_axis_matrices(layout, side, level, s) for level, _ in levels]
+    for dim, s in enumerate(size):
+        pairs = [_axis_matrices(layout, shape, dim, level, s) for level, _ in levels]
         offsets = np.concatenate([[0], np.cumsum([d.shape[0] for d, _ in pairs])])
         axes.append(
             (

@@ -162,7 +162,7 @@ def test_a_dream_compiles_once_for_other_maps_weights_epsilon_and_seeds(
     "shape, level, fraction", [((64, 96), 1, 0.25), ((96, 64), 2, 0.5), ((32, 32), 1, 0.9)]
 )
 def test_overlap_windows_are_a_partition_of_unity(shape, level, fraction):
-    origins, windows = _overlap_plan(shape, level, fraction)
+    origins, windows = _overlap_plan(Overlap(fraction), shape, level)
     total = np.zeros(shape)
     for (y, x), w in zip(origins, windows, strict=True):
         assert y >= 0 and x >= 0 and y + w.shape[0] <= shape[0] and x + w.shape[1] <= shape[1]

@@ -20,7 +20,10 @@ carve = importlib.import_module("jaxdream.carve")
 LEVELS = ((0, (0,)), (1, (3,)), (2, tuple(range(16))), (3, (0, 9, 63)))
 
 
-@pytest.mark.parametrize("layout", [Grid(), Overlap(0.5), Overlap(0.25)])
+@pytest.mark.parametrize(
+    "layout",
+    [Grid(), Overlap(0.5), Overlap(0.25), Overlap(0.0, aspect=0.6), Overlap(0.25, aspect=1.0)],
+)
 @pytest.mark.parametrize("shape", [(224, 224), (240, 320)])
 def test_cut_and_place_agree_with_the_level_by_level_form(layout, shape):
     rng = np.random.default_rng(0)
