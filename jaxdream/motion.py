@@ -13,13 +13,10 @@ included, runs the same compiled program; each frame's key is ``fold_in(key(seed
 The next frame is queued on the device before the last one is copied to the host, so the
 device never waits for the host; frames come out as uint8.
 
-A colour (3-channel) network (``jaxdream.network.is_color``) zooms in colour: its working
-state is ``(H, W, 3)``, the photo's RGB standardized over its pixels and channels as a still
-colour dream's (``jaxdream.dreaming.prepare_rgb``), the motion moves every channel, and the
-frames are the dreams' own colours, ``(H, W, 3)`` (``color`` is then unused: no gray frame is
-put under the photo's chroma). At the photo's size its layer is the photo's RGB standardized
-by the mean and spread of its R, G and B values (``fullres.rgb_tone``,
-``fullres.zoom_rgb_layer``), the change enlarged channel by channel, and no chroma is carried.
+A colour (3-channel) network's zoom (``jaxdream.network.is_color``) carries the photo's RGB
+standardized as a still colour dream's (``dreaming.prepare_rgb``), ``(H, W, 3)``, moved channel
+by channel; its frames are the dreams' own colours (``color`` unused). At the photo's size its
+layer is RGB too (``fullres.zoom_rgb_layer``, ``fullres.rgb_tone``), with no chroma.
 
 At the photo's size (``size="photo"``, where the photo is larger than the working size), a
 layer of the photo's own pixels is carried beside the working state, at the photo's size up to
@@ -476,10 +473,6 @@ def zoom(
             resume, shape, frames, kind, out_shape, color and not channels, channels
         )
         reference = np.asarray(resume["reference"], np.float32)
-        if reference.shape != image.shape:
-            raise ConfigError(
-                "cannot resume the zoom: its saved reference is not of its frames' shape"
-            )
     execution = par.resolve(parallel, 1, config.tile_count())
     # The state lies where the step leaves it (replicated over a mesh, where the execution
     # has one): the first frame's inputs then match every later frame's, and one program runs.
@@ -490,18 +483,15 @@ def zoom(
     layers = None
     if kind is not None:
         tone = (0.0, 1.0)
-        if kind == "photo" and channels:
+        if kind == "photo":
             small = fullres.reduced_photo(loaded.rgb, out_shape)
-            tone = fullres.rgb_tone(small)
-            layer = None if resume is not None else fullres.zoom_rgb_layer(small, tone)
-            chroma = None
-            del small
-        elif kind == "photo":
-            small = fullres.reduced_photo(loaded.rgb, out_shape)
-            tone = fullres.luminance_tone(small)
-            layer, chroma = (
-                (None, None) if resume is not None else fullres.zoom_layers(small, tone, color)
-            )
+            tone = (fullres.rgb_tone if channels else fullres.luminance_tone)(small)
+            if resume is not None:
+                layer = chroma = None
+            elif channels:
+                layer, chroma = fullres.zoom_rgb_layer(small, tone), None
+            else:
+                layer, chroma = fullres.zoom_layers(small, tone, color)
             del small
         else:
             layer, chroma = reference, None
@@ -559,15 +549,14 @@ def _resumed(
     chroma_kept: bool,
     channels: bool = False,
 ):
-    """The state a zoom resumes from (``ZoomFrames.state()``), checked against these settings:
-    ``(image, rgb, next, (layer, chroma))``; ``chroma_kept``: a gray network's frames shown in
-    colour at the photo's size, whose chroma is kept; ``channels``: a colour network, whose
-    working image and layer are ``(H, W, 3)``. ``ConfigError`` for one that does not fit."""
+    """``(image, rgb, next, (layer, chroma))`` of a ``ZoomFrames.state()`` that fits these
+    settings (``chroma_kept``: a chroma is carried; ``channels``: a colour network's, ``(H, W,
+    3)``), else ``ConfigError``."""
     try:
         image = np.asarray(state["image"], np.float32)
         rgb = np.asarray(state["rgb"], np.float32)
         start = int(state["next"])
-        np.asarray(state["reference"], np.float32)
+        reference = np.asarray(state["reference"], np.float32)
         layer = chroma = None
         if kind is not None:
             layer = np.asarray(state["layer"], np.float32)
@@ -582,7 +571,11 @@ def _resumed(
             f"cannot resume: the saved zoom was dreamt by {kinds[image.ndim]} network, this one "
             f"is {kinds[2 + len(depth)]}"
         )
-    if image.shape != (*shape, *depth) or rgb.shape != (*shape, 3):
+    if (
+        image.shape != (*shape, *depth)
+        or rgb.shape != (*shape, 3)
+        or reference.shape != image.shape
+    ):
         raise ConfigError(
             f"cannot resume: the saved frames are {image.shape[1]}x{image.shape[0]}, these "
             f"settings make {shape[1]}x{shape[0]}"

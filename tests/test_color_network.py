@@ -193,11 +193,15 @@ def test_a_resume_by_another_kind_of_network_is_refused(color, tiny):
         _zoom(color, frames=2, resume=gray_state)
 
 
-def test_a_colour_zoom_at_strength_0_is_the_photo_moved(color):
+def test_a_colour_zoom_at_the_photos_size(color):
     frames = list(_zoom(color, PHOTO, ZOOM.replace(strength=0.0), frames=3, size="photo"))
     assert np.abs(frames[0].astype(int) - to_pixels(PHOTO.astype(np.float32))).max() <= 1
     carved = list(_zoom(color, PHOTO, frames=2, size="photo"))
     assert np.abs(carved[1].astype(int) - frames[1]).mean() > 1
+    # Frame 0 is the colour dream at the photo's size.
+    network, params = color
+    shown = jaxdream.dream(PHOTO, ZOOM, network=network, params=params).to_uint8(size="photo")
+    assert np.abs(shown.astype(int) - carved[0]).max() <= 1
 
 
 def test_the_command_line_zooms_with_a_colour_network(tmp_path, color):
