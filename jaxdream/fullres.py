@@ -19,9 +19,10 @@ photo needs its output and a band's temporaries, not a float copy of every chann
 
 A zoom carries such a picture from frame to frame (``jaxdream.motion``): this module makes its
 first full-resolution layer (``zoom_layers``: the photo's standardized luminance and its
-chroma), the size its frames are made at (``zoom_shape``: the photo's, up to ``ZOOM_MAX_SIDE``
-on the longer side) and the taps of the bicubic enlargement the device applies
-(``cubic_taps``, Pillow's filter).
+chroma; for a colour network, ``zoom_rgb_layer``: the photo's RGB standardized over its pixels
+and channels, by ``rgb_tone``), the size its frames are made at (``zoom_shape``: the photo's,
+up to ``ZOOM_MAX_SIDE`` on the longer side) and the taps of the bicubic enlargement the device
+applies (``cubic_taps``, Pillow's filter).
 
 >>> import numpy as np
 >>> from jaxdream.imageio import to_pixels
@@ -210,6 +211,34 @@ def zoom_layers(
         if chroma is not None:
             chroma[band] = part[..., ::2] - y[..., None]
     return layer, chroma
+
+
+def rgb_tone(rgb: np.ndarray) -> tuple[float, float]:
+    """``(mean, spread)`` of the photo's R, G and B values together in [0, 1] units: what a
+    colour working image is standardized by (``rgb_std``), the spread guarded as
+    ``imageops.standardize`` guards it (``1 / sqrt(3 N)`` at least)."""
+    total = 0.0
+    for r0 in range(0, rgb.shape[0], BAND_ROWS):
+        total += float(rgb_float(rgb[r0 : r0 + BAND_ROWS]).sum(dtype=np.float64))
+    n = rgb.shape[0] * rgb.shape[1] * 3
+    return total / n, max(rgb_std(rgb), 1.0 / float(np.sqrt(n)))
+
+
+def zoom_rgb_layer(rgb: np.ndarray, tone: tuple[float, float]) -> np.ndarray:
+    """A colour network's zoom's first full-resolution layer: the photo's RGB standardized with
+    ``tone`` (``rgb_tone``), ``(H, W, 3)`` float32, made in bands of rows.
+
+    >>> rgb = np.random.default_rng(0).random((6, 5, 3)).astype(np.float32)
+    >>> layer = zoom_rgb_layer(rgb, rgb_tone(rgb))
+    >>> layer.shape, bool(abs(layer.mean()) < 1e-5), bool(abs(layer.std() - 1) < 1e-4)
+    ((6, 5, 3), True, True)
+    """
+    mean, spread = tone
+    layer = np.empty((*rgb.shape[:2], 3), np.float32)
+    for r0 in range(0, rgb.shape[0], BAND_ROWS):
+        band = slice(r0, min(r0 + BAND_ROWS, rgb.shape[0]))
+        layer[band] = (rgb_float(rgb[band]) - np.float32(mean)) / np.float32(spread)
+    return layer
 
 
 def reduced_photo(rgb: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

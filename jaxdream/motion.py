@@ -13,6 +13,11 @@ included, runs the same compiled program; each frame's key is ``fold_in(key(seed
 The next frame is queued on the device before the last one is copied to the host, so the
 device never waits for the host; frames come out as uint8.
 
+A colour (3-channel) network's zoom (``jaxdream.network.is_color``) carries the photo's RGB
+standardized as a still colour dream's (``dreaming.prepare_rgb``), ``(H, W, 3)``, moved channel
+by channel; its frames are the dreams' own colours (``color`` unused). At the photo's size its
+layer is RGB too (``fullres.zoom_rgb_layer``, ``fullres.rgb_tone``), with no chroma.
+
 At the photo's size (``size="photo"``, where the photo is larger than the working size), a
 layer of the photo's own pixels is carried beside the working state, at the photo's size up to
 ``fullres.ZOOM_MAX_SIDE`` on the longer side. Frame 0's is the photo: its luminance
@@ -66,7 +71,7 @@ from jaxdream.errors import ConfigError
 from jaxdream.fullres import OUTPUT_SIZES
 from jaxdream.imageio import GRAY_WEIGHTS, load_photo, rgb_float
 from jaxdream.imageops import resize_host, standardize
-from jaxdream.network import Network, check_gray, network_argument, resolve
+from jaxdream.network import Network, is_color, network_argument, resolve
 
 MOTION_ITERATIONS = 2  # iterations per frame: each frame carries the dream before it
 MAX_FRAMES = 1_000_000
@@ -199,9 +204,12 @@ def warp_many(images: list, matrix: jax.Array, offset: jax.Array) -> list:
 
 
 def _enlarge(change: jax.Array, taps: tuple) -> jax.Array:
-    """``change`` enlarged by the separable ``fullres.cubic_taps`` ``(rows, cols)``: the columns
-    of the small image first, then whole rows gathered (Pillow's order)."""
+    """``change`` ``(h, w)`` or ``(h, w, C)`` enlarged by the separable ``fullres.cubic_taps``
+    ``(rows, cols)``: the columns of the small image first, then whole rows gathered (Pillow's
+    order); every channel by the same taps."""
     (row_index, row_weight), (col_index, col_weight) = taps
+    if change.ndim == 3:  # the weights broadcast over the channels
+        row_weight, col_weight = row_weight[..., None], col_weight[..., None]
     cols = sum(change[:, col_index[:, k]] * col_weight[:, k] for k in range(col_index.shape[1]))
     return sum(cols[row_index[:, k]] * row_weight[:, k, None] for k in range(row_index.shape[1]))
 
@@ -221,13 +229,14 @@ def carry_step(
     tone: jax.Array,
     pixels: bool = True,
 ) -> tuple[jax.Array, jax.Array | None, jax.Array | None]:
-    """The layer a zoom shows, carried one frame: the last frame's ``layer`` (and its
-    ``chroma``) moved by ``(layer_matrix, layer_offset)`` (the frame's move at the layer's
-    size), standardized, plus ``strength`` times the change this frame's ``dream`` made to its
-    input (``before``, the last working state, moved by ``(matrix, offset)`` and standardized
-    as ``zoom_step`` moves it), enlarged to the layer by ``taps``. Returns ``(layer, chroma,
-    frame)``; with ``pixels``, ``frame`` is the uint8 picture: the luminance ``layer * spread +
-    mean`` (``tone``) under the chroma, else ``None``."""
+    """The layer a zoom shows, carried one frame: the last frame's ``layer`` (``(H, W)``, or
+    ``(H, W, 3)`` for a colour network) and its ``chroma`` moved by ``(layer_matrix,
+    layer_offset)`` (the frame's move at the layer's size), standardized, plus ``strength``
+    times the change this frame's ``dream`` made to its input (``before``, the last working
+    state, moved by ``(matrix, offset)`` and standardized as ``zoom_step`` moves it), enlarged
+    to the layer by ``taps``. Returns ``(layer, chroma, frame)``; with ``pixels``, ``frame`` is
+    the uint8 picture: ``layer * spread + mean`` (``tone``), the luminance under the chroma
+    where one is carried, else ``None``."""
     change = dream - standardize(warp(before, matrix, offset))
     if change.shape != layer.shape:
         change = _enlarge(change, taps)
@@ -249,9 +258,10 @@ def carry_step(
 class Layers(NamedTuple):
     """How a zoom's picture is carried beside its working state (``carry_step``): ``kind``
     (``"photo"``: at the photo's size, shown from the device; ``"working"``: at the working
-    size, shown by the display), the first ``layer`` and ``chroma`` (``None`` in gray and at the
-    working size), ``strength``, the move at the layer's size, the enlargement's ``taps`` and the
-    photo's ``tone`` (``fullres.luminance_tone``)."""
+    size, shown by the display), the first ``layer`` and ``chroma`` (``None`` in gray, at the
+    working size and for a colour network), ``strength``, the move at the layer's size, the
+    enlargement's ``taps`` and the photo's ``tone`` (``fullres.luminance_tone``; for a colour
+    network ``fullres.rgb_tone``)."""
 
     kind: str
     layer: jax.Array
@@ -290,8 +300,10 @@ class ZoomFrames:
 
     def state(self) -> dict[str, np.ndarray]:
         """The dream after the last frame yielded: ``image``, ``rgb``, ``reference`` (the
-        photo's gray working image, the display's reference) and ``next`` (its index + 1); and
-        where a layer is carried (``Layers``), ``layer`` (and ``chroma`` in colour)."""
+        photo's working image, the display's reference; ``image`` and ``reference`` are
+        ``(H, W, 3)`` for a colour network) and ``next`` (its index + 1); and where a layer is
+        carried (``Layers``), ``layer`` (and ``chroma`` where a gray network's frames are
+        shown in colour)."""
         if self._host is None:
             raise ConfigError("no frame has been made yet: there is no state to keep")
         image, rgb = self._host
@@ -310,7 +322,7 @@ class ZoomFrames:
 
     def render(self, image: np.ndarray, rgb: np.ndarray) -> np.ndarray:
         gray = render(image, self.reference, self.display)
-        frame = colorize(gray, rgb) if self.color else gray
+        frame = colorize(gray, rgb) if self.color and gray.ndim == 2 else gray
         if self.enlarge_to is None:
             return frame
         h, w = self.enlarge_to
@@ -426,7 +438,8 @@ def zoom(
     """``frames`` frames of an infinite zoom into ``photo`` (a path, PIL image or array),
     each dreamt with ``config`` (its ``iterations`` per frame: a few, e.g.
     ``MOTION_ITERATIONS``), moved by ``zoom``, ``rotate`` and ``pan`` per frame (``Motion``);
-    uint8 frames yielded as they are made, in colour with ``color``. ``size``
+    uint8 frames yielded as they are made, in colour with ``color`` (a colour network's frames
+    are its dreams' own colours, always: the module's docstring). ``size``
     (``fullres.OUTPUT_SIZES``): ``"working"``, at the working size; ``"photo"``, at the photo's
     (up to ``fullres.ZOOM_MAX_SIDE`` on the longer side), a layer of the photo's own pixels
     carried beside the dream (the module's docstring), where the photo is larger than the
@@ -448,15 +461,17 @@ def zoom(
     motion = Motion(zoom, rotate, pan)
     motion.check()
     model, params = resolve(network_argument(network, model), params)
-    check_gray(model, "a zoom")
     config.check(model)
+    channels = is_color(model)  # the dreams carve the photo's RGB: their colours are their own
     loaded = load_photo(photo)
     shape = config.working_shape(loaded.gray.shape)
-    reference = prepare(loaded, shape, config)  # as dream() prepares it (config.prepare)
+    reference = prepare(loaded, shape, config, model)  # as dream() prepares it
     image, rgb, start = reference, np.clip(resize_host(rgb_float(loaded.rgb), shape), 0.0, 1.0), 0
     kind, out_shape = _layer_kind(size, config.strength, loaded.rgb.shape[:2], shape)
     if resume is not None:
-        image, rgb, start, kept = _resumed(resume, shape, frames, kind, out_shape, color)
+        image, rgb, start, kept = _resumed(
+            resume, shape, frames, kind, out_shape, color and not channels, channels
+        )
         reference = np.asarray(resume["reference"], np.float32)
     execution = par.resolve(parallel, 1, config.tile_count())
     # The state lies where the step leaves it (replicated over a mesh, where the execution
@@ -470,10 +485,13 @@ def zoom(
         tone = (0.0, 1.0)
         if kind == "photo":
             small = fullres.reduced_photo(loaded.rgb, out_shape)
-            tone = fullres.luminance_tone(small)
-            layer, chroma = (
-                (None, None) if resume is not None else fullres.zoom_layers(small, tone, color)
-            )
+            tone = (fullres.rgb_tone if channels else fullres.luminance_tone)(small)
+            if resume is not None:
+                layer = chroma = None
+            elif channels:
+                layer, chroma = fullres.zoom_rgb_layer(small, tone), None
+            else:
+                layer, chroma = fullres.zoom_layers(small, tone, color)
             del small
         else:
             layer, chroma = reference, None
@@ -485,7 +503,7 @@ def zoom(
             None if chroma is None else jax.device_put(np.asarray(chroma, np.float32), place),
             np.float32(config.strength),
             layer_move(move, shape, layer.shape),
-            tuple(fullres.cubic_taps(n, m) for n, m in zip(shape, layer.shape, strict=True)),
+            tuple(fullres.cubic_taps(n, m) for n, m in zip(shape, layer.shape[:2], strict=True)),
             np.asarray(tone, np.float32),
         )
     return ZoomFrames(
@@ -528,21 +546,36 @@ def _resumed(
     frames: int,
     kind: str | None,
     out_shape: tuple[int, int],
-    color: bool,
+    chroma_kept: bool,
+    channels: bool = False,
 ):
+    """``(image, rgb, next, (layer, chroma))`` of a ``ZoomFrames.state()`` that fits these
+    settings (``chroma_kept``: a chroma is carried; ``channels``: a colour network's, ``(H, W,
+    3)``), else ``ConfigError``."""
     try:
         image = np.asarray(state["image"], np.float32)
         rgb = np.asarray(state["rgb"], np.float32)
         start = int(state["next"])
-        np.asarray(state["reference"], np.float32)
+        reference = np.asarray(state["reference"], np.float32)
         layer = chroma = None
         if kind is not None:
             layer = np.asarray(state["layer"], np.float32)
-            if kind == "photo" and color:
+            if kind == "photo" and chroma_kept:
                 chroma = np.asarray(state["chroma"], np.float32)
     except (KeyError, TypeError, ValueError) as e:
         raise ConfigError(f"cannot resume the zoom: its saved state is incomplete ({e})") from None
-    if image.shape != shape or rgb.shape != (*shape, 3):
+    depth = (3,) if channels else ()
+    kinds = {2: "a gray (1-channel)", 3: "an RGB (3-channel)"}
+    if image.ndim in kinds and image.ndim != 2 + len(depth):
+        raise ConfigError(
+            f"cannot resume: the saved zoom was dreamt by {kinds[image.ndim]} network, this one "
+            f"is {kinds[2 + len(depth)]}"
+        )
+    if (
+        image.shape != (*shape, *depth)
+        or rgb.shape != (*shape, 3)
+        or reference.shape != image.shape
+    ):
         raise ConfigError(
             f"cannot resume: the saved frames are {image.shape[1]}x{image.shape[0]}, these "
             f"settings make {shape[1]}x{shape[0]}"
@@ -550,7 +583,9 @@ def _resumed(
     kept = [image, rgb]
     if layer is not None:
         layer_shape = out_shape if kind == "photo" else shape
-        if layer.shape != layer_shape or (chroma is not None and chroma.shape != (*layer_shape, 2)):
+        if layer.shape != (*layer_shape, *depth) or (
+            chroma is not None and chroma.shape != (*layer_shape, 2)
+        ):
             raise ConfigError(
                 f"cannot resume: the saved layer is {layer.shape[1]}x{layer.shape[0]}, these "
                 f"settings make {layer_shape[1]}x{layer_shape[0]}"

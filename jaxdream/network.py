@@ -500,13 +500,13 @@ def check_schedule(network: Network, schedule: str) -> None:
 
 
 def check_gray(network: Network, what: str) -> None:
-    """``ConfigError`` where ``what`` (e.g. ``"a video"``) is asked of a colour network: only
-    the still dreams (``dream``, ``dream_many``, ``dream_photos``, ``explore``) and OIP carve
-    in colour so far."""
+    """``ConfigError`` where ``what`` (e.g. ``"my study"``), work that takes gray images only,
+    is asked of a colour network. jaxdream's own entry points (the stills, OIP, a zoom, a
+    video) all carve in colour; the faithful schedule's refusal is ``check_schedule``."""
     if is_color(network):
         raise ConfigError(
-            f"{what} with a 3-channel (RGB) network is not supported yet: dream stills with it, "
-            "or give a gray (1-channel) network"
+            f"{what} with a 3-channel (RGB) network is not supported: give a gray (1-channel) "
+            "network"
         )
 
 

@@ -1,6 +1,7 @@
 """Colour carving: a Flax Linen CNN of 32x32 RGB input dreams the photo in colour (working
-images ``(H, W, 3)``), through ``dream``, ``dream_photos``, ``explore`` and OIP; a zoom, a video
-and the faithful schedule refuse it clearly."""
+images ``(H, W, 3)``), through ``dream``, ``dream_photos``, ``explore``, OIP, a zoom (from
+Python and the command line, resumed to the same bytes) and a video; the faithful schedule
+refuses it clearly."""
 
 from __future__ import annotations
 
@@ -14,14 +15,20 @@ from jaxdream.config import DreamConfig
 from jaxdream.errors import ConfigError
 from jaxdream.exploring import responding_maps
 from jaxdream.fullres import carved_photo
+from jaxdream.imageio import to_pixels
 from jaxdream.motion import zoom
 from jaxdream.network import as_network, is_color
 from jaxdream.objectives import channel
 from jaxdream.patterns import oip_from_noise
-from tests.helpers import LinenCNN
+from tests.helpers import REPO, TINY_DREAM_FLAGS, LinenCNN
 
 PHOTO = np.random.default_rng(0).random((40, 56, 3))
 CFG = DreamConfig(size=40, iterations=2, steps=3, map=1, layer="Conv_1")
+# A gray photo: what colour its frames hold, the colour network's carving put there.
+GRAY = PHOTO.mean(axis=-1)
+ZOOM = CFG.replace(size=32, iterations=1, steps=2)
+MOVE = {"zoom": 1.1, "rotate": 3.0, "pan": (1.0, -0.5)}
+COLOR_NET = f"{REPO / 'tests' / 'networks' / 'color_cnn.py'}:NET"
 
 
 @pytest.fixture(scope="module")
@@ -131,10 +138,130 @@ def test_oip_from_noise_at_the_networks_colour_input(color):
         jaxdream.oip(params, channel("Conv_1", 0), jnp.zeros((32, 32)), 1, network=network)
 
 
-def test_zoom_video_and_the_faithful_schedule_are_refused(color):
+def _in_colour(frame: np.ndarray) -> bool:
+    """Whether a uint8 frame's channels differ (on average by over half a level): not gray."""
+    f = frame.astype(int)
+    return bool(
+        np.abs(f[..., 0] - f[..., 1]).mean() > 0.5 and np.abs(f[..., 1] - f[..., 2]).mean() > 0.5
+    )
+
+
+def _zoom(pair, photo=GRAY, config=ZOOM, **kw):
+    network, params = pair
+    return zoom(photo, config, network=network, params=params, **kw)
+
+
+def test_a_colour_zoom_carves_in_colour_same_seed_same_bytes(color):
+    run = _zoom(color, frames=3, **MOVE)
+    a = list(run)
+    b = list(_zoom(color, frames=3, color=True, **MOVE))  # color: already in colour
+    shape = ZOOM.working_shape(GRAY.shape)
+    assert [f.shape for f in a] == [(*shape, 3)] * 3 and a[0].dtype == np.uint8
+    assert all(_in_colour(f) for f in a)  # a gray photo: the colour is the carving's
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    state = run.state()
+    assert state["image"].shape == state["reference"].shape == (*shape, 3)
+    assert np.abs(a[2].astype(int) - a[1]).mean() > 0.5  # the zoom moves
+
+
+@pytest.mark.parametrize("size", ["working", "photo"])
+def test_a_colour_zoom_resumes_to_the_same_bytes(color, size):
+    config = ZOOM.replace(strength=0.5)  # a layer carried at either size
+    whole = list(_zoom(color, config=config, frames=4, size=size, **MOVE))
+    assert whole[0].shape == ((*GRAY.shape, 3) if size == "photo" else (22, 32, 3))
+    run = _zoom(color, config=config, frames=4, size=size, **MOVE)
+    for _ in range(2):
+        next(run)
+    state = run.state()
+    run.close()
+    assert state["layer"].shape == whole[0].shape and "chroma" not in state
+    rest = list(_zoom(color, config=config, frames=4, size=size, resume=state, **MOVE))
+    assert all(np.array_equal(x, y) for x, y in zip(whole[2:], rest, strict=True))
+
+
+def test_a_resume_by_another_kind_of_network_is_refused(color, tiny):
+    run = _zoom(color, frames=2)
+    next(run)
+    state = run.state()
+    run.close()
+    model, params = tiny
+    config = DreamConfig(size=32, iterations=1, steps=2, map=3)
+    with pytest.raises(ConfigError, match=r"dreamt by an RGB .* this one is a gray"):
+        zoom(GRAY, config, frames=2, model=model, params=params, resume=state)
+    gray_state = {**state, "image": state["image"][..., 0], "reference": state["reference"][..., 0]}
+    with pytest.raises(ConfigError, match=r"dreamt by a gray .* this one is an RGB"):
+        _zoom(color, frames=2, resume=gray_state)
+
+
+def test_a_colour_zoom_at_the_photos_size(color):
+    frames = list(_zoom(color, PHOTO, ZOOM.replace(strength=0.0), frames=3, size="photo"))
+    assert np.abs(frames[0].astype(int) - to_pixels(PHOTO.astype(np.float32))).max() <= 1
+    carved = list(_zoom(color, PHOTO, frames=2, size="photo"))
+    assert np.abs(carved[1].astype(int) - frames[1]).mean() > 1
+    # Frame 0 is the colour dream at the photo's size.
     network, params = color
-    with pytest.raises(ConfigError, match="a zoom with a 3-channel"):
-        list(zoom(PHOTO, CFG, frames=2, network=network, params=params))
+    shown = jaxdream.dream(PHOTO, ZOOM, network=network, params=params).to_uint8(size="photo")
+    assert np.abs(shown.astype(int) - carved[0]).max() <= 1
+
+
+def test_the_command_line_zooms_with_a_colour_network(tmp_path, color):
+    from PIL import Image
+
+    from jaxdream.cli import main
+    from jaxdream.loading import save_weights
+
+    _, params = color
+    save_weights(tmp_path / "w.msgpack", params)
+    photo, out = tmp_path / "photo.png", tmp_path / "zoom"
+    Image.fromarray(to_pixels(np.repeat(GRAY[..., None], 3, -1).astype(np.float32))).save(photo)
+    argv = ["zoom", str(photo), "-o", f"{out}/", "--frames", "3", "--network", COLOR_NET]
+    argv += ["--weights", str(tmp_path / "w.msgpack"), *TINY_DREAM_FLAGS, "--layer", "Conv_1"]
+    argv += ["--iterations", "2", "--steps", "3"]  # enough carving to colour the gray photo
+    assert main(argv) == 0
+    written = sorted(out.iterdir())
+    assert len(written) == 3
+    for path in written:
+        with Image.open(path) as frame:
+            assert frame.mode == "RGB" and frame.size == (56, 40)  # at the photo's size
+            assert _in_colour(np.asarray(frame))
+
+
+def test_a_colour_video_writes_colour_frames_and_carries_its_carving(tmp_path, color):
+    pytest.importorskip("av")
+    from PIL import Image
+
+    from jaxdream.video import VideoSettings, dream_video, render_video, save_video
+    from tests.clips import pan
+
+    network, params = color
+    gray = [np.repeat(f.mean(-1, keepdims=True), 3, -1).astype(np.uint8) for f in pan(4, 24, 32)]
+    clip = tmp_path / "clip.mp4"
+    save_video(clip, gray, 12)
+    config = CFG.replace(size=24, iterations=3, steps=6)  # enough to colour the gray frames
+    kw = {"network": network, "params": params}
+    for coherence in ("none", "blend"):
+        out = tmp_path / coherence
+        done = render_video(clip, f"{out}/", config, VideoSettings(coherence=coherence), **kw)
+        assert done.made == 4 and done.size == (24, 32)
+        for path in sorted(out.iterdir()):
+            with Image.open(path) as frame:
+                assert frame.mode == "RGB" and _in_colour(np.asarray(frame))
+    # The carving carried in colour: a range resumed from the state after frame 1 makes the
+    # frames of the unbroken run.
+    flow = {"coherence": "flow", **kw}
+    run = dream_video(clip, config, **flow)
+    frames = [next(run)]
+    frames.append(next(run))
+    state = run.state
+    frames += list(run)
+    assert state[0].shape == state[1].shape == (*config.working_shape((24, 32)), 3)
+    rest = list(dream_video(clip, config, frames=(2, None), state=state, **flow))
+    assert len(rest) == 2 and all(_in_colour(f) for f in frames)
+    assert all(np.array_equal(x, y) for x, y in zip(frames[2:], rest, strict=True))
+
+
+def test_the_faithful_schedule_is_refused(color):
+    network, params = color
     with pytest.raises(ConfigError, match="batched schedule only"):
         jaxdream.dream(PHOTO, CFG.replace(schedule="faithful"), network=network, params=params)
 

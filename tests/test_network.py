@@ -102,7 +102,7 @@ def test_what_as_network_refuses(linen_net):
         as_network(3, None)
 
 
-def test_a_three_channel_networks_zoom_is_refused_before_any_work(linen_net):
+def test_a_three_channel_network_zooms_in_colour(linen_net):
     class RGB(nn.Module):
         @nn.compact
         def __call__(self, x):
@@ -111,8 +111,8 @@ def test_a_three_channel_networks_zoom_is_refused_before_any_work(linen_net):
     module = RGB()
     params = module.init(jax.random.key(0), jnp.zeros((1, 16, 16, 3)))["params"]
     assert as_network(module, params)[0].input_shape == (16, 16, 3)
-    with pytest.raises(ConfigError, match=r"3-channel \(RGB\) network is not supported yet"):
-        list(zoom(PHOTO, CFG, frames=2, network=module, params=params))
+    frames = list(zoom(PHOTO, CFG, frames=2, network=module, params=params))
+    assert [f.shape for f in frames] == [(*CFG.working_shape(PHOTO.shape), 3)] * 2
 
 
 def test_resolve_gives_the_bundled_network_by_default(bundled):

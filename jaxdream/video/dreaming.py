@@ -8,6 +8,11 @@ batches sized by ``jaxdream.parallel.items_per_device`` and by the bytes in flig
 the devices), and the caller's thread renders what comes out. ``VideoDreams.close()`` (or
 leaving a ``contextlib.closing`` block) ends and joins both threads. Every public function here
 checks its arguments and raises ``VideoError`` or ``ConfigError`` (``jaxdream.errors``).
+
+A colour (3-channel) network (``jaxdream.network.is_color``) dreams each frame's RGB as a still
+colour dream does (``jaxdream.dreaming.prepare_rgb``): the carving carried with coherence is
+``(H, W, 3)`` (the flow found on the frames' luminance moves every channel), and the frames
+are the dreams' own colours (``color`` is then unused).
 """
 
 from __future__ import annotations
@@ -28,10 +33,10 @@ from jaxdream.config import DreamConfig
 from jaxdream.display import Display
 from jaxdream.dreaming import DreamResult, prepare
 from jaxdream.errors import ConfigError
-from jaxdream.imageio import load_photo
+from jaxdream.imageio import GRAY_WEIGHTS, load_photo
 from jaxdream.imageops import standardize_host
 from jaxdream.many import dream_photos
-from jaxdream.network import Network, check_gray, network_argument, resolve
+from jaxdream.network import Network, is_color, network_argument, resolve
 from jaxdream.video.common import MAX_FRAMES, VideoError, _path
 from jaxdream.video.reading import Decoded, Frame, VideoInfo, check_range
 
@@ -107,20 +112,23 @@ class VideoSettings:
 
 def _flow_warp(previous: np.ndarray, current: np.ndarray, carving: np.ndarray) -> np.ndarray:
     """``carving`` (made on ``previous``) moved along the motion to ``current`` (OpenCV's
-    Farneback flow from ``current`` back to ``previous``, both standardized gray)."""
+    Farneback flow from ``current`` back to ``previous``, both standardized working images:
+    gray, or RGB whose luminance the flow is found on; an RGB carving moves every channel)."""
     try:  # imported here: OpenCV is an optional extra (``video``), for coherence "flow" only
         import cv2
     except ImportError:
         raise VideoError("coherence 'flow' needs OpenCV: pip install 'jaxdream[video]'") from None
 
     def gray8(x):
+        if x.ndim == 3:
+            x = x @ GRAY_WEIGHTS
         lo, hi = float(x.min()), float(x.max())
         return np.round((x - lo) / max(hi - lo, 1e-6) * 255).astype(np.uint8)
 
     flow = cv2.calcOpticalFlowFarneback(
         gray8(current), gray8(previous), None, 0.5, 3, 15, 3, 5, 1.2, 0
     )
-    h, w = carving.shape
+    h, w = carving.shape[:2]
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     return cv2.remap(
         carving.astype(np.float32),
@@ -151,7 +159,6 @@ class VideoDreams:
         info: VideoInfo | None = None,
     ):
         self.model, params = resolve(network, params)
-        check_gray(self.model, "a video")
         self.params, self.config, self.settings = params, config, settings
         self.display, self.color = settings.display, settings.color
         self.coherence, self.carry = settings.coherence, settings.carry
@@ -172,6 +179,8 @@ class VideoDreams:
                 f"start {start:g} s is past the end of {path} ({self.info.duration:.2f} s)"
             )
         self.shape = config.working_shape((self.info.height, self.info.width))
+        # The working images a coherent dream carries: (H, W), or (H, W, 3) in colour.
+        self.state_shape = (*self.shape, 3) if is_color(self.model) else self.shape
         self.state = None if state is None else self._checked_state(state, coherence)
         self._carried = self.state
         self.times: list[float] = []
@@ -189,10 +198,10 @@ class VideoDreams:
                 "state must be a pair of arrays (a frame's working image and its carving)"
             ) from None
         for name, a in (("image", image), ("carving", carving)):
-            if a.shape != self.shape or not np.all(np.isfinite(a)):
+            if a.shape != self.state_shape or not np.all(np.isfinite(a)):
                 raise ConfigError(
                     f"the carried state's {name} must be finite, of the working shape "
-                    f"{self.shape}; got {a.shape}"
+                    f"{self.state_shape}; got {a.shape}"
                 )
         return image, carving
 
@@ -343,7 +352,7 @@ class VideoDreams:
 
     def _dream_coherent(self, frame: Frame, state):
         photo = load_photo(frame.pixels)
-        current = prepare(photo, self.shape, self.config)
+        current = prepare(photo, self.shape, self.config, self.model)
         start = current
         if state is not None:
             previous, carving = state
@@ -384,7 +393,8 @@ def dream_video(
 ) -> VideoDreams:
     """Every frame of the video at ``path`` (from ``start`` seconds, for ``duration``)
     dreamt with ``config``, at the video's own size (rotation applied), as uint8 frames
-    yielded as they are made; in colour with ``color``. Frames are decoded on a host thread
+    yielded as they are made; in colour with ``color`` (a colour network's frames are its
+    dreams' own colours, always). Frames are decoded on a host thread
     and dreamt in batches over every local device (``batch_size``; default: 4 a CPU device,
     16 an accelerator, memory permitting), one compiled program for all.
 

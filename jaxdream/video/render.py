@@ -36,7 +36,7 @@ from jaxdream.display import Display
 from jaxdream.errors import ConfigError
 from jaxdream.model import CNN
 from jaxdream.motion import MAX_FRAMES, Motion, zoom
-from jaxdream.network import Network, check_gray, network_argument, resolve
+from jaxdream.network import Network, network_argument, resolve
 from jaxdream.progress import watching_compiles
 from jaxdream.video.common import VideoError, _path
 from jaxdream.video.dreaming import VideoDreams, VideoSettings
@@ -106,7 +106,8 @@ def render_video(
     ``info``: ``probe(source)``, where the caller has it (the source is then read once, by the
     caller's checks). Bad settings raise ``ConfigError``, a source or output that cannot be used
     ``VideoError``, before any work. ``network`` and ``params`` as for ``jaxdream.dream``
-    (``model``: ``network``'s old name)."""
+    (``model``: ``network``'s old name); a colour (3-channel) network's frames are written in
+    its dreams' own colours (``jaxdream.video.dreaming``)."""
     network = network_argument(network, model)
     source = _path(source)
     output = _path(output, "the output")
@@ -125,7 +126,6 @@ def render_video(
             f"start {settings.start:g} s is past the end of {source} ({info.duration:.2f} s)"
         )
     model, params = resolve(network, params)
-    check_gray(model, "a video")
     config.check(model)
     if identity is None:
         identity = {"source": source, "config": repr(config), "settings": repr(settings)}
@@ -288,7 +288,8 @@ def render_zoom(
 ) -> ZoomRender:
     """An infinite zoom into ``photo`` (``zoom``: ``frames`` frames, each moved by ``motion``)
     written to ``output`` at ``fps`` (format from its name, ``jaxdream.video.writing``), its
-    frames at ``size`` (``zoom``'s).
+    frames at ``size`` (``zoom``'s); a colour (3-channel) network's in its dreams' own colours
+    (``jaxdream.motion``).
 
     Each frame is kept in ``.OUTPUT.partial/`` as it is made, and the zoom's state every
     ``STATE_EVERY`` frames; ``resume``: continue the zoom an interruption left there, from its
@@ -307,7 +308,6 @@ def render_zoom(
     if not isinstance(config, DreamConfig):
         raise ConfigError(f"config must be a DreamConfig, not {type(config).__name__}")
     model, params = resolve(network_argument(network, model), params)
-    check_gray(model, "a zoom")
     config.check(model)
     if identity is None:
         identity = {
