@@ -35,7 +35,7 @@ from jaxdream import parallel
 from jaxdream.carve import carve_batch, faithful_corrections
 from jaxdream.checkpoint import bundled_sample_path, load_model
 from jaxdream.config import DreamConfig, Level
-from jaxdream.dreaming import dream_call, dream_in_parts, prepare
+from jaxdream.dreaming import dream_call, dream_in_parts, prepare, prepare_rgb
 from jaxdream.imageio import load_photo
 from jaxdream.model import CNN
 from jaxdream.network import Network, as_network, resolved
@@ -236,7 +236,8 @@ def bench_conv_impls(params, repeats: int, batch: int = 64, steps: int = 30) -> 
 
 class UserCNN(nn.Module):
     """A user's network as docs/own-network.md shows one: a small gray Linen CNN at 28x28 (two
-    valid 3x3 convolutions, two max-pools, a dense head), timed at its initial weights."""
+    valid 3x3 convolutions, two max-pools, a dense head), timed at its initial weights; the
+    same module initialised on 32x32 RGB is the colour network timed."""
 
     @nn.compact
     def __call__(self, x):
@@ -247,15 +248,30 @@ class UserCNN(nn.Module):
 
 def other_networks() -> dict[str, tuple[Network, object, str]]:
     """The networks timed besides the bundled CNN, by label: ``(network, params, layer)``, the
-    layer the dream and the OIP carve a map of (the deepest convolution)."""
+    layer the dream and the OIP carve a map of (the deepest convolution). The colour one is
+    the user's CNN on 32x32 RGB input, dreaming the sample photo in colour."""
     cnn56, params56 = load_model("mnist_cnn56")
     module = UserCNN()
     init = module.init(jax.random.key(0), jnp.zeros((1, 28, 28, 1)))["params"]
     user, params = as_network(module, init)
+    init_rgb = module.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))["params"]
+    colour, params_rgb = as_network(module, init_rgb)
     return {
         "mnist_cnn56": (resolved(cnn56), params56, "conv4"),
         "user Linen CNN": (user, params, "Conv_1"),
+        COLOUR: (colour, params_rgb, "Conv_1"),
     }
+
+
+COLOUR = "colour Linen CNN"  # the 3-channel network's label
+
+
+def network_image(network: Network, size: int) -> jax.Array:
+    """The photo a network dreams: the bundled sample, gray (``working_image``), or RGB for a
+    colour network, standardized as the dream prepares it, at ``size x size``."""
+    if network.input_shape[-1] == 1:
+        return working_image(size)
+    return jnp.asarray(prepare_rgb(load_photo(bundled_sample_path()), (size, size)))
 
 
 def bench_network(
@@ -267,7 +283,8 @@ def bench_network(
     run, _ = _dream_call(network, params, config, image[None])
     dream_t = timed(run, repeats)
     h, w, c = network.input_shape
-    images = jax.random.normal(jax.random.key(batch), (batch, h, w))
+    one = (h, w) if c == 1 else (h, w, c)
+    images = jax.random.normal(jax.random.key(batch), (batch, *one))
     objective = broadcast_objective(channel(layer, 3), batch)
     strategy = oip_strategy(batch)
 
@@ -672,9 +689,17 @@ def run(settings: Settings, log=print) -> dict:
             params, max(2, settings.repeats // 2), batch=conv_batch
         ),
     }
-    log("[networks] mnist_cnn56 and a user's Linen CNN ...")
+    log("[networks] mnist_cnn56 and a user's Linen CNN, gray and colour ...")
     record["networks"] = {
-        label: bench_network(net, p, layer, image, settings.size, conv_batch, settings.repeats)
+        label: bench_network(
+            net,
+            p,
+            layer,
+            network_image(net, settings.size),
+            settings.size,
+            conv_batch,
+            settings.repeats,
+        )
         for label, (net, p, layer) in other_networks().items()
     }
     log("[many] dreams at once ...")

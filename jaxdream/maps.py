@@ -1,15 +1,22 @@
-"""Which map answers which digit: a selectivity study of a layer's maps on MNIST.
+"""Which map answers which digit: a selectivity study of a layer's maps on MNIST, or on any
+labelled TFDS data set of images for a network of its input kind.
 
-For each map of a layer, ``map_table`` measures the mean activation for the digits of each
-class (an image's activation of a map: its mean over the map's positions, after the ReLU), and
-a **selectivity index**: the mean for the map's top class divided by the mean of its means for
-the other nine classes. 1 means the map fires for every digit alike; 3 means three times as
-much for its top digit as for an average other digit; a quiet map (its top-class mean under 5%
-of the layer's mean activation: a ratio of near-zeros says nothing) has index 0.
+For each map of a layer, ``map_table`` measures the mean activation for the digits (the
+images) of each class (an image's activation of a map: its mean over the map's positions, after
+the ReLU), and a **selectivity index**: the mean for the map's top class divided by the mean of
+its means for the other classes (nine for MNIST). 1 means the map fires for every digit alike;
+3 means three times as much for its top digit as for an average other digit; a quiet map (its
+top-class mean under 5% of the layer's mean activation: a ratio of near-zeros says nothing) has
+index 0.
 ``selectivity_for(d)`` is the same ratio for digit ``d`` whatever the map's top class.
 ``most_selective(d)`` names the map that plays the article's "map 56, strongly triggered by
 handwritten 9s" for digit ``d``: of the maps whose top class is ``d``, the most selective (and
 where ``d`` is no map's top class, the largest ``selectivity_for(d)``).
+
+``labelled_split`` reads a data set's split through TFDS (``tfds.data_source``, never
+downloading: MNIST through ``jaxdream.data``); ``map_table`` gives each network its own input
+kind: the images resized to its input, gray repeated over RGB or RGB made gray (luminance),
+standardized as the dreams standardize.
 
 The tables of the bundled weights are stored beside them (``weights/mnist_cnn.maps.json``,
 written by ``jaxdream maps --save`` from the MNIST test split) so that the model card and
@@ -31,6 +38,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -43,12 +51,13 @@ import numpy as np
 from jaxdream._files import atomic_write
 from jaxdream.checkpoint import load_model, weights_path
 from jaxdream.checks import whole_number
-from jaxdream.data import load_split
+from jaxdream.data import DATASET, load_split
 from jaxdream.errors import ConfigError, DataError
 from jaxdream.model import CNN, prepare_digits, standardize
 from jaxdream.network import Network, features, layer_shapes, network_argument, resolve
 
-CLASSES = 10
+CLASSES = 10  # MNIST's digits
+LUMINANCE = (0.299, 0.587, 0.114)  # RGB -> gray, for a gray network on a colour data set
 QUIET = 0.05  # a map whose top-class mean is under this fraction of the layer's mean
 BUNDLED_TABLES = "mnist_cnn.maps.json"  # beside the bundled weights
 TABLE_LAYERS = ("conv1", "conv2", "conv3")  # stored for the bundled weights (table_layers)
@@ -56,12 +65,18 @@ COMMAND = "jaxdream maps --save"  # writes BUNDLED_TABLES from the MNIST test sp
 
 
 class MapTable(NamedTuple):
-    """Per map of ``layer``: ``means`` ``(maps, 10)``, the mean activation for each digit
-    class, over ``counts[c]`` test images of class ``c``."""
+    """Per map of ``layer``: ``means`` ``(maps, classes)``, the mean activation for each class
+    (MNIST's ten digits), over ``counts[c]`` test images of class ``c``; ``names``: the classes'
+    names where they are not their numbers (``None``: digits)."""
 
     layer: str
     means: np.ndarray
     counts: np.ndarray
+    names: tuple[str, ...] | None = None
+
+    def label(self, c: int) -> str:
+        """Class ``c`` as the tables write it: its number, and its name where it has one."""
+        return f"{c} ({self.names[c]})" if self.names else str(c)
 
     @property
     def top(self) -> np.ndarray:
@@ -100,8 +115,10 @@ class MapTable(NamedTuple):
 
     def to_dict(self) -> dict[str, Any]:
         sel, top = self.selectivity, self.top
+        named = {"classes": list(self.names)} if self.names else {}
         return {
             "layer": self.layer,
+            **named,
             "counts": [int(c) for c in self.counts],
             "maps": [
                 {
@@ -118,37 +135,132 @@ class MapTable(NamedTuple):
     def from_dict(cls, data: Mapping[str, Any]) -> MapTable:
         rows = sorted(data["maps"], key=lambda r: r["map"])
         means = np.asarray([r["means"] for r in rows], np.float64)
-        return cls(str(data["layer"]), means, np.asarray(data["counts"], np.int64))
+        names = tuple(data["classes"]) if data.get("classes") else None
+        return cls(str(data["layer"]), means, np.asarray(data["counts"], np.int64), names)
 
-    def summary(self, digits: range = range(CLASSES)) -> str:
-        """A Markdown table: for each digit, its most selective map, the index and the map's
-        mean for that digit."""
+    def summary(self, digits: range | None = None) -> str:
+        """A Markdown table: for each digit (class; default: all), its most selective map, the
+        index and the map's mean for that digit."""
+        kind = "class" if self.names else "digit"
         lines = [
-            f"| digit | most selective map of {self.layer} | selectivity | mean for the digit |",
+            f"| {kind} | most selective map of {self.layer} | selectivity | mean for the {kind} |",
             "| --- | --- | --- | --- |",
         ]
-        for d in digits:
+        for d in range(self.means.shape[1]) if digits is None else digits:
             m = self.most_selective(d)
             lines.append(
-                f"| {d} | {m} | {self.selectivity_for(d)[m]:.2f} | {self.means[m, d]:.3f} |"
+                f"| {self.label(d)} | {m} | {self.selectivity_for(d)[m]:.2f} "
+                f"| {self.means[m, d]:.3f} |"
             )
         return "\n".join(lines)
 
 
+class Labelled(NamedTuple):
+    """A labelled split of a data set: uint8 ``images`` ``(N, H, W)`` (gray) or ``(N, H, W,
+    C)``, int ``labels`` ``(N,)``, and the classes' ``names`` (``None``: their numbers, as
+    MNIST's digits)."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    names: tuple[str, ...] | None = None
+
+
+def _names(feature: Any) -> tuple[str, ...] | None:
+    """A label feature's class names, or ``None`` where they are only the classes' numbers."""
+    names = tuple(str(n) for n in (getattr(feature, "names", None) or ()))
+    return None if names == tuple(str(i) for i in range(len(names))) else names
+
+
+def labelled_split(
+    dataset: str = DATASET, split: str = "test", data_dir: str | None = None
+) -> Labelled:
+    """Split ``split`` (TFDS slicing allowed) of the TFDS data set ``dataset``, prepared in
+    ``data_dir`` (else ``$TFDS_DATA_DIR``, else TFDS's folder), read with ``tfds.data_source``:
+    never downloaded. A name that is no TFDS data set, a data set without ``image`` and
+    ``label`` features, or one not prepared there: ``ConfigError``/``DataError``, before any
+    network work. MNIST is read by ``jaxdream.data.load_split``."""
+    if dataset == DATASET:
+        data = load_split(split, data_dir)
+        return Labelled(data.images, data.labels)
+    import tensorflow_datasets as tfds  # lazy: heavy, and only the map study needs it here
+
+    data_dir = data_dir or os.environ.get("TFDS_DATA_DIR") or None
+    where = data_dir or "TFDS's default folder"
+    absl = logging.getLogger("absl")  # TFDS warns of the folders it looks at, on standard error
+    level = absl.level
+    absl.setLevel(logging.ERROR)
+    try:
+        try:
+            builder = tfds.builder(dataset, data_dir=data_dir)
+        except tfds.core.registered.DatasetNotFoundError:
+            raise ConfigError(
+                f"{dataset!r} is not a TFDS data set (see tfds.list_builders(): mnist, "
+                "fashion_mnist, cifar10, ...)"
+            ) from None
+        except Exception as e:
+            raise DataError(f"the data set {dataset!r} in {where} cannot be read: {e}") from None
+        features = builder.info.features
+        if not {"image", "label"} <= set(features.keys()):
+            raise ConfigError(
+                f"the map study needs a data set of labelled images (features 'image' and "
+                f"'label'); {dataset!r} has {', '.join(features.keys())}"
+            )
+        if not builder.is_prepared():
+            raise DataError(
+                f"{dataset!r} is not prepared in {Path(builder.data_dir).parents[1]}: point "
+                "TFDS_DATA_DIR (or "
+                "--data-dir) at a folder holding a prepared copy (array_record format); it is "
+                "never downloaded here"
+            )
+        try:
+            source = tfds.data_source(dataset, split=split, data_dir=data_dir, download=False)
+            records = source.__getitems__(list(range(len(source))))
+            images = np.stack([np.asarray(r["image"]) for r in records])
+            labels = np.asarray([r["label"] for r in records], np.int64)
+        except Exception as e:
+            raise DataError(
+                f"cannot read split {split!r} of {dataset!r} in {builder.data_dir}: "
+                f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}"
+            ) from None
+    finally:
+        absl.setLevel(level)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise DataError(
+            f"{dataset!r}'s images are {images.dtype} {images.shape[1:]}: the map study reads "
+            "uint8 gray or RGB images of one size"
+        )
+    names = _names(features["label"])
+    return Labelled(images[..., 0] if images.shape[-1] == 1 else images, labels, names)
+
+
 def _prepared(images: jax.Array, model: Network) -> jax.Array:
-    """MNIST digits as ``model`` sees them: the bundled family's networks as they were trained
-    (``model.prepare_digits``: resized to their input, standardized, repeated over channels);
-    another 28x28 gray network, scaled to [0, 1] and standardized, as the dreams standardize."""
-    if isinstance(model, CNN):
+    """uint8 images ``(B, h, w)`` or ``(B, h, w, c)`` as ``model`` sees them: gray digits for
+    the bundled family's networks as they were trained (``model.prepare_digits``: resized to
+    their input, standardized, repeated over channels); otherwise scaled to [0, 1], gray
+    repeated over RGB or RGB made gray (``LUMINANCE``) for the network's channels, resized
+    (bilinear) to its input where the sizes differ, and standardized per image (over pixels and
+    channels), as the dreams standardize."""
+    if isinstance(model, CNN) and images.ndim == 3:
         return prepare_digits(images, model)
-    return jax.vmap(standardize)(jnp.asarray(images, jnp.float32) / 255.0)
+    height, width, channels = model.input_shape
+    x = jnp.asarray(images, jnp.float32) / 255.0
+    x = x[..., None] if x.ndim == 3 else x
+    if x.shape[-1] != channels:
+        x = (
+            jnp.repeat(x, channels, axis=-1)
+            if x.shape[-1] == 1
+            else jnp.tensordot(x, jnp.asarray(LUMINANCE, jnp.float32), axes=([-1], [0]))[..., None]
+        )
+    if x.shape[1:3] != (height, width):
+        x = jax.image.resize(x, (x.shape[0], height, width, channels), "bilinear")
+    return jax.vmap(standardize)(x)
 
 
 @functools.partial(jax.jit, static_argnames=("model", "layer"))
 def _class_sums(model: Network, params: Mapping, images: jax.Array, onehot: jax.Array, layer: str):
-    """Per class, the sum over ``images`` (uint8 ``(B, 28, 28)``, prepared as the network was
-    trained: ``_prepared``) of each map's mean activation: ``(10, maps)``. Padding images carry
-    a zero ``onehot`` row."""
+    """Per class, the sum over ``images`` (uint8, prepared as the network sees them:
+    ``_prepared``) of each map's mean activation: ``(classes, maps)``. Padding images carry a
+    zero ``onehot`` row."""
 
     def one(x):
         act = features(model, params, x)[layer]
@@ -165,16 +277,13 @@ def map_table(
     labels: np.ndarray,
     layer: str = "conv3",
     batch_size: int = 500,
+    names: tuple[str, ...] | None = None,
 ) -> MapTable:
-    """The ``MapTable`` of ``layer`` over ``images`` (uint8 ``(N, 28, 28)``, prepared as the
-    CNN was trained) of digit ``labels``: one compiled program, run batch after batch (the
-    last one padded). ``model``: any network (``jaxdream.network``) of MNIST's 28x28 gray
-    input."""
-    if not isinstance(model, CNN) and tuple(model.input_shape) != (28, 28, 1):
-        raise DataError(
-            f"the map study reads MNIST (28x28 gray digits); a network of {model.input_shape} "
-            "input needs a labelled data set of its own input kind"
-        )
+    """The ``MapTable`` of ``layer`` over ``images`` (uint8 gray ``(N, H, W)`` or ``(N, H, W,
+    C)`` of 1 or 3 channels, each made the network's input kind: ``_prepared``) of class
+    ``labels`` (0 .. ``len(names) - 1``; without ``names``: MNIST's ten digits): one compiled
+    program, run batch after batch (the last one padded). ``model``: any network
+    (``jaxdream.network``)."""
     shapes = layer_shapes(model)
     if layer not in shapes or len(shapes[layer]) != 3:
         spatial = [n for n, s in shapes.items() if len(s) == 3]
@@ -182,23 +291,30 @@ def map_table(
             f"a map table is for a layer of maps ({', '.join(spatial)}), not {layer!r}"
         )
     images, labels = np.asarray(images), np.asarray(labels)
-    if images.ndim != 3 or images.shape[1:] != (28, 28) or len(labels) != len(images):
-        raise DataError(f"images (N, 28, 28) and N labels, got {images.shape} and {labels.shape}")
+    kind = images.ndim == 3 or (images.ndim == 4 and images.shape[-1] in (1, 3))
+    if not kind or len(labels) != len(images) or labels.ndim != 1:
+        raise DataError(
+            f"images (N, H, W) or (N, H, W, 1 or 3) and N labels, got {images.shape} and "
+            f"{labels.shape}"
+        )
     if not len(images):
         raise DataError("a map table needs at least one image")
+    classes = len(names) if names else CLASSES
+    if labels.min() < 0 or labels.max() >= classes:
+        raise DataError(f"labels are 0..{classes - 1}, got {labels.min()}..{labels.max()}")
     whole_number("batch_size", batch_size, 1, 1 << 20)
     batch = min(int(batch_size), len(images))
-    sums = np.zeros((CLASSES, shapes[layer][-1]), np.float64)
+    sums = np.zeros((classes, shapes[layer][-1]), np.float64)
     for start in range(0, len(images), batch):
         part, tags = images[start : start + batch], labels[start : start + batch]
         pad = batch - len(part)
-        part = np.concatenate([part, np.zeros((pad, 28, 28), part.dtype)])
-        onehot = np.eye(CLASSES, dtype=np.float32)[tags]
-        onehot = np.concatenate([onehot, np.zeros((pad, CLASSES), np.float32)])
+        part = np.concatenate([part, np.zeros((pad, *part.shape[1:]), part.dtype)])
+        onehot = np.eye(classes, dtype=np.float32)[tags]
+        onehot = np.concatenate([onehot, np.zeros((pad, classes), np.float32)])
         sums += np.asarray(_class_sums(model, params, part, onehot, layer), np.float64)
-    counts = np.bincount(labels, minlength=CLASSES)[:CLASSES]
+    counts = np.bincount(labels, minlength=classes)[:classes]
     means = sums / np.maximum(counts, 1)[:, None]
-    return MapTable(layer, means.T, counts)
+    return MapTable(layer, means.T, counts, tuple(names) if names else None)
 
 
 def table_layers(model: CNN) -> tuple[str, ...]:
@@ -228,16 +344,44 @@ def mnist_map_table(
     return map_table(model, params, data.images, data.labels, layer)
 
 
+def dataset_map_table(
+    layer: str = "conv3",
+    split: str = "test",
+    dataset: str = DATASET,
+    *,
+    network: Network | None = None,
+    params: Mapping | None = None,
+    data_dir: str | None = None,
+) -> MapTable:
+    """``map_table`` of ``layer`` on split ``split`` of the labelled TFDS data set ``dataset``
+    (``labelled_split``: read, and its errors raised, before any network work), its images made
+    the network's input kind; the bundled network and weights unless ``network``/``params``
+    are given."""
+    data = labelled_split(dataset, split, data_dir)
+    model, params = resolve(network, params)
+    return map_table(model, params, data.images, data.labels, layer, names=data.names)
+
+
 CARD_HEADING = "## Which map answers which digit"
 
 
-def maps_card(tables: Mapping[str, MapTable], digit: int = 9, layer: str | None = None) -> str:
+def maps_card(
+    tables: Mapping[str, MapTable],
+    digit: int = 9,
+    layer: str | None = None,
+    data: str | None = None,
+) -> str:
     """The model card's section on the maps: how they were measured, the map of ``layer``
     (default: the last table's, the deepest convolution: conv3 for the bundled network) that
-    plays the article's 9-map, and each table's ``summary``."""
+    plays the article's 9-map, and each table's ``summary``. ``data``: the data set and split
+    measured on where they are not MNIST's test split (``"cifar10 test[:500]"``); there, the
+    map named is the one most selective for class ``digit`` (the last class where there are
+    fewer)."""
     if layer is None or layer not in tables:
         layer = list(tables)[-1]
     table = tables[layer]
+    if data is not None:
+        return _other_data_card(tables, layer, min(digit, table.means.shape[1] - 1), data)
     m = table.most_selective(digit)
     parts = [
         CARD_HEADING,
@@ -254,6 +398,28 @@ def maps_card(tables: Mapping[str, MapTable], digit: int = 9, layer: str | None 
         f"{int(table.top[56])}s most, at {table.selectivity[56]:.2f}.)"
         if layer == "conv3" and table.means.shape[0] > 56
         else f"**The map of {layer} most selective for {digit}s is map {m}.**",
+    ]
+    for name, t in tables.items():
+        quiet = int(t.quiet.sum())
+        parts += ["", f"{name} ({quiet} quiet maps):", "", t.summary()]
+    return "\n".join(parts) + "\n"
+
+
+def _other_data_card(tables: Mapping[str, MapTable], layer: str, label: int, data: str) -> str:
+    """``maps_card``'s section for tables measured on ``data`` (another data set or split)."""
+    table = tables[layer]
+    m = table.most_selective(label)
+    parts = [
+        CARD_HEADING,
+        "",
+        "Each map's mean activation (over its positions, after the ReLU) for the images of each "
+        f"class of {data}, and its selectivity index: the mean for its top class over the mean "
+        "of the others' (`jaxdream.maps`).",
+        "",
+        f"**The map of {layer} most selective for class {table.label(label)} is map {m}**: its "
+        f"top class is {table.label(int(table.top[m]))}, its mean for that class "
+        f"{table.means[m, label]:.3f}, {table.selectivity_for(label)[m]:.2f} times its mean "
+        "for the other classes.",
     ]
     for name, t in tables.items():
         quiet = int(t.quiet.sum())

@@ -20,9 +20,10 @@ def test_quick_suite_runs_and_reports(tmp_path, capsys):
     assert record["conv_impls"]["batch"] == 8
     assert set(record["conv_impls"]["image_steps_per_s"]) == {"xla", "im2col", "fast"}
     networks = record["networks"]
-    assert set(networks) == {"mnist_cnn56", "user Linen CNN"}
+    assert set(networks) == {"mnist_cnn56", "user Linen CNN", "colour Linen CNN"}
     assert networks["mnist_cnn56"]["input_shape"] == [56, 56, 1]
     assert networks["user Linen CNN"]["input_shape"] == [28, 28, 1]
+    assert networks["colour Linen CNN"]["input_shape"] == [32, 32, 3]
     for w in networks.values():
         assert w["dream"]["median_s"] > 0 and w["oip"]["image_steps_per_s"] > 0
         assert w["oip"]["batch"] == 8 and w["tiles"] == 5
@@ -30,6 +31,8 @@ def test_quick_suite_runs_and_reports(tmp_path, capsys):
     assert "article: one dream (5 tiles)" in table and "OIP image-steps/s, batch 8" in table
     assert "| mnist_cnn56 (56x56x1): one dream (5 tiles), conv4:3 |" in table
     assert "| user Linen CNN: OIP image-steps/s, batch 8 |" in table
+    assert "| colour Linen CNN (32x32x3): one dream (5 tiles), Conv_1:3 |" in table
+    assert "networks.colour_Linen_CNN.s_per_oip_image_step" in suite.headline(record)
     assert "networks.mnist_cnn56.dream_s" in suite.headline(record)
 
 

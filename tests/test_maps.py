@@ -1,5 +1,6 @@
 """The selectivity study (``jaxdream.maps``): the table against a plain per-image computation,
-the index's definition, the stored tables of the bundled weights, and MNIST on a small split."""
+the index's definition, the stored tables of the bundled weights, MNIST on a small split, and
+networks of other input kinds (a colour network, a 40x24 one) with the data sets' errors."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -16,12 +18,16 @@ from jaxdream.maps import (
     CARD_HEADING,
     MapTable,
     bundled_tables,
+    dataset_map_table,
+    labelled_split,
     map_table,
     maps_card,
     mnist_map_table,
     write_tables,
 )
 from jaxdream.model import activations, standardize
+from jaxdream.network import as_network
+from tests.helpers import LinenCNN, refused
 
 
 def digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -77,7 +83,9 @@ def test_bad_layers_and_data_are_refused(tiny):
     with pytest.raises(ConfigError, match="layer of maps"):
         map_table(model, params, images, labels, "dense")
     with pytest.raises(DataError):
-        map_table(model, params, images[:, :20], labels)
+        map_table(model, params, np.stack([images, images], -1), labels)  # two channels
+    with pytest.raises(DataError, match="labels are 0"):
+        map_table(model, params, images, labels + 10)
     with pytest.raises(DataError):
         map_table(model, params, images, labels[:3])
     with pytest.raises(ConfigError, match="batch_size"):
@@ -223,3 +231,115 @@ def test_damaged_mnist_files_are_one_line_naming_the_folder(mnist_dir, tmp_path,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("jaxdream: error: MNIST's"), err
     assert str(tmp_path) in err[0] and "prepare it again" in err[0]
+
+
+@pytest.fixture(scope="module")
+def colour_net():
+    """The small Linen CNN on 32x32 RGB input, as a ``Network``: ``(network, params)``."""
+    module = LinenCNN()
+    params = jax.jit(lambda k: module.init(k, jnp.zeros((1, 32, 32, 3)))["params"])(
+        jax.random.key(1)
+    )
+    return as_network(module, params)
+
+
+def plain_means(network, params, x: np.ndarray, labels: np.ndarray, layer: str) -> np.ndarray:
+    """Per class ``(maps, classes)``: the mean over the images ``x`` (already the network's
+    input) of each map's mean activation, one image at a time."""
+    per_image = np.stack(
+        [np.asarray(network.activations(params, im)[layer]).mean((0, 1)) for im in x]
+    )
+    return np.stack([per_image[labels == c].mean(0) for c in range(10)], axis=1)
+
+
+def test_gray_digits_for_a_colour_network_are_repeated_resized_standardized(colour_net):
+    network, params = colour_net
+    images, labels = digits(20)
+    labels = np.arange(20) % 10
+    table = map_table(network, params, images, labels, "Conv_1", batch_size=8)
+    x = jnp.repeat(jnp.asarray(images, jnp.float32)[..., None] / 255.0, 3, axis=-1)
+    x = jax.vmap(standardize)(jax.image.resize(x, (20, 32, 32, 3), "bilinear"))
+    want = plain_means(network, params, np.asarray(x), labels, "Conv_1")
+    np.testing.assert_allclose(table.means, want, rtol=1e-4, atol=1e-5)
+    assert table.means.shape == (6, 10) and table.names is None
+
+
+def test_colour_images_for_a_gray_network_are_made_luminance(nnx_net):
+    network, params = as_network(nnx_net, input_shape=(40, 24, 1))
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (10, 30, 30, 3), np.uint8)
+    labels = np.arange(10) % 3
+    names = ("cat", "dog", "ship")
+    table = map_table(network, params, images, labels, "conv2", names=names)
+    gray = np.asarray(images, np.float32) @ np.asarray([0.299, 0.587, 0.114], np.float32)
+    x = jax.image.resize(jnp.asarray(gray)[..., None] / 255.0, (10, 40, 24, 1), "bilinear")
+    x = np.asarray(jax.vmap(standardize)(x))
+    per_image = np.stack(
+        [np.asarray(network.activations(params, im)["conv2"]).mean((0, 1)) for im in x]
+    )
+    want = np.stack([per_image[labels == c].mean(0) for c in range(3)], axis=1)
+    np.testing.assert_allclose(table.means, want, rtol=1e-4, atol=1e-5)
+    assert table.names == names and table.counts.tolist() == [4, 3, 3]
+    assert table.summary().splitlines()[2].startswith("| 0 (cat) |")
+    assert MapTable.from_dict(table.to_dict()).names == names
+    card = maps_card({"conv2": table}, data="pets test[:10]")
+    assert "class of pets test[:10]" in card and "most selective for class 2 (ship)" in card
+
+
+@pytest.mark.slow
+def test_mnist_for_a_colour_and_a_40x24_network(mnist_dir, colour_net, nnx_net):
+    for network, params, layer in (
+        (*colour_net, "Conv_1"),
+        (*as_network(nnx_net, input_shape=(40, 24, 1)), "conv2"),
+    ):
+        table = dataset_map_table(
+            layer, "test[:60]", "mnist", network=network, params=params, data_dir=mnist_dir
+        )
+        assert table.counts.sum() == 60 and table.means.shape[1] == 10
+        assert np.isfinite(table.means).all() and table.means.max() > 0
+
+
+def test_mnist_read_as_a_labelled_split(mnist_dir):
+    data = labelled_split("mnist", "test[:20]", mnist_dir)
+    assert data.images.shape == (20, 28, 28) and data.images.dtype == np.uint8
+    assert data.labels.shape == (20,) and data.names is None
+
+
+@pytest.mark.slow
+def test_maps_command_for_a_colour_network(mnist_dir, capsys):
+    from jaxdream.cli import main
+
+    net = ["--network", "tests/networks/linen_cnn.py:NET", "--input-shape", "32", "32", "3"]
+    argv = ["maps", *net, "--dataset", "mnist", "--data-dir", mnist_dir, "--split", "test[:40]"]
+    assert main([*argv, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["layer"] == "conv3" and sum(data["counts"]) == 40 and "classes" not in data
+    assert len(data["maps"]) == 8  # conv3: the network's deepest convolution
+
+
+@pytest.mark.parametrize(
+    "dataset, data_dir, words",
+    [
+        ("cifar10", "mnist", "'cifar10' is not prepared in"),
+        ("no_such_data_set", None, "is not a TFDS data set"),
+        ("imdb_reviews", None, "features 'image' and 'label'"),
+    ],
+)
+def test_data_sets_that_cannot_be_read_are_one_line(
+    mnist_dir, capsys, monkeypatch, dataset, data_dir, words
+):
+    """Absent from the folder (cifar10 where only MNIST lies), no TFDS name, no images: one
+    line, exit 2, before any network work; the library raises the project's errors."""
+    import jaxdream.maps
+
+    monkeypatch.setattr(jaxdream.maps, "_class_sums", None)  # any network work would fail
+    folder = str(Path(mnist_dir) / data_dir) if data_dir else mnist_dir
+    line = refused(capsys, ["maps", "--dataset", dataset, "--data-dir", folder])
+    assert words in line
+    with pytest.raises(DataError if data_dir else ConfigError, match=words.split()[-1]):
+        labelled_split(dataset, "test", folder)
+
+
+def test_save_is_for_mnist_and_a_checkpoint(capsys):
+    line = refused(capsys, ["maps", "--save", "--dataset", "cifar10"])
+    assert "--save" in line
