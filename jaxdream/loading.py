@@ -13,6 +13,7 @@ the network and its weights are only traced for their shapes (``jax.eval_shape``
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import itertools
@@ -30,6 +31,13 @@ from flax import nnx, serialization, traverse_util
 
 from jaxdream._files import atomic_write, check_regular_file
 from jaxdream.errors import CheckpointError, ConfigError
+from jaxdream.network import (
+    COMMON_SIDES,
+    check_channels,
+    checked_shape,
+    first_conv_channels,
+)
+from jaxdream.network import infer_input_shape as _infer
 
 __all__ = [
     "MAX_WEIGHTS_BYTES",
@@ -43,10 +51,9 @@ __all__ = [
     "weight_shapes",
 ]
 
-# The sides tried, in this order, where a network's input side is not given: the first at
-# which it runs (a dense head after a flatten fixes it) is its side.
-SIDES = (28, 32, 64, 96, 128, 160, 192, 224, 256, 299, 320, 384, 448, 512)
-CHANNELS = (1, 3)  # grey or RGB: the images jaxdream dreams
+# The sides tried, in this order, where a network's input side is not given
+# (``jaxdream.network.infer_input_shape``, the one inference).
+SIDES = COMMON_SIDES
 MAX_WEIGHTS_BYTES = 4 << 30
 _FILE_MODULES = itertools.count()  # private module names of the imported files
 
@@ -120,17 +127,6 @@ def load_network(spec: str) -> Module:
 
 
 # --------------------------------------------------------------------------- shapes
-
-
-def _kernels(tree: Any) -> list[tuple[str, tuple[int, ...]]]:
-    """The 4-D leaves (convolution kernels, ``(kh, kw, in, out)``) of a parameter tree, in
-    its order, each with its path."""
-    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
-    return [
-        (jax.tree_util.keystr(path), tuple(np.shape(leaf)))
-        for path, leaf in leaves
-        if len(np.shape(leaf)) == 4
-    ]
 
 
 def _nnx_weights(module: nnx.Module) -> nnx.State:
@@ -238,51 +234,54 @@ def _pure(params: Any) -> Any:
     return nnx.to_pure_dict(params) if isinstance(params, nnx.State) else params
 
 
-def _runs(module: Module, params: Any, input_shape: tuple[int, int, int]) -> Exception | None:
+def _runs(module: Module, params: Any, input_shape: tuple[int, int, int]) -> bool:
+    """Whether ``module`` runs on ``input_shape``; ``ConfigError`` for outputs that are not
+    arrays (no input shape mends them)."""
     try:
-        _call(module, params, input_shape)
-    except Exception as e:  # a shape that does not fit: Flax and JAX raise several types
-        return e
-    return None
+        out, _, kinds = _call(module, params, input_shape)
+    except Exception:  # a shape that does not fit: Flax and JAX raise several types
+        return False
+    _check_arrays(module, out, kinds)
+    return True
 
 
-def infer_input_shape(module: Module, params: Any = None) -> tuple[int, int, int]:
-    """The input shape ``(H, W, C)`` of ``module``: channels from its first convolution's
-    kernel (a Linen module without ``params``: grey, 1 channel), the side the first of
-    ``SIDES`` at which it runs with these weights (a dense head after a flatten fixes it).
-    Raises ``ConfigError`` (give ``input_shape``) where no side fits."""
-    if isinstance(module, nnx.Module) and params is None:
-        params = _nnx_weights(module)
-    kernels = _kernels(_pure(params)) if params is not None else []
-    channels = kernels[0][1][2] if kernels else 1
-    check_channels(channels)
-    for side in SIDES:
-        if _runs(module, params, (side, side, channels)) is None:
-            return (side, side, channels)
-    raise ConfigError(
-        f"cannot tell the input shape of {type(module).__name__}: it runs at none of the sides "
-        f"{SIDES[0]}..{SIDES[-1]}; give input_shape=(H, W, C) (--input-shape H W C)"
-    )
-
-
-def check_channels(channels: int) -> None:
-    """Refuse inputs other than grey (1 channel) and RGB (3)."""
-    if channels not in CHANNELS:
+def _check_arrays(module: Module, out: Any, kinds: list[str]) -> None:
+    if kinds or not jax.tree.leaves(out):
+        what = ", ".join(dict.fromkeys(kinds)) or "no array"
         raise ConfigError(
-            f"the network takes {channels}-channel inputs: jaxdream dreams grey (1 channel) or "
-            "RGB (3 channels) images"
+            f"{type(module).__name__} returns {what}, not arrays: its output must be an array "
+            "(or a dict or tuple of arrays)"
         )
 
 
-def _as_shape(input_shape: Any) -> tuple[int, int, int]:
-    try:
-        shape = tuple(int(n) for n in input_shape)
-    except (TypeError, ValueError):
-        shape = ()
-    if len(shape) != 3 or min(shape) < 1 or tuple(input_shape) != shape:
-        raise ConfigError(f"input shape must be three whole numbers (H, W, C), got {input_shape!r}")
-    check_channels(shape[2])
-    return shape
+def _fresh_channels(module: nn.Module) -> int | None:
+    """The first convolution's input channels of a Linen module's fresh weights (made for gray
+    inputs at the first common side it initializes at: 1, or ``None`` for no convolution)."""
+    for side in SIDES:
+        try:
+            shapes = weight_shapes(module, (side, side, 1))
+        except Exception:  # too small for its layers: Flax and JAX raise several types
+            continue
+        return first_conv_channels(shapes)
+    return 1
+
+
+def infer_input_shape(module: Module, params: Any = None) -> tuple[int, int, int]:
+    """The input shape ``(H, W, C)`` of ``module``, as ``jaxdream.network.infer_input_shape``
+    infers it: channels from its first convolution's kernel (a Linen module without
+    ``params``: gray, 1 channel), the first common side at which it runs with these weights (a
+    dense head after a flatten fixes it; without weights, fresh ones are made for the side, and
+    the first side it runs at is taken). ``ConfigError`` (give ``input_shape``) where no side
+    fits or several do, and for a module with no convolution."""
+    if isinstance(module, nnx.Module) and params is None:
+        params = _nnx_weights(module)
+    channels = _fresh_channels(module) if params is None else first_conv_channels(_pure(params))
+    return _infer(
+        functools.partial(_runs, module, params),
+        channels,
+        type(module).__name__,
+        fixed=params is not None,
+    )
 
 
 def check_input_shape(
@@ -300,7 +299,7 @@ def _checked(
 ) -> tuple[tuple[int, int, int], dict[str, tuple[int, ...]]]:
     """``(input shape, layer shapes)`` of ``module``, checked (``check_input_shape``) with one
     traced call."""
-    shape = infer_input_shape(module, params) if input_shape is None else _as_shape(input_shape)
+    shape = infer_input_shape(module, params) if input_shape is None else checked_shape(input_shape)
     try:
         out, layers, kinds = _call(module, params, shape)
     except Exception as e:  # a shape that does not fit: Flax and JAX raise several types
@@ -309,17 +308,12 @@ def _checked(
             f"not its shape: give --input-shape H W C): {_one_line(e)}"
         ) from e
     weights = params if params is not None else weight_shapes(module, shape)
-    if not _kernels(_pure(weights)):
+    if first_conv_channels(_pure(weights)) is None:
         raise ConfigError(
             f"{type(module).__name__} has no convolution (no 4-D kernel): jaxdream carves the "
             "maps of a convolutional network"
         )
-    if kinds or not jax.tree.leaves(out):
-        what = ", ".join(dict.fromkeys(kinds)) or "no array"
-        raise ConfigError(
-            f"{type(module).__name__} returns {what}, not arrays: its output must be an array "
-            "(or a dict or tuple of arrays)"
-        )
+    _check_arrays(module, out, kinds)
     empty = [name for name, s in layers.items() if 0 in s]
     if empty:
         raise ConfigError(
@@ -425,15 +419,14 @@ def load_weights(module: Module, path: str | os.PathLike, input_shape: Any = Non
         nnx.replace_by_pure_dict(state, jax.tree.map(jnp.asarray, have))
         return state
     if input_shape is None:
-        kernels = _kernels(have)
-        channels = kernels[0][1][2] if kernels else 1
+        channels = first_conv_channels(have) or 1
         check_channels(channels)
         shape = next(
             ((s, s, channels) for s in SIDES if _runs_with_shapes(module, have, (s, s, channels))),
             (SIDES[0], SIDES[0], channels),
         )
     else:
-        shape = _as_shape(input_shape)
+        shape = checked_shape(input_shape)
     try:
         want = weight_shapes(module, shape)
     except Exception as e:
@@ -481,7 +474,7 @@ def load(
     shapes are wanted)."""
     module = load_network(spec)
     if input_shape is not None:
-        input_shape = _as_shape(input_shape)
+        input_shape = checked_shape(input_shape)
     if weights is None and not isinstance(module, nnx.Module):
         shape = check_input_shape(module, None, input_shape)
         if not fresh:
