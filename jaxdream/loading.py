@@ -19,7 +19,7 @@ import importlib.util
 import itertools
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ __all__ = [
     "describe_layers",
     "infer_input_shape",
     "load_network",
+    "load_preprocess",
     "load_weights",
     "save_weights",
     "weight_shapes",
@@ -69,31 +70,65 @@ def _one_line(e: BaseException) -> str:
 # --------------------------------------------------------------------------- the network
 
 
-def _import_file(path: Path, spec: str) -> Any:
+def _import_file(path: Path, spec: str, flag: str = "--network") -> Any:
     """The Python file ``path`` imported under a private module name (its code runs)."""
     if not path.is_file():
-        raise ConfigError(f"--network {spec}: {path} does not exist")
+        raise ConfigError(f"{flag} {spec}: {path} does not exist")
     name = f"_jaxdream_network_{next(_FILE_MODULES)}"
     module_spec = importlib.util.spec_from_file_location(name, path)
     if module_spec is None or module_spec.loader is None:
-        raise ConfigError(f"--network {spec}: {path} cannot be imported as Python")
+        raise ConfigError(f"{flag} {spec}: {path} cannot be imported as Python")
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[name] = module  # dataclasses and pickling of its classes look it up
     try:
         module_spec.loader.exec_module(module)
     except Exception as e:
         sys.modules.pop(name, None)
-        raise ConfigError(f"--network {spec}: importing {path} failed: {_one_line(e)}") from e
+        raise ConfigError(f"{flag} {spec}: importing {path} failed: {_one_line(e)}") from e
     return module
 
 
-def _import_module(name: str, spec: str) -> Any:
+def _import_module(name: str, spec: str, flag: str = "--network") -> Any:
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as e:
-        raise ConfigError(f"--network {spec}: no module named {e.name or name!r}") from e
+        raise ConfigError(f"{flag} {spec}: no module named {e.name or name!r}") from e
     except Exception as e:
-        raise ConfigError(f"--network {spec}: importing {name} failed: {_one_line(e)}") from e
+        raise ConfigError(f"{flag} {spec}: importing {name} failed: {_one_line(e)}") from e
+
+
+def _named(spec: str, flag: str) -> tuple[Any, str]:
+    """``(the object, its name)`` that ``spec`` (``FILE.py:NAME`` or ``package.module:NAME``)
+    names; the file or module is imported (its code runs)."""
+    if not isinstance(spec, str) or spec.count(":") < 1 or not spec.rsplit(":", 1)[1]:
+        raise ConfigError(f"{flag} takes FILE.py:NAME or package.module:NAME, got {spec!r}")
+    where, name = spec.rsplit(":", 1)
+    if where.endswith(".py") or os.sep in where or "/" in where:  # a file
+        source = _import_file(Path(where), spec, flag)
+    else:
+        source = _import_module(where, spec, flag)
+    if not hasattr(source, name):
+        public = sorted(k for k in vars(source) if not k.startswith("_"))
+        raise ConfigError(
+            f"{flag} {spec}: {where} has no {name!r} (it has: {', '.join(public) or 'nothing'})"
+        )
+    return getattr(source, name), name
+
+
+def load_preprocess(spec: str) -> Callable:
+    """The network's own preprocessing named by ``spec`` (``FILE.py:NAME`` or
+    ``package.module:NAME``, as ``load_network``): a function from the carving's standardized
+    tile ``(H, W, C)`` to the network's input (``jaxdream.network.Preprocessed``), taken as it
+    is. The file is imported (its code runs). ``ConfigError`` naming what is wrong (no such
+    file, module or name, something that is not a function); the function itself is checked
+    against the network's input shape where the network is made (``check_preprocess``)."""
+    found, name = _named(spec, "--preprocess")
+    if not callable(found):
+        raise ConfigError(
+            f"--preprocess {spec}: {name} is of type {type(found).__name__}, not a function "
+            "from the standardized tile (H, W, C) to the network's input"
+        )
+    return found
 
 
 def load_network(spec: str) -> Module:
@@ -102,17 +137,7 @@ def load_network(spec: str) -> Module:
     class) returning one. The file is imported under a private module name: its code runs.
     Raises ``ConfigError`` naming what is wrong (no such file, module or name, a factory that
     raised, something that is not a network)."""
-    if not isinstance(spec, str) or spec.count(":") < 1 or not spec.rsplit(":", 1)[1]:
-        raise ConfigError(f"--network takes FILE.py:NAME or package.module:NAME, got {spec!r}")
-    where, name = spec.rsplit(":", 1)
-    is_file = where.endswith(".py") or os.sep in where or "/" in where
-    source = _import_file(Path(where), spec) if is_file else _import_module(where, spec)
-    if not hasattr(source, name):
-        public = sorted(k for k in vars(source) if not k.startswith("_"))
-        raise ConfigError(
-            f"--network {spec}: {where} has no {name!r} (it has: {', '.join(public) or 'nothing'})"
-        )
-    found = getattr(source, name)
+    found, name = _named(spec, "--network")
     if not isinstance(found, nn.Module | nnx.Module) and callable(found):
         try:
             found = found()

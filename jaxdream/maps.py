@@ -32,7 +32,7 @@ import functools
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -217,13 +217,15 @@ def mnist_map_table(
     *,
     network: Network | None = None,
     params: Mapping | None = None,
+    input_shape: tuple[int, int, int] | None = None,
+    preprocess: Callable | None = None,
     data_dir: str | None = None,
     model: Network | None = None,
 ) -> MapTable:
     """``map_table`` of ``layer`` on an MNIST split read through TFDS (``jaxdream.data``);
     the bundled network and weights unless ``network``/``params`` are given (``model``:
-    ``network``'s old name)."""
-    model, params = resolve(network_argument(network, model), params)
+    ``network``'s old name); ``input_shape`` and ``preprocess`` as for ``jaxdream.dream``."""
+    model, params = resolve(network_argument(network, model), params, input_shape, preprocess)
     data = load_split(split, data_dir)
     return map_table(model, params, data.images, data.labels, layer)
 

@@ -587,7 +587,7 @@ class Preprocessed:
 _CHECKED_PREPROCESS = Bounded(32)
 
 
-def _check_preprocess(preprocess: Any, shape: tuple[int, int, int]) -> None:
+def check_preprocess(preprocess: Any, shape: tuple[int, int, int]) -> None:
     """``ConfigError`` for a preprocessing that is not a hashable callable, that does not map a
     tile of ``shape`` to an array of ``shape``, or gives values that are not finite."""
     if not callable(preprocess):
@@ -620,8 +620,8 @@ def _check_preprocess(preprocess: Any, shape: tuple[int, int, int]) -> None:
         )
     if not jnp.issubdtype(out.dtype, jnp.floating):
         raise ConfigError(f"preprocess gives {out.dtype} values, not floating-point ones")
-    sample = np.linspace(-3, 3, math.prod(shape), dtype=np.float32).reshape(shape)
-    if not np.all(np.isfinite(np.asarray(preprocess(sample)))):
+    sample = jnp.linspace(-3, 3, math.prod(shape), dtype=jnp.float32).reshape(shape)
+    if not np.all(np.isfinite(np.asarray(jax.jit(preprocess)(sample)))):
         raise ConfigError("preprocess gives NaN or infinite values for a standardized tile")
     _CHECKED_PREPROCESS.put(key, True)
 
@@ -635,7 +635,7 @@ def with_preprocess(network: Network, preprocess: Callable | None) -> Network:
         if network.preprocess == preprocess:
             return network
         raise ConfigError("the network has a preprocessing of its own: give one, not two")
-    _check_preprocess(preprocess, tuple(network.input_shape))
+    check_preprocess(preprocess, tuple(network.input_shape))
     return Preprocessed(network, preprocess)
 
 
@@ -678,6 +678,8 @@ def _linen_network(module: nn.Module, params: Any, input_shape) -> LinenNetwork:
     shape = input_shape or infer_input_shape(
         functools.partial(_fits, apply), first_conv_channels(params)
     )
+    if input_shape is not None and not _fits(apply, shape):
+        raise ConfigError(f"the network does not run on {shape} with these params")
     network = LinenNetwork(module, shape)
     _check_outputs(network)
     return network
