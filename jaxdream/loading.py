@@ -34,6 +34,7 @@ from jaxdream.errors import CheckpointError, ConfigError
 from jaxdream.network import (
     COMMON_SIDES,
     check_channels,
+    check_preprocess,
     checked_shape,
     first_conv_channels,
 )
@@ -491,17 +492,21 @@ def load(
     weights: str | os.PathLike | None = None,
     input_shape: Any = None,
     fresh: bool = True,
+    preprocess: Callable | None = None,
 ) -> tuple[Module, Any, tuple[int, int, int]]:
     """``(module, params, input_shape)`` of the network ``spec`` (``load_network``) with the
-    weights file ``weights``, checked (``check_input_shape``) before any work: the command
-    line's loading. Without ``weights``, an NNX module's params are its own state and a Linen
-    module's fresh ones (one compiled ``init``), or ``None`` where ``fresh`` is false (only its
-    shapes are wanted)."""
+    weights file ``weights``, checked (``check_input_shape``; and its own ``preprocess``,
+    ``jaxdream.network.check_preprocess``) before any work: the command line's loading.
+    Without ``weights``, an NNX module's params are its own state and a Linen module's fresh
+    ones (one compiled ``init``), or ``None`` where ``fresh`` is false (only its shapes are
+    wanted)."""
     module = load_network(spec)
     if input_shape is not None:
         input_shape = checked_shape(input_shape)
     if weights is None and not isinstance(module, nnx.Module):
         shape = check_input_shape(module, None, input_shape)
+        if preprocess is not None:
+            check_preprocess(preprocess, shape)
         if not fresh:
             return module, None, shape
         x = np.zeros((1, *shape), np.float32)
@@ -509,4 +514,7 @@ def load(
         return module, params, shape
     own = weights is None  # an NNX module's own state
     params = _nnx_weights(module) if own else load_weights(module, weights, input_shape)
-    return module, params, check_input_shape(module, params, input_shape)
+    shape = check_input_shape(module, params, input_shape)
+    if preprocess is not None:
+        check_preprocess(preprocess, shape)
+    return module, params, shape

@@ -378,11 +378,7 @@ def load_network_flags(args: argparse.Namespace, fresh: bool = True) -> LoadedNe
 
     preprocess = preprocess_flags(own["--preprocess"], own["--input-norm"])
     given = tuple(shape) if shape is not None else None
-    module, params, inferred = load(spec, args.weights, given, fresh)
-    if preprocess is not None:
-        from jaxdream.network import check_preprocess
-
-        check_preprocess(preprocess, inferred)
+    module, params, inferred = load(spec, args.weights, given, fresh, preprocess)
     return LoadedNetwork(module, params, True, inferred, given, preprocess)
 
 
