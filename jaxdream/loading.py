@@ -18,6 +18,7 @@ import importlib
 import importlib.util
 import itertools
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -37,6 +38,7 @@ from jaxdream.network import (
     check_preprocess,
     checked_shape,
     first_conv_channels,
+    named_shapes,
 )
 from jaxdream.network import infer_input_shape as _infer
 
@@ -245,11 +247,11 @@ def _call_order(name: str, called: list[str]) -> tuple[int, int]:
     """Where layer ``name`` comes in a Linen call whose modules finished in the order
     ``called`` (their paths, the whole network's ``""`` last): a module's output when it
     finished, a value it ``sow``ed just before."""
-    if name == "output":
-        name = ""
-    base = name.split(".")[0]
-    if base not in called and base.rsplit("/", 1)[-1].isdigit():  # a module called twice
-        base = base.rsplit("/", 1)[0] if "/" in base else base
+    base = "" if name == "output" else name
+    again = re.fullmatch(r"(.*)_call(\d+)", base)  # a module's later call: ``name_callN``
+    if base not in called and again and again.group(1) in called:
+        calls = [i for i, path in enumerate(called) if path == again.group(1)]
+        return calls[min(int(again.group(2)), len(calls) - 1)], 1
     if base in called:
         return called.index(base), 1
     parent = base.rsplit("/", 1)[0] if "/" in base else ""
@@ -351,24 +353,13 @@ def _checked(
 
 def _layer_shapes(out: Any, inter: Mapping) -> dict[str, tuple[int, ...]]:
     """The named activations' shapes of one example from a call's captured intermediates (in
-    their order):
-    every submodule's ``__call__`` output named by its module path joined by ``/``, sown
-    values by their path and name, the whole network's output as ``output``."""
-    shapes: dict[str, tuple[int, ...]] = {}
-    for path, value in traverse_util.flatten_dict(dict(inter), keep_empty_nodes=False).items():
-        names = [str(p) for p in path if p != "__call__"]
-        name = "/".join(names) or "output"
-        values = value if isinstance(value, tuple) else (value,)
-        for i, v in enumerate(values):
-            for j, leaf in enumerate(jax.tree.leaves(v)):
-                key = name + (f"/{i}" if len(values) > 1 else "") + (f".{j}" if j else "")
-                if hasattr(leaf, "shape") and leaf.shape[:1] == (1,):
-                    shapes[key] = tuple(leaf.shape[1:])
-    if "output" not in shapes:
-        leaves = jax.tree.leaves(out)
-        if len(leaves) == 1 and leaves[0].shape[:1] == (1,):
-            shapes["output"] = tuple(leaves[0].shape[1:])
-    if "output" in shapes:  # the whole network's output last, after its layers
+    their order), named as the engine names them (``jaxdream.network``'s Linen and NNX
+    networks): every submodule's output by its module path joined by ``/``, sown values by
+    their path and name, the whole network's output as ``output`` (last)."""
+    tree = dict(inter)
+    tree.setdefault("__call__", (out,))
+    shapes = named_shapes(tree)
+    if "output" in shapes:
         shapes["output"] = shapes.pop("output")
     return shapes
 

@@ -15,6 +15,12 @@ crop a layer needs, the backend's compute choices); any other Flax network is on
 - ``NNXNetwork(graphdef, input_shape)``: an NNX module split by ``nnx.split``; its activations
   are its submodules' outputs (``nnx.capture``) and the ``nnx.Intermediate`` s it sows.
 
+The input shape is inferred here, once for every caller (``infer_input_shape``; the command
+line's loading, ``jaxdream.loading``, asks the same), or given (``input_shape=`` to
+``as_network``, ``resolve`` and every entry point). A network trained on inputs other than the
+carving's standardized tiles is given its own preprocessing (``preprocess=``: ``Preprocessed``,
+``normalized``), traced into the programs and part of their keys.
+
 Layer names are the network's own. The names the bundled CNN's presets use (``conv1``,
 ``conv2``, ``conv3``, their ``_pre``, ``logits``) are read by another network as
 ``layer_aliases`` says: ``conv3`` its deepest spatial activation, ``conv1`` its first,
@@ -189,6 +195,13 @@ def _named(tree: Mapping, prefix: tuple[str, ...] = ()) -> dict[str, Array]:
             if isinstance(v, jax.Array | np.ndarray) and v.ndim >= 1 and v.shape[0] == 1:
                 out[name if i == 0 else f"{name}_call{i}"] = v[0]
     return out
+
+
+def named_shapes(tree: Mapping) -> dict[str, tuple[int, ...]]:
+    """The shapes (one example's) of the activations that a call's captured intermediates
+    ``tree`` hold, named as ``LinenNetwork`` and ``NNXNetwork`` name them: the one naming of
+    layers (``jaxdream.loading.describe_layers`` lists the same names)."""
+    return {name: tuple(v.shape) for name, v in _named(tree).items()}
 
 
 @functools.cache

@@ -347,3 +347,29 @@ def test_a_dream_with_a_users_network_and_its_preprocessing(tmp_path, photo, cap
         assert main(["dream", str(photo), "-o", str(out), *argv, *flags]) == 0
         made[name] = out.read_bytes()
     assert len(set(made.values())) == 3  # the network sees each preprocessing
+
+
+def test_the_layers_listed_are_the_names_the_engine_reads():
+    """One naming of layers: ``describe_layers`` (``info``, without weights) and the engine's
+    network (``as_network``) name a module called twice, sown values and the output alike."""
+    import flax.linen as nn
+    import jax.numpy as jnp
+
+    from jaxdream.network import as_network
+
+    class Twice(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            x = nn.relu(nn.Conv(2, (3, 3))(x))
+            conv = nn.Conv(2, (3, 3))
+            x = conv(conv(x))
+            self.sow("intermediates", "kept", x)
+            return nn.Dense(3)(x.reshape(x.shape[0], -1))
+
+    module = Twice()
+    params = module.init(jax.random.key(0), jnp.zeros((1, 16, 16, 1)))["params"]
+    listed = describe_layers(module, params)
+    assert listed == as_network(module, params)[0].activation_shapes()
+    assert list(listed) == ["Conv_0", "Conv_1", "Conv_1_call1", "Dense_0", "kept", "output"]
+    for module, state in (load(NNX)[:2], (load_network(LINEN), fresh_linen_params())):
+        assert describe_layers(module, state) == as_network(module, state)[0].activation_shapes()
