@@ -377,6 +377,8 @@ def dream_many(
     *,
     network: Network | None = None,
     params: Mapping | None = None,
+    input_shape: tuple[int, int, int] | None = None,
+    preprocess: Callable | None = None,
     return_frames: bool = False,
     parallel: par.Execution | str = "auto",
     progress: Callable[[int], object] | None = None,
@@ -392,7 +394,9 @@ def dream_many(
     one iteration per call, with the same bytes (``dream_in_parts``). ``return_stages``: each
     result's ``stages`` (and frames) hold what every iteration did, for the stage figure
     (``jaxdream.figures.stage_figure``). For folders of photos, with batches
-    sized to memory and errors per photo, see ``jaxdream.dream_photos``."""
+    sized to memory and errors per photo, see ``jaxdream.dream_photos``.
+    ``input_shape`` and ``preprocess``: the network's input shape and its own preprocessing
+    (``jaxdream.network.resolve``)."""
     if isinstance(images, str | os.PathLike | bytes | np.ndarray | Image.Image | Photo):
         raise ImageError(
             "dream_many takes a list of photos (file names, PIL images or arrays); for one "
@@ -400,7 +404,7 @@ def dream_many(
         )
     if not isinstance(config, DreamConfig):
         raise ConfigError(f"config must be a DreamConfig, not {type(config).__name__}")
-    model, params = resolve(network_argument(network, model), params)
+    model, params = resolve(network_argument(network, model), params, input_shape, preprocess)
     _checked(config, model)
     photos = [load_photo(im) for im in images]
     if not photos:
@@ -433,6 +437,8 @@ def dream(
     *,
     network: Network | None = None,
     params: Mapping | None = None,
+    input_shape: tuple[int, int, int] | None = None,
+    preprocess: Callable | None = None,
     return_frames: bool = False,
     parallel: par.Execution | str = "auto",
     progress: Callable[[int], object] | None = None,
@@ -442,12 +448,16 @@ def dream(
     """Carve ``config``'s objectives into one photo. With no ``network`` and ``params``, the
     bundled CNN and weights; ``network`` may be any ``jaxdream.network.as_network`` takes (a
     Flax Linen module with its ``params``, an NNX module); ``model`` is ``network``'s old name.
-    ``parallel``, ``progress`` and ``return_stages`` as for ``dream_many``."""
+    ``parallel``, ``progress`` and ``return_stages`` as for ``dream_many``; ``input_shape`` and
+    ``preprocess``: the network's input shape and its own preprocessing
+    (``jaxdream.network.resolve``)."""
     return dream_many(
         [image],
         config,
         network=network_argument(network, model),
         params=params,
+        input_shape=input_shape,
+        preprocess=preprocess,
         return_frames=return_frames,
         parallel=parallel,
         progress=progress,

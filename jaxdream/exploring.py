@@ -154,18 +154,20 @@ def explore(
     *,
     network: Network | None = None,
     params: Mapping | None = None,
+    input_shape: tuple[int, int, int] | None = None,
+    preprocess: Callable | None = None,
     progress: Callable[[int], object] | None = None,
     model: Network | None = None,
 ) -> list[Explored]:
     """Dream ``photo`` once per map of ``layer`` (every tile carving that map; ``config``'s
-    other settings) in one compiled call; strongest first. ``network`` and ``params`` as for
-    ``dream`` (``model``: ``network``'s old name); ``progress(iterations_done)`` as for
-    ``dream``."""
+    other settings) in one compiled call; strongest first. ``network``, ``params``,
+    ``input_shape`` and ``preprocess`` as for ``dream`` (``model``: ``network``'s old name);
+    ``progress(iterations_done)`` as for ``dream``."""
     if not isinstance(config, DreamConfig):
         raise ConfigError(f"config must be a DreamConfig, not {type(config).__name__}")
     if not isinstance(layer, str):
         raise ConfigError(f"layer must be a layer's name, not {shown(layer)}")
-    model, params = resolve(network_argument(network, model), params)
+    model, params = resolve(network_argument(network, model), params, input_shape, preprocess)
     levels = tuple(dataclasses.replace(lv, maps=None, objective=None) for lv in config.levels)
     maps = list(maps) if isinstance(maps, Sequence) and not isinstance(maps, str) else None
     if not maps or not all(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -207,6 +207,8 @@ def dream_folder_run(
     *,
     network: Network | None = None,
     params: Mapping | None = None,
+    input_shape: tuple[int, int, int] | None = None,
+    preprocess: Callable | None = None,
     batch_size: int | None = None,
     display: Display = Display(),
     color: bool = False,
@@ -216,12 +218,15 @@ def dream_folder_run(
     """Dream the photos of ``plan`` (``many.dream_photos``, as each batch finishes) and write
     each one's files (``write_dream``; a GIF and stage figure where the plan's folders have
     them): an iterator of ``(photo, error)``. Settings are checked here, before any work.
-    ``network`` and ``params`` as for ``dream`` (``model``: ``network``'s old name)."""
+    ``network``, ``params``, ``input_shape`` and ``preprocess`` as for ``dream`` (``model``:
+    ``network``'s old name)."""
     dreams = dream_photos(
         [photo for photo, _ in plan.jobs],
         config,
         network=network_argument(network, model),
         params=params,
+        input_shape=input_shape,
+        preprocess=preprocess,
         batch_size=batch_size,
         return_frames=bool(plan.folders.gif),
         return_stages=bool(plan.folders.figure),

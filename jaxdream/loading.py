@@ -13,12 +13,14 @@ the network and its weights are only traced for their shapes (``jax.eval_shape``
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import itertools
 import os
+import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,15 @@ from flax import nnx, serialization, traverse_util
 
 from jaxdream._files import atomic_write, check_regular_file
 from jaxdream.errors import CheckpointError, ConfigError
+from jaxdream.network import (
+    COMMON_SIDES,
+    check_channels,
+    check_preprocess,
+    checked_shape,
+    first_conv_channels,
+    named_shapes,
+)
+from jaxdream.network import infer_input_shape as _infer
 
 __all__ = [
     "MAX_WEIGHTS_BYTES",
@@ -38,15 +49,15 @@ __all__ = [
     "describe_layers",
     "infer_input_shape",
     "load_network",
+    "load_preprocess",
     "load_weights",
     "save_weights",
     "weight_shapes",
 ]
 
-# The sides tried, in this order, where a network's input side is not given: the first at
-# which it runs (a dense head after a flatten fixes it) is its side.
-SIDES = (28, 32, 64, 96, 128, 160, 192, 224, 256, 299, 320, 384, 448, 512)
-CHANNELS = (1, 3)  # grey or RGB: the images jaxdream dreams
+# The sides tried, in this order, where a network's input side is not given
+# (``jaxdream.network.infer_input_shape``, the one inference).
+SIDES = COMMON_SIDES
 MAX_WEIGHTS_BYTES = 4 << 30
 _FILE_MODULES = itertools.count()  # private module names of the imported files
 
@@ -62,31 +73,65 @@ def _one_line(e: BaseException) -> str:
 # --------------------------------------------------------------------------- the network
 
 
-def _import_file(path: Path, spec: str) -> Any:
+def _import_file(path: Path, spec: str, flag: str = "--network") -> Any:
     """The Python file ``path`` imported under a private module name (its code runs)."""
     if not path.is_file():
-        raise ConfigError(f"--network {spec}: {path} does not exist")
+        raise ConfigError(f"{flag} {spec}: {path} does not exist")
     name = f"_jaxdream_network_{next(_FILE_MODULES)}"
     module_spec = importlib.util.spec_from_file_location(name, path)
     if module_spec is None or module_spec.loader is None:
-        raise ConfigError(f"--network {spec}: {path} cannot be imported as Python")
+        raise ConfigError(f"{flag} {spec}: {path} cannot be imported as Python")
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[name] = module  # dataclasses and pickling of its classes look it up
     try:
         module_spec.loader.exec_module(module)
     except Exception as e:
         sys.modules.pop(name, None)
-        raise ConfigError(f"--network {spec}: importing {path} failed: {_one_line(e)}") from e
+        raise ConfigError(f"{flag} {spec}: importing {path} failed: {_one_line(e)}") from e
     return module
 
 
-def _import_module(name: str, spec: str) -> Any:
+def _import_module(name: str, spec: str, flag: str = "--network") -> Any:
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as e:
-        raise ConfigError(f"--network {spec}: no module named {e.name or name!r}") from e
+        raise ConfigError(f"{flag} {spec}: no module named {e.name or name!r}") from e
     except Exception as e:
-        raise ConfigError(f"--network {spec}: importing {name} failed: {_one_line(e)}") from e
+        raise ConfigError(f"{flag} {spec}: importing {name} failed: {_one_line(e)}") from e
+
+
+def _named(spec: str, flag: str) -> tuple[Any, str]:
+    """``(the object, its name)`` that ``spec`` (``FILE.py:NAME`` or ``package.module:NAME``)
+    names; the file or module is imported (its code runs)."""
+    if not isinstance(spec, str) or spec.count(":") < 1 or not spec.rsplit(":", 1)[1]:
+        raise ConfigError(f"{flag} takes FILE.py:NAME or package.module:NAME, got {spec!r}")
+    where, name = spec.rsplit(":", 1)
+    if where.endswith(".py") or os.sep in where or "/" in where:  # a file
+        source = _import_file(Path(where), spec, flag)
+    else:
+        source = _import_module(where, spec, flag)
+    if not hasattr(source, name):
+        public = sorted(k for k in vars(source) if not k.startswith("_"))
+        raise ConfigError(
+            f"{flag} {spec}: {where} has no {name!r} (it has: {', '.join(public) or 'nothing'})"
+        )
+    return getattr(source, name), name
+
+
+def load_preprocess(spec: str) -> Callable:
+    """The network's own preprocessing named by ``spec`` (``FILE.py:NAME`` or
+    ``package.module:NAME``, as ``load_network``): a function from the carving's standardized
+    tile ``(H, W, C)`` to the network's input (``jaxdream.network.Preprocessed``), taken as it
+    is. The file is imported (its code runs). ``ConfigError`` naming what is wrong (no such
+    file, module or name, something that is not a function); the function itself is checked
+    against the network's input shape where the network is made (``check_preprocess``)."""
+    found, name = _named(spec, "--preprocess")
+    if not callable(found):
+        raise ConfigError(
+            f"--preprocess {spec}: {name} is of type {type(found).__name__}, not a function "
+            "from the standardized tile (H, W, C) to the network's input"
+        )
+    return found
 
 
 def load_network(spec: str) -> Module:
@@ -95,17 +140,7 @@ def load_network(spec: str) -> Module:
     class) returning one. The file is imported under a private module name: its code runs.
     Raises ``ConfigError`` naming what is wrong (no such file, module or name, a factory that
     raised, something that is not a network)."""
-    if not isinstance(spec, str) or spec.count(":") < 1 or not spec.rsplit(":", 1)[1]:
-        raise ConfigError(f"--network takes FILE.py:NAME or package.module:NAME, got {spec!r}")
-    where, name = spec.rsplit(":", 1)
-    is_file = where.endswith(".py") or os.sep in where or "/" in where
-    source = _import_file(Path(where), spec) if is_file else _import_module(where, spec)
-    if not hasattr(source, name):
-        public = sorted(k for k in vars(source) if not k.startswith("_"))
-        raise ConfigError(
-            f"--network {spec}: {where} has no {name!r} (it has: {', '.join(public) or 'nothing'})"
-        )
-    found = getattr(source, name)
+    found, name = _named(spec, "--network")
     if not isinstance(found, nn.Module | nnx.Module) and callable(found):
         try:
             found = found()
@@ -120,17 +155,6 @@ def load_network(spec: str) -> Module:
 
 
 # --------------------------------------------------------------------------- shapes
-
-
-def _kernels(tree: Any) -> list[tuple[str, tuple[int, ...]]]:
-    """The 4-D leaves (convolution kernels, ``(kh, kw, in, out)``) of a parameter tree, in
-    its order, each with its path."""
-    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
-    return [
-        (jax.tree_util.keystr(path), tuple(np.shape(leaf)))
-        for path, leaf in leaves
-        if len(np.shape(leaf)) == 4
-    ]
 
 
 def _nnx_weights(module: nnx.Module) -> nnx.State:
@@ -223,11 +247,11 @@ def _call_order(name: str, called: list[str]) -> tuple[int, int]:
     """Where layer ``name`` comes in a Linen call whose modules finished in the order
     ``called`` (their paths, the whole network's ``""`` last): a module's output when it
     finished, a value it ``sow``ed just before."""
-    if name == "output":
-        name = ""
-    base = name.split(".")[0]
-    if base not in called and base.rsplit("/", 1)[-1].isdigit():  # a module called twice
-        base = base.rsplit("/", 1)[0] if "/" in base else base
+    base = "" if name == "output" else name
+    again = re.fullmatch(r"(.*)_call(\d+)", base)  # a module's later call: ``name_callN``
+    if base not in called and again and again.group(1) in called:
+        calls = [i for i, path in enumerate(called) if path == again.group(1)]
+        return calls[min(int(again.group(2)), len(calls) - 1)], 1
     if base in called:
         return called.index(base), 1
     parent = base.rsplit("/", 1)[0] if "/" in base else ""
@@ -238,51 +262,54 @@ def _pure(params: Any) -> Any:
     return nnx.to_pure_dict(params) if isinstance(params, nnx.State) else params
 
 
-def _runs(module: Module, params: Any, input_shape: tuple[int, int, int]) -> Exception | None:
+def _runs(module: Module, params: Any, input_shape: tuple[int, int, int]) -> bool:
+    """Whether ``module`` runs on ``input_shape``; ``ConfigError`` for outputs that are not
+    arrays (no input shape mends them)."""
     try:
-        _call(module, params, input_shape)
-    except Exception as e:  # a shape that does not fit: Flax and JAX raise several types
-        return e
-    return None
+        out, _, kinds = _call(module, params, input_shape)
+    except Exception:  # a shape that does not fit: Flax and JAX raise several types
+        return False
+    _check_arrays(module, out, kinds)
+    return True
 
 
-def infer_input_shape(module: Module, params: Any = None) -> tuple[int, int, int]:
-    """The input shape ``(H, W, C)`` of ``module``: channels from its first convolution's
-    kernel (a Linen module without ``params``: grey, 1 channel), the side the first of
-    ``SIDES`` at which it runs with these weights (a dense head after a flatten fixes it).
-    Raises ``ConfigError`` (give ``input_shape``) where no side fits."""
-    if isinstance(module, nnx.Module) and params is None:
-        params = _nnx_weights(module)
-    kernels = _kernels(_pure(params)) if params is not None else []
-    channels = kernels[0][1][2] if kernels else 1
-    check_channels(channels)
-    for side in SIDES:
-        if _runs(module, params, (side, side, channels)) is None:
-            return (side, side, channels)
-    raise ConfigError(
-        f"cannot tell the input shape of {type(module).__name__}: it runs at none of the sides "
-        f"{SIDES[0]}..{SIDES[-1]}; give input_shape=(H, W, C) (--input-shape H W C)"
-    )
-
-
-def check_channels(channels: int) -> None:
-    """Refuse inputs other than grey (1 channel) and RGB (3)."""
-    if channels not in CHANNELS:
+def _check_arrays(module: Module, out: Any, kinds: list[str]) -> None:
+    if kinds or not jax.tree.leaves(out):
+        what = ", ".join(dict.fromkeys(kinds)) or "no array"
         raise ConfigError(
-            f"the network takes {channels}-channel inputs: jaxdream dreams grey (1 channel) or "
-            "RGB (3 channels) images"
+            f"{type(module).__name__} returns {what}, not arrays: its output must be an array "
+            "(or a dict or tuple of arrays)"
         )
 
 
-def _as_shape(input_shape: Any) -> tuple[int, int, int]:
-    try:
-        shape = tuple(int(n) for n in input_shape)
-    except (TypeError, ValueError):
-        shape = ()
-    if len(shape) != 3 or min(shape) < 1 or tuple(input_shape) != shape:
-        raise ConfigError(f"input shape must be three whole numbers (H, W, C), got {input_shape!r}")
-    check_channels(shape[2])
-    return shape
+def _fresh_channels(module: nn.Module) -> int | None:
+    """The first convolution's input channels of a Linen module's fresh weights (made for gray
+    inputs at the first common side it initializes at: 1, or ``None`` for no convolution)."""
+    for side in SIDES:
+        try:
+            shapes = weight_shapes(module, (side, side, 1))
+        except Exception:  # too small for its layers: Flax and JAX raise several types
+            continue
+        return first_conv_channels(shapes)
+    return 1
+
+
+def infer_input_shape(module: Module, params: Any = None) -> tuple[int, int, int]:
+    """The input shape ``(H, W, C)`` of ``module``, as ``jaxdream.network.infer_input_shape``
+    infers it: channels from its first convolution's kernel (a Linen module without
+    ``params``: gray, 1 channel), the first common side at which it runs with these weights (a
+    dense head after a flatten fixes it; without weights, fresh ones are made for the side, and
+    the first side it runs at is taken). ``ConfigError`` (give ``input_shape``) where no side
+    fits or several do, and for a module with no convolution."""
+    if isinstance(module, nnx.Module) and params is None:
+        params = _nnx_weights(module)
+    channels = _fresh_channels(module) if params is None else first_conv_channels(_pure(params))
+    return _infer(
+        functools.partial(_runs, module, params),
+        channels,
+        type(module).__name__,
+        fixed=params is not None,
+    )
 
 
 def check_input_shape(
@@ -300,7 +327,7 @@ def _checked(
 ) -> tuple[tuple[int, int, int], dict[str, tuple[int, ...]]]:
     """``(input shape, layer shapes)`` of ``module``, checked (``check_input_shape``) with one
     traced call."""
-    shape = infer_input_shape(module, params) if input_shape is None else _as_shape(input_shape)
+    shape = infer_input_shape(module, params) if input_shape is None else checked_shape(input_shape)
     try:
         out, layers, kinds = _call(module, params, shape)
     except Exception as e:  # a shape that does not fit: Flax and JAX raise several types
@@ -309,17 +336,12 @@ def _checked(
             f"not its shape: give --input-shape H W C): {_one_line(e)}"
         ) from e
     weights = params if params is not None else weight_shapes(module, shape)
-    if not _kernels(_pure(weights)):
+    if first_conv_channels(_pure(weights)) is None:
         raise ConfigError(
             f"{type(module).__name__} has no convolution (no 4-D kernel): jaxdream carves the "
             "maps of a convolutional network"
         )
-    if kinds or not jax.tree.leaves(out):
-        what = ", ".join(dict.fromkeys(kinds)) or "no array"
-        raise ConfigError(
-            f"{type(module).__name__} returns {what}, not arrays: its output must be an array "
-            "(or a dict or tuple of arrays)"
-        )
+    _check_arrays(module, out, kinds)
     empty = [name for name, s in layers.items() if 0 in s]
     if empty:
         raise ConfigError(
@@ -331,24 +353,13 @@ def _checked(
 
 def _layer_shapes(out: Any, inter: Mapping) -> dict[str, tuple[int, ...]]:
     """The named activations' shapes of one example from a call's captured intermediates (in
-    their order):
-    every submodule's ``__call__`` output named by its module path joined by ``/``, sown
-    values by their path and name, the whole network's output as ``output``."""
-    shapes: dict[str, tuple[int, ...]] = {}
-    for path, value in traverse_util.flatten_dict(dict(inter), keep_empty_nodes=False).items():
-        names = [str(p) for p in path if p != "__call__"]
-        name = "/".join(names) or "output"
-        values = value if isinstance(value, tuple) else (value,)
-        for i, v in enumerate(values):
-            for j, leaf in enumerate(jax.tree.leaves(v)):
-                key = name + (f"/{i}" if len(values) > 1 else "") + (f".{j}" if j else "")
-                if hasattr(leaf, "shape") and leaf.shape[:1] == (1,):
-                    shapes[key] = tuple(leaf.shape[1:])
-    if "output" not in shapes:
-        leaves = jax.tree.leaves(out)
-        if len(leaves) == 1 and leaves[0].shape[:1] == (1,):
-            shapes["output"] = tuple(leaves[0].shape[1:])
-    if "output" in shapes:  # the whole network's output last, after its layers
+    their order), named as the engine names them (``jaxdream.network``'s Linen and NNX
+    networks): every submodule's output by its module path joined by ``/``, sown values by
+    their path and name, the whole network's output as ``output`` (last)."""
+    tree = dict(inter)
+    tree.setdefault("__call__", (out,))
+    shapes = named_shapes(tree)
+    if "output" in shapes:
         shapes["output"] = shapes.pop("output")
     return shapes
 
@@ -425,15 +436,14 @@ def load_weights(module: Module, path: str | os.PathLike, input_shape: Any = Non
         nnx.replace_by_pure_dict(state, jax.tree.map(jnp.asarray, have))
         return state
     if input_shape is None:
-        kernels = _kernels(have)
-        channels = kernels[0][1][2] if kernels else 1
+        channels = first_conv_channels(have) or 1
         check_channels(channels)
         shape = next(
             ((s, s, channels) for s in SIDES if _runs_with_shapes(module, have, (s, s, channels))),
             (SIDES[0], SIDES[0], channels),
         )
     else:
-        shape = _as_shape(input_shape)
+        shape = checked_shape(input_shape)
     try:
         want = weight_shapes(module, shape)
     except Exception as e:
@@ -473,17 +483,21 @@ def load(
     weights: str | os.PathLike | None = None,
     input_shape: Any = None,
     fresh: bool = True,
+    preprocess: Callable | None = None,
 ) -> tuple[Module, Any, tuple[int, int, int]]:
     """``(module, params, input_shape)`` of the network ``spec`` (``load_network``) with the
-    weights file ``weights``, checked (``check_input_shape``) before any work: the command
-    line's loading. Without ``weights``, an NNX module's params are its own state and a Linen
-    module's fresh ones (one compiled ``init``), or ``None`` where ``fresh`` is false (only its
-    shapes are wanted)."""
+    weights file ``weights``, checked (``check_input_shape``; and its own ``preprocess``,
+    ``jaxdream.network.check_preprocess``) before any work: the command line's loading.
+    Without ``weights``, an NNX module's params are its own state and a Linen module's fresh
+    ones (one compiled ``init``), or ``None`` where ``fresh`` is false (only its shapes are
+    wanted)."""
     module = load_network(spec)
     if input_shape is not None:
-        input_shape = _as_shape(input_shape)
+        input_shape = checked_shape(input_shape)
     if weights is None and not isinstance(module, nnx.Module):
         shape = check_input_shape(module, None, input_shape)
+        if preprocess is not None:
+            check_preprocess(preprocess, shape)
         if not fresh:
             return module, None, shape
         x = np.zeros((1, *shape), np.float32)
@@ -491,4 +505,7 @@ def load(
         return module, params, shape
     own = weights is None  # an NNX module's own state
     params = _nnx_weights(module) if own else load_weights(module, weights, input_shape)
-    return module, params, check_input_shape(module, params, input_shape)
+    shape = check_input_shape(module, params, input_shape)
+    if preprocess is not None:
+        check_preprocess(preprocess, shape)
+    return module, params, shape

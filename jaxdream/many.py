@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import NamedTuple
 
 import jax
@@ -311,6 +311,8 @@ def dream_photos(
     *,
     network: Network | None = None,
     params: Mapping | None = None,
+    input_shape: tuple[int, int, int] | None = None,
+    preprocess: Callable | None = None,
     batch_size: int | None = None,
     return_frames: bool = False,
     ordered: bool = True,
@@ -322,7 +324,8 @@ def dream_photos(
     working shape, dreamed in batches of ``batch_size`` (default: from the device's memory and
     the compiled program's memory analysis) sharded over this process's devices; unreadable
     photos come back with their error. The iterator's ``compiled`` counts compiled programs.
-    ``network`` and ``params`` as for ``dream`` (``model``: ``network``'s old name).
+    ``network``, ``params``, ``input_shape`` and ``preprocess`` as for ``dream`` (``model``:
+    ``network``'s old name).
 
     >>> import numpy as np
     >>> photos = [np.random.default_rng(i).random((40, 60)) for i in range(3)]
@@ -341,7 +344,8 @@ def dream_photos(
         ("return_stages", return_stages),
     ):
         flag(name, value)
-    model, params = resolve(network_argument(network, model), params)
+    network = network_argument(network, model)
+    model, params = resolve(network, params, input_shape, preprocess)
     config.check(model)
     return PhotoDreams(
         photos, config, model, params, batch_size, return_frames, ordered, return_stages

@@ -40,7 +40,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -333,13 +333,15 @@ def mnist_map_table(
     *,
     network: Network | None = None,
     params: Mapping | None = None,
+    input_shape: tuple[int, int, int] | None = None,
+    preprocess: Callable | None = None,
     data_dir: str | None = None,
     model: Network | None = None,
 ) -> MapTable:
     """``map_table`` of ``layer`` on an MNIST split read through TFDS (``jaxdream.data``);
     the bundled network and weights unless ``network``/``params`` are given (``model``:
-    ``network``'s old name)."""
-    model, params = resolve(network_argument(network, model), params)
+    ``network``'s old name); ``input_shape`` and ``preprocess`` as for ``jaxdream.dream``."""
+    model, params = resolve(network_argument(network, model), params, input_shape, preprocess)
     data = load_split(split, data_dir)
     return map_table(model, params, data.images, data.labels, layer)
 
@@ -351,14 +353,16 @@ def dataset_map_table(
     *,
     network: Network | None = None,
     params: Mapping | None = None,
+    input_shape: tuple[int, int, int] | None = None,
+    preprocess: Callable | None = None,
     data_dir: str | None = None,
 ) -> MapTable:
     """``map_table`` of ``layer`` on split ``split`` of the labelled TFDS data set ``dataset``
     (``labelled_split``: read, and its errors raised, before any network work), its images made
     the network's input kind; the bundled network and weights unless ``network``/``params``
-    are given."""
+    are given; ``input_shape`` and ``preprocess`` as for ``jaxdream.dream``."""
     data = labelled_split(dataset, split, data_dir)
-    model, params = resolve(network, params)
+    model, params = resolve(network, params, input_shape, preprocess)
     return map_table(model, params, data.images, data.labels, layer, names=data.names)
 
 

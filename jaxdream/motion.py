@@ -52,7 +52,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import NamedTuple
 
 import jax
@@ -431,6 +431,8 @@ def zoom(
     size: str = "working",
     network: Network | None = None,
     params: Mapping | None = None,
+    input_shape: tuple[int, int, int] | None = None,
+    preprocess: Callable | None = None,
     model: Network | None = None,
     parallel: par.Execution | str = "auto",
     resume: Mapping | None = None,
@@ -446,7 +448,8 @@ def zoom(
     working size; ``"enlarged"``, the working-size frames enlarged to that size.
     ``config.strength``: how much of each frame's carving the frames show (0: the photo moved,
     frame after frame). ``resume``: a ``ZoomFrames.state()`` to continue from (its next frame
-    on). Bad settings raise ``ConfigError`` (and a bad photo ``ImageError``) before any work."""
+    on). Bad settings raise ``ConfigError`` (and a bad photo ``ImageError``) before any work.
+    ``network``, ``params``, ``input_shape`` and ``preprocess`` as for ``jaxdream.dream``."""
     if not isinstance(config, DreamConfig):
         raise ConfigError(f"config must be a DreamConfig, not {type(config).__name__}")
     whole_number("frames", frames, 1, MAX_FRAMES)
@@ -460,7 +463,8 @@ def zoom(
     pan = tuple(pan) if isinstance(pan, tuple | list) else pan
     motion = Motion(zoom, rotate, pan)
     motion.check()
-    model, params = resolve(network_argument(network, model), params)
+    network = network_argument(network, model)
+    model, params = resolve(network, params, input_shape, preprocess)
     config.check(model)
     channels = is_color(model)  # the dreams carve the photo's RGB: their colours are their own
     loaded = load_photo(photo)

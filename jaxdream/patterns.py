@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 import jax
@@ -154,10 +154,14 @@ def oip(
     parallel: Execution | str = "auto",
     *,
     network: Network | None = None,
+    input_shape: tuple[int, int, int] | None = None,
+    preprocess: Callable | None = None,
 ) -> OIPResult:
     """Run OIP on a batch of images of the network's input size (or one image), checking the
     objective first. ``network`` (the bundled CNN by default; ``jaxdream.network.as_network``
-    takes a Flax module) with its ``params`` (``model``: ``network``'s old name).
+    takes a Flax module) with its ``params`` (``model``: ``network``'s old name);
+    ``input_shape`` and ``preprocess``: the network's input shape and its own preprocessing
+    (``jaxdream.network.resolve``).
 
     ``objective`` leaves may be scalars (all images alike) or length-``B`` arrays (one value per
     image). ``conv_criterion`` (e.g. the article's ``2e-4``) stops each image on its own.
@@ -165,7 +169,8 @@ def oip(
     or an ``Execution``, whose ``images`` strategy is used). The bundled CNN's ``"auto"``
     compute choices are made here, for the default backend (``jaxdream.compute``).
     """
-    model, params = resolve(network_argument(network, model), params)
+    network = network_argument(network, model)
+    model, params = resolve(network, params, input_shape, preprocess)
     model = resolved(model)
     objective.validate(layer_shapes(model))
     images = jnp.asarray(images, jnp.float32)
@@ -225,7 +230,8 @@ def oip_from_noise(
     result and how many starts each image took (``restarts + 2`` where all were dead)."""
     objective = broadcast_objective(objective, n)
     network = network_argument(kwargs.pop("network", None), kwargs.pop("model", None))
-    network, params = resolve(network, params)
+    shape, preprocess = kwargs.pop("input_shape", None), kwargs.pop("preprocess", None)
+    network, params = resolve(network, params, shape, preprocess)
     kwargs["network"] = network
     keys = jax.random.split(key, restarts + 1)
     start = _noise_starts(network, keys[0], n, amplitude)

@@ -287,3 +287,89 @@ def test_an_oip_with_a_users_network(tmp_path, capsys):
     argv = ["oip", "-o", str(out), "--steps", "2", "--network", NNX, "--layer", "conv2"]
     assert main([*argv, "--map", "3"]) == 0
     assert out.is_file()
+
+
+# --------------------------------------------------------------------------- preprocessing
+
+PREPROCESS = NETWORKS / "preprocess.py"
+BAD_PREPROCESSING = [
+    (["--preprocess", f"{PREPROCESS}:NOT_A_FUNCTION"], "is of type float, not a function"),
+    (["--preprocess", f"{PREPROCESS}:missing"], "has no 'missing' (it has: NOT_A_FUNCTION"),
+    (["--preprocess", f"{PREPROCESS}:flat"], "preprocess gives (784,) for a tile of (28, 28, 1)"),
+    (["--preprocess", "pixels"], "--preprocess takes FILE.py:NAME or package.module:NAME"),
+    (["--input-norm", "0.1", "0.2", "0.3"], "--input-norm takes the means then the stds"),
+    (["--input-norm", "0.1", "0"], "std and pixel_std must be above 0"),
+    (["--input-norm", "nan", "1"], "mean must be finite numbers"),
+    (["--input-norm", "0.1", "0.3", "--preprocess", f"{PREPROCESS}:pixels"], "give one"),
+]
+
+
+def test_a_preprocessing_loads_from_a_file_and_a_module():
+    from jaxdream.loading import load_preprocess
+
+    for spec in (f"{PREPROCESS}:pixels", "tests.networks.preprocess:pixels"):
+        assert load_preprocess(spec).__name__ == "pixels"
+
+
+@pytest.mark.parametrize("flags, says", BAD_PREPROCESSING)
+def test_a_bad_preprocessing_is_refused_on_the_command_line(tmp_path, photo, capsys, flags, says):
+    out = tmp_path / "out"
+    out.mkdir()
+    with no_compilation():
+        line = refused(capsys, dream_argv(out, photo, "--network", LINEN, *flags), out)
+    assert says in line, line
+
+
+def test_a_preprocessing_of_infinite_values_or_without_a_network_is_refused(
+    tmp_path, photo, capsys
+):
+    out = tmp_path / "out"
+    out.mkdir()
+    flags = ["--network", LINEN, "--preprocess", f"{PREPROCESS}:infinite"]
+    assert "NaN or infinite" in refused(capsys, dream_argv(out, photo, *flags), out)
+    for flags in (["--input-norm", "0.1", "0.3"], ["--preprocess", f"{PREPROCESS}:pixels"]):
+        line = refused(capsys, dream_argv(out, photo, *flags), out)
+        assert "own preprocessing of a --network: give both" in line
+
+
+@pytest.mark.slow
+def test_a_dream_with_a_users_network_and_its_preprocessing(tmp_path, photo, capsys):
+    path, _ = linen_weights(tmp_path)
+    argv = [*TINY_DREAM_FLAGS, "--no-color", "--layer", "Conv_1", "--map", "3"]
+    argv += ["--network", LINEN, "--weights", str(path)]
+    made = {}
+    for name, flags in {
+        "plain": [],
+        "norm": ["--input-norm", "0.1307", "0.3081"],
+        "file": ["--preprocess", f"{PREPROCESS}:pixels"],
+    }.items():
+        out = tmp_path / f"{name}.png"
+        assert main(["dream", str(photo), "-o", str(out), *argv, *flags]) == 0
+        made[name] = out.read_bytes()
+    assert len(set(made.values())) == 3  # the network sees each preprocessing
+
+
+def test_the_layers_listed_are_the_names_the_engine_reads():
+    """One naming of layers: ``describe_layers`` (``info``, without weights) and the engine's
+    network (``as_network``) name a module called twice, sown values and the output alike."""
+    import flax.linen as nn
+    import jax.numpy as jnp
+
+    from jaxdream.network import as_network
+
+    class Twice(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            x = nn.relu(nn.Conv(2, (3, 3))(x))
+            conv = nn.Conv(2, (3, 3))
+            x = conv(conv(x))
+            self.sow("intermediates", "kept", x)
+            return nn.Dense(3)(x.reshape(x.shape[0], -1))
+
+    module = Twice()
+    params = module.init(jax.random.key(0), jnp.zeros((1, 16, 16, 1)))["params"]
+    listed = describe_layers(module, params)
+    assert listed == as_network(module, params)[0].activation_shapes()
+    assert list(listed) == ["Conv_0", "Conv_1", "Conv_1_call1", "Dense_0", "kept", "output"]
+    for module, state in (load(NNX)[:2], (load_network(LINEN), fresh_linen_params())):
+        assert describe_layers(module, state) == as_network(module, state)[0].activation_shapes()

@@ -220,3 +220,180 @@ def test_a_video_dreamt_with_a_user_network(tmp_path, linen):
     config = CFG.replace(layer="Conv_1")
     frames = list(dream_video(clip, config, coherence="blend", network=network, params=params))
     assert len(frames) == 3 and frames[0].shape == (48, 64)
+
+
+# --------------------------------------------------------------------------- input shape and
+# the network's own preprocessing
+
+
+def test_the_bundled_cnn_refuses_another_input_shape(tiny):
+    model, params = tiny
+    assert resolve(model, params, input_shape=(28, 28, 1))[0] == model
+    with pytest.raises(ConfigError, match=r"takes inputs of shape \(28, 28, 1\), not"):
+        resolve(model, params, input_shape=(32, 32, 1))
+    with pytest.raises(ConfigError, match=r"not the input_shape given"):
+        jaxdream.dream(PHOTO, CFG, network=model, params=params, input_shape=(56, 56, 1))
+
+
+def test_a_linen_network_is_made_again_at_another_input_shape(linen_net, linen):
+    module, params = linen_net
+    network, _ = linen
+
+    class Convolutional(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return nn.Conv(3, (3, 3))(x)
+
+    conv = Convolutional()
+    weights = conv.init(jax.random.key(0), jnp.zeros((1, 8, 8, 1)))["params"]
+    made, _ = as_network(conv, weights, input_shape=(20, 20, 1))
+    again, _ = resolve(made, weights, input_shape=(24, 16, 1))
+    assert again.input_shape == (24, 16, 1) and again.activation_shapes()["Conv_0"] == (24, 16, 3)
+    with pytest.raises(ConfigError, match=r"does not run on \(40, 40, 1\) with these params"):
+        resolve(network, params, input_shape=(40, 40, 1))  # its dense head fixes 32x32
+    with pytest.raises(ConfigError, match="does not run on"):
+        as_network(module, params, input_shape=(40, 40, 1))
+
+
+def test_model_from_params_reads_both_bundled_networks_and_refuses_what_it_cannot_tell():
+    from jaxdream.checkpoint import load_model
+    from jaxdream.model import init_params
+    from jaxdream.network import model_from_params
+
+    for name in ("mnist_cnn", "mnist_cnn56"):
+        model, params = load_model(name)
+        assert model_from_params(params).architecture == model.architecture, name
+        assert resolve(None, params)[0].input_shape == model.input_shape
+    # 32x32 valid and 16x16 same give the dense layer as many values: params cannot tell
+    both = init_params(CNN(widths=(4, 4, 4), hidden=8, input_size=(32, 32)), jax.random.key(0))
+    with pytest.raises(ConfigError, match=r"\(several padding and input side fit\)"):
+        model_from_params(both)
+    none = {**both, "dense": {"kernel": np.zeros((7, 8)), "bias": np.zeros(8)}}
+    with pytest.raises(ConfigError, match=r"\(no padding and input side fit\)"):
+        model_from_params(none)
+    with pytest.raises(ConfigError, match="not the bundled CNN's"):
+        model_from_params({"Conv_0": {}})
+
+
+def test_normalized_maps_the_standardized_tile_as_documented():
+    from jaxdream.network import normalized
+
+    norm = normalized([0.1, 0.2, 0.3], [0.5, 0.25, 0.125], pixel_mean=0.4, pixel_std=0.2)
+    tile = jax.random.normal(jax.random.key(0), (4, 5, 3))
+    want = (np.asarray(tile) * 0.2 + 0.4 - np.array([0.1, 0.2, 0.3])) / np.array([0.5, 0.25, 0.125])
+    np.testing.assert_allclose(np.asarray(norm(tile)), want, rtol=1e-5, atol=1e-6)
+    assert normalized(0.5, 0.25) == normalized([0.5], (0.25,))  # hashable, equal by value
+    for bad in ((0.5, 0.0), (float("nan"), 1.0), ([0.1, 0.2], 1.0), ("x", 1.0)):
+        with pytest.raises(ConfigError):
+            normalized(*bad)
+
+
+def test_the_preprocessing_is_what_the_network_sees(linen):
+    """A preprocessing feeds the network: the dream follows it, the same preprocessing gives
+    the same bytes, and identity gives the plain dream's bytes."""
+    from jaxdream.network import Preprocessed, normalized
+
+    network, params = linen
+    config = CFG.replace(layer="Conv_1")
+    plain = jaxdream.dream(PHOTO, config, network=network, params=params)
+
+    def same(tile):
+        return tile
+
+    kept = jaxdream.dream(PHOTO, config, network=network, params=params, preprocess=same)
+    assert np.array_equal(plain.image, kept.image)
+    norm = normalized(0.1307, 0.3081)
+    a = jaxdream.dream(PHOTO, config, network=network, params=params, preprocess=norm)
+    b = jaxdream.dream(PHOTO, config, network=network, params=params, preprocess=norm)
+    assert np.array_equal(a.image, b.image) and not np.array_equal(a.image, plain.image)
+    made, _ = resolve(network, params, preprocess=norm)
+    assert isinstance(made, Preprocessed) and made.input_shape == network.input_shape
+    assert made.needed_side(["Conv_1"]) is None  # the network's own: the whole input
+
+
+def test_two_preprocessings_never_share_a_program(linen):
+    """The program store's keys hold the network, and the network its preprocessing: other
+    preprocessings (other code, other numbers) are other keys here and in the exported-program
+    cache's description; the same one is the same key."""
+    from jaxdream.network import normalized
+    from jaxdream.programs import describe
+
+    network, params = linen
+    scale = np.float32(2.0)
+
+    def double(tile):
+        return tile * scale
+
+    def negate(tile):
+        return -tile
+
+    made = [
+        resolve(network, params, preprocess=p)[0]
+        for p in (None, double, negate, normalized(0.1, 0.3), normalized(0.2, 0.3))
+    ]
+    texts = [describe("dream", (m,), ()) for m in made]
+    assert len(set(made)) == len(made) and len(set(texts)) == len(texts)
+    assert made[3] == resolve(network, params, preprocess=normalized(0.1, 0.3))[0]
+    assert describe("dream", (made[3],), ()) == texts[3]
+
+
+def test_a_bad_preprocessing_is_refused_in_one_line(linen):
+    network, params = linen
+    cases = [
+        (3, "preprocess must be a function"),
+        (lambda t: t[..., :1].reshape(-1), "preprocess gives (1024,) for a tile of (32, 32, 1)"),
+        (lambda t: t / 0.0 * 0.0, "NaN or infinite"),
+        (lambda t: (t > 0).astype(jnp.int32), "not floating-point"),
+        (lambda t: t @ jnp.zeros((2, 2)), "preprocess does not run on a tile of shape"),
+    ]
+    for bad, says in cases:
+        with pytest.raises(ConfigError) as e:
+            resolve(network, params, preprocess=bad)
+        assert says in str(e.value) and "\n" not in str(e.value), (says, str(e.value))
+
+
+def test_every_entry_point_takes_input_shape_and_preprocess(tiny, tmp_path):
+    """The keywords pass through to ``resolve``: a wrong input shape is refused by each."""
+    import inspect
+
+    from jaxdream.maps import mnist_map_table
+    from jaxdream.video import dream_video
+    from jaxdream.video.render import render_video, render_zoom
+
+    entries = [
+        jaxdream.dream,
+        jaxdream.dream_many,
+        jaxdream.dream_photos,
+        jaxdream.explore,
+        jaxdream.oip,
+        zoom,
+        dream_video,
+        render_video,
+        render_zoom,
+        mnist_map_table,
+    ]
+    for entry in entries:
+        names = inspect.signature(entry).parameters
+        assert {"input_shape", "preprocess"} <= set(names), entry.__name__
+    network, params = tiny
+    wrong = {"network": network, "params": params, "input_shape": (40, 40, 1)}
+    calls = [
+        lambda: jaxdream.dream(PHOTO, CFG, **wrong),
+        lambda: jaxdream.dream_many([PHOTO], CFG, **wrong),
+        lambda: jaxdream.dream_photos([PHOTO], CFG, **wrong),
+        lambda: jaxdream.explore(PHOTO, "conv3", [0], CFG, **wrong),
+        lambda: jaxdream.oip(
+            params,
+            channel("conv3", 0),
+            jnp.zeros((28, 28)),
+            1,
+            network=network,
+            input_shape=(40, 40, 1),
+        ),
+        lambda: list(zoom(PHOTO, CFG, frames=1, **wrong)),
+        lambda: render_zoom(PHOTO, str(tmp_path / "z.gif"), CFG, frames=1, **wrong),
+        lambda: mnist_map_table("conv3", **wrong),
+    ]
+    for call in calls:
+        with pytest.raises(ConfigError, match="not the input_shape given"):
+            call()

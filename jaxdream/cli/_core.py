@@ -37,7 +37,7 @@ DREAM_FLAG_ORDER = (
 COMPUTE_SETTINGS = ("conv", "precision")
 # Flags left out of a render's settings (``run_settings``) while unset: a render interrupted
 # before they existed resumes with the same settings.
-OMITTED_UNSET = ("network", "input_shape")
+OMITTED_UNSET = ("network", "input_shape", "preprocess", "input_norm")
 
 
 class Parser(argparse.ArgumentParser):
@@ -140,7 +140,8 @@ def weights_flag(p: argparse.ArgumentParser, network: bool = False) -> None:
 
 
 def network_flags(p: argparse.ArgumentParser) -> None:
-    """``--weights``, ``--network`` and ``--input-shape``: the network a command works with."""
+    """``--weights``, ``--network``, ``--input-shape`` and the network's own preprocessing
+    (``--preprocess``, ``--input-norm``): the network a command works with."""
     weights_flag(p, network=True)
     p.add_argument(
         "--network",
@@ -154,6 +155,21 @@ def network_flags(p: argparse.ArgumentParser) -> None:
         nargs=3,
         metavar=("H", "W", "C"),
         help="with --network: its input shape (unset: inferred from the network)",
+    )
+    p.add_argument(
+        "--preprocess",
+        metavar="SPEC",
+        help="with --network: its own preprocessing, FILE.py:NAME or package.module:NAME, a "
+        "function from the standardized tile (H, W, C) to the network's input (its code runs; "
+        "unset: the network sees the standardized tiles)",
+    )
+    p.add_argument(
+        "--input-norm",
+        type=float,
+        nargs="+",
+        metavar="X",
+        help="with --network, trained on pixels in [0, 1] normalized per channel: MEAN STD, or "
+        "three means then three stds (jaxdream.network.normalized)",
     )
 
 
@@ -309,6 +325,7 @@ class LoadedNetwork:
     user: bool = False
     input_shape: tuple[int, int, int] | None = None  # the user's network's, given or inferred
     given_shape: tuple[int, int, int] | None = None  # --input-shape as typed
+    preprocess: object = None  # --preprocess or --input-norm: the network's own preprocessing
 
     def keywords(self) -> dict:
         """The library call's keywords: ``network=`` and ``params=`` (a user's network as the
@@ -322,7 +339,7 @@ class LoadedNetwork:
             return self.model
         from jaxdream.network import as_network  # imports JAX, which --help does without
 
-        return as_network(self.model, self.params, self.input_shape)[0]
+        return as_network(self.model, self.params, self.input_shape, self.preprocess)[0]
 
     def layer_shapes(self) -> dict[str, tuple[int, ...]]:
         """Every named activation's shape for one image (with the names the presets read,
@@ -347,16 +364,47 @@ def load_network_flags(args: argparse.Namespace, fresh: bool = True) -> LoadedNe
     shapes are all that is wanted: ``params`` is then ``None``)."""
     spec = getattr(args, "network", None)
     shape = getattr(args, "input_shape", None)
+    own = {"--input-shape": shape}
+    own["--preprocess"] = getattr(args, "preprocess", None)
+    own["--input-norm"] = getattr(args, "input_norm", None)
     if spec is None:
-        if shape is not None:
-            raise ConfigError("--input-shape is the input shape of a --network: give both")
+        for flag, value in own.items():
+            if value is not None:
+                what = "input shape" if flag == "--input-shape" else "own preprocessing"
+                raise ConfigError(f"{flag} is the {what} of a --network: give both")
         model, params = load_weights(args.weights)
         return LoadedNetwork(model, params)
     from jaxdream.loading import load  # imports JAX and Flax, which --help does without
 
+    preprocess = preprocess_flags(own["--preprocess"], own["--input-norm"])
     given = tuple(shape) if shape is not None else None
-    module, params, inferred = load(spec, args.weights, given, fresh)
-    return LoadedNetwork(module, params, True, inferred, given)
+    module, params, inferred = load(spec, args.weights, given, fresh, preprocess)
+    return LoadedNetwork(module, params, True, inferred, given, preprocess)
+
+
+def preprocess_flags(spec: str | None, norm: Sequence[float] | None):
+    """The preprocessing ``--preprocess`` or ``--input-norm`` names (``None``: neither).
+
+    >>> preprocess_flags(None, [0.5, 0.25])
+    Normalized(mean=(0.5,), std=(0.25,), pixel_mean=0.5, pixel_std=0.25)
+    """
+    if spec is not None and norm is not None:
+        raise ConfigError("--preprocess and --input-norm are two preprocessings: give one")
+    if spec is not None:
+        from jaxdream.loading import load_preprocess  # imports JAX, which --help does without
+
+        return load_preprocess(spec)
+    if norm is None:
+        return None
+    half = len(norm) // 2
+    if len(norm) % 2 or half not in (1, 3):
+        raise ConfigError(
+            "--input-norm takes the means then the stds, one or three of each (MEAN STD, or "
+            f"R G B R G B), got {len(norm)} numbers"
+        )
+    from jaxdream.network import normalized  # imports JAX, which --help does without
+
+    return normalized(norm[:half], norm[half:])
 
 
 # --------------------------------------------------------------------------- progress

@@ -22,7 +22,7 @@ import dataclasses
 import os
 import queue
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import jax
 import numpy as np
@@ -385,6 +385,8 @@ def dream_video(
     carry: float = 0.5,
     network: Network | None = None,
     params: Mapping | None = None,
+    input_shape: tuple[int, int, int] | None = None,
+    preprocess: Callable | None = None,
     batch_size: int | None = None,
     frames: tuple[int, int | None] | None = None,
     state: tuple[np.ndarray, np.ndarray] | None = None,
@@ -408,9 +410,11 @@ def dream_video(
     after the frame before it: a resumed render then makes the bytes of one uninterrupted);
     without it a coherent range that starts after frame 0 first dreams the frame before it,
     unyielded, and carries that (``prime``; ``False``: start afresh). Errors before any work:
-    ``VideoError``, ``ConfigError``. ``network`` and ``params`` as for ``jaxdream.dream``
-    (``model``: ``network``'s old name)."""
+    ``VideoError``, ``ConfigError``. ``network``, ``params``, ``input_shape`` and
+    ``preprocess`` as for ``jaxdream.dream`` (``model``: ``network``'s old name)."""
     network = network_argument(network, model)
+    if input_shape is not None or preprocess is not None:
+        network, params = resolve(network, params, input_shape, preprocess)
     path = _path(path)
     if not isinstance(config, DreamConfig):
         raise ConfigError(f"config must be a DreamConfig, not {type(config).__name__}")

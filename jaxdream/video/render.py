@@ -22,7 +22,7 @@ import functools
 import hashlib
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
@@ -88,6 +88,8 @@ def render_video(
     *,
     network: Network | None = None,
     params: Mapping | None = None,
+    input_shape: tuple[int, int, int] | None = None,
+    preprocess: Callable | None = None,
     resume: bool = False,
     identity: Mapping | None = None,
     progress: Progress | None = None,
@@ -105,9 +107,10 @@ def render_video(
     settings). ``progress``: how the render shows its progress (``jaxdream.background``).
     ``info``: ``probe(source)``, where the caller has it (the source is then read once, by the
     caller's checks). Bad settings raise ``ConfigError``, a source or output that cannot be used
-    ``VideoError``, before any work. ``network`` and ``params`` as for ``jaxdream.dream``
-    (``model``: ``network``'s old name); a colour (3-channel) network's frames are written in
-    its dreams' own colours (``jaxdream.video.dreaming``)."""
+    ``VideoError``, before any work. ``network``, ``params``, ``input_shape`` and
+    ``preprocess`` as for ``jaxdream.dream`` (``model``: ``network``'s old name); a colour
+    (3-channel) network's frames are written in its dreams' own colours
+    (``jaxdream.video.dreaming``)."""
     network = network_argument(network, model)
     source = _path(source)
     output = _path(output, "the output")
@@ -125,7 +128,7 @@ def render_video(
         raise ConfigError(
             f"start {settings.start:g} s is past the end of {source} ({info.duration:.2f} s)"
         )
-    model, params = resolve(network, params)
+    model, params = resolve(network, params, input_shape, preprocess)
     config.check(model)
     if identity is None:
         identity = {"source": source, "config": repr(config), "settings": repr(settings)}
@@ -281,6 +284,8 @@ def render_zoom(
     size: str = "working",
     network: Network | None = None,
     params: Mapping | None = None,
+    input_shape: tuple[int, int, int] | None = None,
+    preprocess: Callable | None = None,
     model: Network | None = None,
     resume: bool = False,
     identity: Mapping | None = None,
@@ -297,7 +302,8 @@ def render_zoom(
     fit is dropped, and the frames made again). ``identity`` (JSON values) is what a resume
     must match (default: the photo, the config, the motion and the settings). ``progress``: how
     the render shows its progress (``jaxdream.background``). Bad settings raise
-    ``ConfigError``, an output that cannot be written ``VideoError``, before any work."""
+    ``ConfigError``, an output that cannot be written ``VideoError``, before any work.
+    ``network``, ``params``, ``input_shape`` and ``preprocess`` as for ``jaxdream.dream``."""
     source = photo if isinstance(photo, str | os.PathLike) else None
     check_video_output(output, source)
     whole_number("frames", frames, 1, MAX_FRAMES)
@@ -307,7 +313,8 @@ def render_zoom(
     motion.check()
     if not isinstance(config, DreamConfig):
         raise ConfigError(f"config must be a DreamConfig, not {type(config).__name__}")
-    model, params = resolve(network_argument(network, model), params)
+    network = network_argument(network, model)
+    model, params = resolve(network, params, input_shape, preprocess)
     config.check(model)
     if identity is None:
         identity = {
