@@ -12,8 +12,7 @@ import pytest
 
 import jaxdream
 from jaxdream.config import DreamConfig
-from jaxdream.errors import ConfigError, DataError, ObjectiveError
-from jaxdream.maps import map_table
+from jaxdream.errors import ConfigError, ObjectiveError
 from jaxdream.model import CNN
 from jaxdream.motion import zoom
 from jaxdream.network import (
@@ -179,12 +178,6 @@ def test_the_old_model_keyword_warns_and_still_works(tiny):
         old = jaxdream.dream(PHOTO, CFG.replace(layer="conv3"), model=model, params=params)
     new = jaxdream.dream(PHOTO, CFG.replace(layer="conv3"), network=model, params=params)
     assert np.array_equal(old.image, new.image)
-
-
-def test_the_map_study_needs_mnist_shaped_input(linen, nnx_pair):
-    for network, params in (linen, nnx_pair):
-        with pytest.raises(DataError, match="labelled data set of its own input kind"):
-            map_table(network, params, np.zeros((2, 28, 28), np.uint8), np.zeros(2, int))
 
 
 def test_layer_shapes_of_the_bundled_cnn_are_its_own(tiny):
