@@ -17,6 +17,7 @@ from jaxdream.imageio import load_photo, photo_shape
 from jaxdream.many import MAX_BATCH, dream_photos
 from jaxdream.photos import damaged_output, find_photos, output_paths
 from tests.helpers import (
+    REPO,
     SMALL_DREAM_FLAGS,
     TINY_DREAM_FLAGS,
     jaxdream_process,
@@ -193,12 +194,16 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 
+USER_NETWORK = ["--network", f"{REPO / 'tests' / 'networks' / 'linen_cnn.py'}:NET"]
+
+
 @pytest.mark.slow
-def test_four_devices_and_two_processes_write_the_single_device_bytes(tmp_path, folder):
+@pytest.mark.parametrize("network", [[], USER_NETWORK], ids=["bundled", "user-linen"])
+def test_four_devices_and_two_processes_write_the_single_device_bytes(tmp_path, folder, network):
     from jaxdream.runtime import DEVICE_FLAGS, cpu_flags
 
     (folder / "broken.jpg").unlink()
-    args = ["dream", str(folder), *CFG_FLAGS]
+    args = ["dream", str(folder), *CFG_FLAGS, *network]
     one_device = f"{DEVICE_FLAGS.format(n=1)} {cpu_flags(1)}"
     one = jaxdream_process([*args, "-o", str(tmp_path / "one")], tmp_path, one_device)
     four = jaxdream_process([*args, "-o", str(tmp_path / "four")], tmp_path, cpu_flags(4))
