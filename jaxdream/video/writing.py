@@ -251,9 +251,9 @@ class _EncodedSink:
 
 def _video_frame(av, a: np.ndarray):
     """An RGB ``VideoFrame`` of ``a``: ``a``'s own memory where it is C-contiguous (the encoder
-    converts it to its own format, a copy of its own, before it returns), else a copy. A copy
-    of a 4K frame (25 MB) beside the encoder's held 60 MB more at the peak; the pixels
-    converted are the same either way, and so are the bytes encoded."""
+    converts it to its own format, a copy of its own, before it returns), else a copy. Copying
+    each 4K frame (25 MB) cost 60 MB at the encoder's peak; the pixels converted are the same
+    either way, and so are the bytes encoded."""
     if a.flags.c_contiguous:
         return av.VideoFrame.from_numpy_buffer(a, format="rgb24")
     return av.VideoFrame.from_ndarray(a, format="rgb24")
