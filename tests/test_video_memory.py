@@ -4,14 +4,21 @@ frames (4K), so a 4K render holds a few frames, not a fixed budget's worth."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
+
+import numpy as np
+import pytest
 
 from jaxdream.background import KeepAndEncode
 from jaxdream.video import dreaming
 from jaxdream.video.common import LARGE_FRAME_PIXELS
 from jaxdream.video.dreaming import FRAME_BYTES_PER_PIXEL, frames_in_flight
 from jaxdream.video.render import KEPT_AHEAD_BYTES
-from jaxdream.video.writing import WRITERS
+from jaxdream.video.writing import WRITERS, _video_frame
+from tests.helpers import REPO
 
 SIZES = [(64, 48), (1280, 720), (1920, 1080), (2560, 1440), (3840, 2160), (7680, 4320)]
 
@@ -64,9 +71,68 @@ def test_frames_waiting_to_be_kept_and_encoded_are_bounded_by_bytes():
 
 def test_large_frames_are_encoded_without_b_frames_and_small_ones_as_before():
     mp4 = WRITERS[".mp4"]
-    assert mp4.options_for(2160, 3840) == {**mp4.options, "x264-params": "bframes=0"}
+    assert mp4.options_for(2160, 3840) == {**mp4.options, "x264-params": "bframes=0:subme=0"}
     assert mp4.options_for(720, 1280) == mp4.options
     assert 2560 * 1440 < LARGE_FRAME_PIXELS <= 3840 * 2160
     for writer in WRITERS.values():
         if hasattr(writer, "options_for"):
             assert writer.options_for(2, 2) == writer.options
+
+
+def test_frames_go_to_the_encoder_without_a_copy_and_convert_as_a_copy_does():
+    """A C-contiguous frame is read from its own memory; another is copied; both give the
+    encoder the same pixels as before (so the same bytes)."""
+    av = pytest.importorskip("av")
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (180, 322, 3), dtype=np.uint8)
+    frame = _video_frame(av, a)
+    assert frame.planes[0].buffer_ptr == a.ctypes.data
+    yuv = av.VideoFrame.from_ndarray(a, format="rgb24").reformat(format="yuv420p").to_ndarray()
+    assert np.array_equal(frame.reformat(format="yuv420p").to_ndarray(), yuv)
+    wide = np.zeros((180, 331, 3), np.uint8)
+    wide[:, :322] = a
+    view = wide[:, :322]  # rows apart: copied
+    assert not view.flags.c_contiguous
+    converted = _video_frame(av, view).reformat(format="yuv420p").to_ndarray()
+    assert np.array_equal(converted, yuv)
+
+
+# Four 4K frames through the .mp4 writer; prints the peak RSS in MB above the frames it writes.
+_ENCODE_4K = """
+import os, tempfile
+import av
+import numpy as np
+from jaxdream.video import VideoWriter
+
+def peak():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) << 10
+
+x, y = np.arange(3840, dtype=np.uint8)[None, :], np.arange(2160, dtype=np.uint8)[:, None]
+frames = []
+for k in range(3):
+    f = np.empty((2160, 3840, 3), np.uint8)
+    f[..., 0], f[..., 1], f[..., 2] = x + np.uint8(7 * k), y + np.uint8(5 * k), x ^ y
+    frames.append(f)
+before = peak()
+with tempfile.TemporaryDirectory() as d, VideoWriter(os.path.join(d, "4k.mp4"), 8) as w:
+    for k in range(4):
+        w.write(frames[k % 3])
+print((peak() - before) >> 20)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads /proc/self/status")
+def test_a_4k_frame_is_encoded_in_bounded_memory():
+    """x264 at 4K holds about 130 MB with the large frames' options (no B-frames, full-pixel
+    motion search: no half-pixel planes) and the frame read in place; 210 MB before them, 430
+    with B-frames. Its slice threads follow the cores, about 2 MB each."""
+    pytest.importorskip("av")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    run = subprocess.run(
+        [sys.executable, "-c", _ENCODE_4K], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert run.returncode == 0, run.stderr
+    held = int(run.stdout.split()[-1])
+    assert held <= 150 + 2 * min(os.cpu_count() or 1, 64), held

@@ -222,6 +222,7 @@ class Decoded:
                         index += 1
                         continue
                     pixels = frame.to_ndarray(format="rgb24")
+                    del frame  # its buffer back to the decoder's pool before the next decode
                     if k:
                         pixels = np.ascontiguousarray(np.rot90(pixels, k))
                     if pixels.shape[:2] != (self.info.height, self.info.width):

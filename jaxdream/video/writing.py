@@ -7,8 +7,10 @@ folder of frames):
 - ``.mp4``: H.264 (libx264, yuv420p, CRF 18, preset "superfast": a fifth of the encoder's CPU
   of "medium" within 0.3 dB of its PSNR, for about a quarter more bytes; measured by
   ``python -m benchmarks.motion --encoders``), audio AAC (copied where it is AAC or MP3); frames
-  of ``LARGE_FRAME_PIXELS`` or more without B-frames (x264 holds a frame more for each: 4K
-  encoded in 230 MB instead of 430, for about a tenth more bytes);
+  of ``LARGE_FRAME_PIXELS`` or more without B-frames and with full-pixel motion search only
+  (x264 holds a whole frame more for each B-frame it may place, and three half-pixel planes
+  beside each frame it keeps for reference: at 4K, 430 MB with both, 160 without, for about a
+  tenth more bytes);
 - ``.webm``: VP9 (libvpx-vp9, CRF 32), audio Opus (copied where it is Opus);
 - ``.webp``: animated WebP (libwebp, quality 80), looping, no audio;
 - ``.gif``: animated GIF (Pillow, an adaptive palette per frame), looping, no audio; its
@@ -157,7 +159,7 @@ class Encoded:
         """The codec's options for frames of ``height`` x ``width``.
 
         >>> WRITERS[".mp4"].options_for(2160, 3840)["x264-params"]
-        'bframes=0'
+        'bframes=0:subme=0'
         >>> "x264-params" in WRITERS[".mp4"].options_for(720, 1280)
         False
         """
@@ -218,7 +220,7 @@ class _EncodedSink:
         if self.padded:
             eh, ew = self.padded
             a = np.pad(a, ((0, eh - a.shape[0]), (0, ew - a.shape[1]), (0, 0)), mode="edge")
-        frame = av.VideoFrame.from_ndarray(a, format="rgb24")
+        frame = _video_frame(av, a)
         if writer.time_base is not None and time is not None:
             pts = round(time / writer.time_base)
             pts = max(pts, self._last_pts + 1)
@@ -245,6 +247,16 @@ class _EncodedSink:
         if self._container is not None and self.failed is None:
             with contextlib.suppress(Exception):
                 self._container.close()
+
+
+def _video_frame(av, a: np.ndarray):
+    """An RGB ``VideoFrame`` of ``a``: ``a``'s own memory where it is C-contiguous (the encoder
+    converts it to its own format, a copy of its own, before it returns), else a copy. Copying
+    each 4K frame (25 MB) cost 60 MB at the encoder's peak; the pixels converted are the same
+    either way, and so are the bytes encoded."""
+    if a.flags.c_contiguous:
+        return av.VideoFrame.from_numpy_buffer(a, format="rgb24")
+    return av.VideoFrame.from_ndarray(a, format="rgb24")
 
 
 class AnimatedGif:
@@ -344,7 +356,7 @@ WRITERS: dict[str, Encoded | AnimatedGif | PngFolder] = {
         "aac",
         ("aac", "mp3"),
         {"movflags": "faststart"},
-        {"x264-params": "bframes=0"},
+        {"x264-params": "bframes=0:subme=0"},
     ),
     ".webm": Encoded(
         "webm",
