@@ -138,6 +138,8 @@ ASPECT_STEP = 0.02  # other aspect ratios lie on a log grid of 2% steps
 CONV_CHOICES = ("auto", "fast", "im2col", "xla")
 PRECISION_CHOICES = ("highest", "high", "default")
 TILE_ASPECTS = ("image", "network")
+# Settings added after renders could be resumed, with their defaults (``resume_text``).
+LATER_SETTINGS = {"tile_aspect": "image"}
 
 
 def setting(default, help: str, **flag) -> Any:
@@ -241,6 +243,20 @@ class DreamConfig:
         type=float,
         metavar="S",
     )
+
+    def resume_text(self) -> str:
+        """``repr(self)`` as a render's resume keeps it (``jaxdream.video.render``): settings
+        added since renders could be resumed (``LATER_SETTINGS``) are left out while at their
+        defaults, so that a render begun before they existed still resumes.
+
+        >>> DreamConfig().resume_text() == repr(DreamConfig()).replace(", tile_aspect='image'", "")
+        True
+        """
+        text = repr(self)
+        for name, default in LATER_SETTINGS.items():
+            if getattr(self, name) == default:
+                text = text.replace(f", {name}={default!r}", "", 1)
+        return text
 
     def replace(self, **changes) -> DreamConfig:
         """A copy with ``changes`` (``ConfigError`` for a name that is not a field)."""

@@ -166,3 +166,17 @@ def test_any_numbers_give_a_valid_config_or_our_error(
     except JaxdreamError:
         return
     assert 1 <= h <= 8192 and 1 <= w <= 8192 and config.tile_count() >= 1
+
+
+def test_a_later_setting_leaves_a_renders_resume_text_alone_at_its_default():
+    import argparse
+
+    from jaxdream.cli._core import run_settings
+
+    plain, fitted = DreamConfig(), DreamConfig(tile_aspect="network")
+    assert "tile_aspect" not in plain.resume_text()
+    assert "tile_aspect='network'" in fitted.resume_text()  # another render: no resume
+    args = argparse.Namespace(size=[64], tile_aspect="image", typed=set())
+    assert "tile_aspect" not in run_settings(args, ())
+    args.tile_aspect = "network"
+    assert run_settings(args, ())["tile_aspect"] == "network"

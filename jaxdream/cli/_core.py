@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 
 from jaxdream._files import remove_partial_files
-from jaxdream.config import DreamConfig, config_from_flags
+from jaxdream.config import LATER_SETTINGS, DreamConfig, config_from_flags
 from jaxdream.errors import ConfigError
 from jaxdream.presets import DEFAULT_PRESET, PRESETS
 
@@ -286,11 +286,15 @@ def join_run(args: argparse.Namespace) -> None:
 def run_settings(args: argparse.Namespace, skip: Sequence[str]) -> dict:
     """The flags of ``args`` but ``skip`` (those that only say how a run goes), as JSON values:
     what a resumed render must match. Sets (``args.typed``, the flags typed) become sorted
-    lists, without the skipped flags (``--resume`` typed or not, the render is the same)."""
+    lists, without the skipped flags (``--resume`` typed or not, the render is the same).
+    Flags added since renders could be resumed are left out while unset (``OMITTED_UNSET``)
+    or at their defaults (``jaxdream.config.LATER_SETTINGS``): an earlier render resumes."""
     return {
         k: sorted(set(v) - set(skip)) if isinstance(v, set | frozenset) else v
         for k, v in sorted(vars(args).items())
-        if k not in skip and not (k in OMITTED_UNSET and v is None)
+        if k not in skip
+        and not (k in OMITTED_UNSET and v is None)
+        and not (k in LATER_SETTINGS and v == LATER_SETTINGS[k])
     }
 
 

@@ -131,7 +131,11 @@ def render_video(
     model, params = resolve(network, params, input_shape, preprocess)
     config.check(model)
     if identity is None:
-        identity = {"source": source, "config": repr(config), "settings": repr(settings)}
+        identity = {
+            "source": source,
+            "config": config.resume_text(),
+            "settings": repr(settings),
+        }
         if not isinstance(model, CNN):  # another network: another render
             identity["network"] = repr(model)
     # Several hosts: each process a contiguous range of the frames, written as its own part.
@@ -319,7 +323,7 @@ def render_zoom(
     if identity is None:
         identity = {
             "photo": _identity_of(photo),
-            "config": repr(config),
+            "config": config.resume_text(),
             "motion": repr(motion),
             "zoom": [frames, fps, repr(display), color],
         }
