@@ -390,3 +390,28 @@ def test_every_entry_point_takes_input_shape_and_preprocess(tiny, tmp_path):
     for call in calls:
         with pytest.raises(ConfigError, match="not the input_shape given"):
             call()
+
+
+def test_a_user_network_may_pool_with_the_fast_kernel(linen_net):
+    """``jax.vmap(kernels.max_pool_2x2)`` in a Linen module (docs/own-network.md, "Speed"): the
+    numbers of ``nn.max_pool`` forward, and the module dreams."""
+    import flax.linen as nn
+
+    from jaxdream.kernels import max_pool_2x2
+
+    x = jax.random.normal(jax.random.key(1), (3, 32, 32, 4))
+    np.testing.assert_array_equal(jax.vmap(max_pool_2x2)(x), nn.max_pool(x, (2, 2), (2, 2)))
+
+    class Fast(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            x = nn.relu(nn.Conv(4, (3, 3), padding="SAME")(x))
+            x = jax.vmap(max_pool_2x2)(x)
+            x = nn.relu(nn.Conv(6, (3, 3), padding="SAME")(x))
+            return nn.Dense(5)(x.reshape(x.shape[0], -1))
+
+    module, params = linen_net  # the same architecture: its weights fit
+    fast = jaxdream.dream(PHOTO, CFG.replace(objective="Conv_1:3"), network=Fast(), params=params)
+    slow = jaxdream.dream(PHOTO, CFG.replace(objective="Conv_1:3"), network=module, params=params)
+    assert np.isfinite(fast.image).all()
+    np.testing.assert_allclose(fast.image, slow.image, atol=1e-4)  # no ties in a random photo
