@@ -32,15 +32,15 @@ from flax import nnx, serialization, traverse_util
 
 from jaxdream._files import atomic_write, check_regular_file
 from jaxdream.errors import CheckpointError, ConfigError
-from jaxdream.network import (
+from jaxdream.inputs import (
     COMMON_SIDES,
     check_channels,
     check_preprocess,
     checked_shape,
     first_conv_channels,
-    named_shapes,
 )
-from jaxdream.network import infer_input_shape as _infer
+from jaxdream.inputs import infer_input_shape as _infer
+from jaxdream.network import named_shapes
 
 __all__ = [
     "MAX_WEIGHTS_BYTES",
@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 # The sides tried, in this order, where a network's input side is not given
-# (``jaxdream.network.infer_input_shape``, the one inference).
+# (``jaxdream.inputs.infer_input_shape``, the one inference).
 SIDES = COMMON_SIDES
 MAX_WEIGHTS_BYTES = 4 << 30
 _FILE_MODULES = itertools.count()  # private module names of the imported files
@@ -295,7 +295,7 @@ def _fresh_channels(module: nn.Module) -> int | None:
 
 
 def infer_input_shape(module: Module, params: Any = None) -> tuple[int, int, int]:
-    """The input shape ``(H, W, C)`` of ``module``, as ``jaxdream.network.infer_input_shape``
+    """The input shape ``(H, W, C)`` of ``module``, as ``jaxdream.inputs.infer_input_shape``
     infers it: channels from its first convolution's kernel (a Linen module without
     ``params``: gray, 1 channel), the first common side at which it runs with these weights (a
     dense head after a flatten fixes it; without weights, fresh ones are made for the side, and
@@ -487,7 +487,7 @@ def load(
 ) -> tuple[Module, Any, tuple[int, int, int]]:
     """``(module, params, input_shape)`` of the network ``spec`` (``load_network``) with the
     weights file ``weights``, checked (``check_input_shape``; and its own ``preprocess``,
-    ``jaxdream.network.check_preprocess``) before any work: the command line's loading.
+    ``jaxdream.inputs.check_preprocess``) before any work: the command line's loading.
     Without ``weights``, an NNX module's params are its own state and a Linen module's fresh
     ones (one compiled ``init``), or ``None`` where ``fresh`` is false (only its shapes are
     wanted)."""

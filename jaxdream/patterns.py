@@ -32,12 +32,12 @@ import numpy as np
 from jaxdream.checks import number, whole_number
 from jaxdream.errors import ConfigError, NumericalError
 from jaxdream.imageops import standardize
+from jaxdream.inputs import model_from_params  # noqa: F401  (its old place)
 from jaxdream.network import (
     Network,
     features,
     input_size,
     layer_shapes,
-    model_from_params,  # noqa: F401  (its old place)
     needed_side,
     network_argument,
     resolve,

@@ -250,8 +250,8 @@ def test_a_linen_network_is_made_again_at_another_input_shape(linen_net, linen):
 
 def test_model_from_params_reads_both_bundled_networks_and_refuses_what_it_cannot_tell():
     from jaxdream.checkpoint import load_model
+    from jaxdream.inputs import model_from_params
     from jaxdream.model import init_params
-    from jaxdream.network import model_from_params
 
     for name in ("mnist_cnn", "mnist_cnn56"):
         model, params = load_model(name)
@@ -269,7 +269,7 @@ def test_model_from_params_reads_both_bundled_networks_and_refuses_what_it_canno
 
 
 def test_normalized_maps_the_standardized_tile_as_documented():
-    from jaxdream.network import normalized
+    from jaxdream.inputs import normalized
 
     norm = normalized([0.1, 0.2, 0.3], [0.5, 0.25, 0.125], pixel_mean=0.4, pixel_std=0.2)
     tile = jax.random.normal(jax.random.key(0), (4, 5, 3))
@@ -284,7 +284,8 @@ def test_normalized_maps_the_standardized_tile_as_documented():
 def test_the_preprocessing_is_what_the_network_sees(linen):
     """A preprocessing feeds the network: the dream follows it, the same preprocessing gives
     the same bytes, and identity gives the plain dream's bytes."""
-    from jaxdream.network import Preprocessed, normalized
+    from jaxdream.inputs import normalized
+    from jaxdream.network import Preprocessed
 
     network, params = linen
     config = CFG.replace(layer="Conv_1")
@@ -308,7 +309,7 @@ def test_two_preprocessings_never_share_a_program(linen):
     """The program store's keys hold the network, and the network its preprocessing: other
     preprocessings (other code, other numbers) are other keys here and in the exported-program
     cache's description; the same one is the same key."""
-    from jaxdream.network import normalized
+    from jaxdream.inputs import normalized
     from jaxdream.programs import describe
 
     network, params = linen

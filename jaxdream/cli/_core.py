@@ -169,7 +169,7 @@ def network_flags(p: argparse.ArgumentParser) -> None:
         nargs="+",
         metavar="X",
         help="with --network, trained on pixels in [0, 1] normalized per channel: MEAN STD, or "
-        "three means then three stds (jaxdream.network.normalized)",
+        "three means then three stds (jaxdream.inputs.normalized)",
     )
 
 
@@ -406,7 +406,7 @@ def preprocess_flags(spec: str | None, norm: Sequence[float] | None):
             "--input-norm takes the means then the stds, one or three of each (MEAN STD, or "
             f"R G B R G B), got {len(norm)} numbers"
         )
-    from jaxdream.network import normalized  # imports JAX, which --help does without
+    from jaxdream.inputs import normalized  # imports JAX, which --help does without
 
     return normalized(norm[:half], norm[half:])
 
