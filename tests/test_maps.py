@@ -343,3 +343,34 @@ def test_data_sets_that_cannot_be_read_are_one_line(
 def test_save_is_for_mnist_and_a_checkpoint(capsys):
     line = refused(capsys, ["maps", "--save", "--dataset", "cifar10"])
     assert "--save" in line
+
+
+def test_an_rgb_data_set_is_read_through_tfds_and_studied(monkeypatch, colour_net, nnx_net):
+    """A data set other than MNIST through TFDS's own ``data_source``: its records made by
+    TFDS's ``mock_data`` from the real ``cifar10`` builder's features (32x32 RGB, 10 labels),
+    since only MNIST is prepared offline; the folder check (``is_prepared``) is the one thing
+    stood in for."""
+    import tensorflow_datasets as tfds
+
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "is_prepared", lambda self: True)
+    source = tfds.data_source
+
+    def mocked_source(*args, **kwargs):  # the mock's __getitems__ is not bound to its source
+        made = source(*args, **kwargs)
+        made.__getitems__ = lambda keys: [made[k] for k in keys]
+        return made
+
+    monkeypatch.setattr(tfds, "data_source", mocked_source)
+    with tfds.testing.mock_data(num_examples=12, policy=tfds.testing.MockPolicy.USE_CODE):
+        data = labelled_split("cifar10", "test")
+        table = dataset_map_table(
+            "Conv_1", "test", "cifar10", network=colour_net[0], params=colour_net[1]
+        )
+    assert data.images.shape == (12, 32, 32, 3) and data.images.dtype == np.uint8
+    assert data.labels.shape == (12,) and 0 <= data.labels.min() <= data.labels.max() < 10
+    assert table.counts.sum() == 12 and np.isfinite(table.means).all()
+    # the same images for a gray network of another shape: made luminance and resized
+    gray = map_table(
+        *as_network(nnx_net, input_shape=(40, 24, 1)), data.images, data.labels, "conv2"
+    )
+    assert gray.counts.sum() == 12 and np.isfinite(gray.means).all()
