@@ -241,10 +241,24 @@ def load_photo(source: str | os.PathLike | Image.Image | np.ndarray | Photo) -> 
     return _from_array(pixels, own)
 
 
-def photo_shape(source: str | os.PathLike | Image.Image | np.ndarray) -> tuple[int, int]:
+def photo_of(pixels: np.ndarray) -> Photo:
+    """A ``Photo`` of an array the caller hands over (a decoded video frame, say): as
+    ``load_photo(pixels)``, but an 8-bit RGB array is taken as it is, not copied (it becomes
+    read-only, shared with every result made from it).
+
+    >>> a = np.zeros((2, 3, 3), np.uint8)
+    >>> photo_of(a).rgb is a, a.flags.writeable
+    (True, False)
+    """
+    return _from_array(pixels, own=True)
+
+
+def photo_shape(source: str | os.PathLike | Image.Image | np.ndarray | Photo) -> tuple[int, int]:
     """``(height, width)`` that ``load_photo(source)`` will have, from a file's header alone
     (EXIF rotation and the reduction of huge sides included): for planning many photos
     without decoding them. Raises ``ImageError`` where the header is unreadable."""
+    if isinstance(source, Photo):
+        return int(source.gray.shape[0]), int(source.gray.shape[1])
     if isinstance(source, np.ndarray):
         if source.ndim < 2:
             raise ImageError(f"an image array must be (H, W) or (H, W, C); got {source.shape}")

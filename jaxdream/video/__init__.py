@@ -9,7 +9,8 @@ wheel; the ``video`` extra). One module a job, their public names all here:
   formats one table (``WRITERS``), the audio copied;
 - ``jaxdream.video.metric``: how much frames flicker (``flicker``);
 - ``jaxdream.video.dreaming``: every frame dreamt, decoding and dreaming on threads of their
-  own (``dream_video``, its settings as one value: ``VideoSettings``);
+  own, large frames (4K) one at a time (``dream_video``, its settings as one value:
+  ``VideoSettings``);
 - ``jaxdream.video.resume``: a render's frames and state kept for a resume (``Resumable``);
 - ``jaxdream.video.render``: a video rendered to a file, kept for a resume, its audio copied
   (``render_video``: ``jaxdream video``; ``render_zoom``: ``jaxdream zoom``).

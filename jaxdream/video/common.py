@@ -16,8 +16,9 @@ MAX_VIDEO_BYTES = 256 << 30  # a file larger than this is not read
 MAX_FRAMES = 1_000_000  # frames of one output, at most (about 11 hours at 25 fps)
 MAX_FPS = 1000.0
 # A frame of at least this many pixels (above 1440p; 4K is 8.3 million) is decoded with slice
-# threads only and encoded without B-frames: FFmpeg's frame threads and x264's B-frames each hold
-# whole frames (4K: 50 and 200 MB measured), which small frames can afford and large ones not.
+# threads only, encoded without B-frames and dreamt one frame at a time (``dreaming``):
+# FFmpeg's frame threads, x264's B-frames and a pipeline's stages each hold whole frames (4K:
+# 50, 200 and 75 MB measured), which small frames can afford and large ones not.
 LARGE_FRAME_PIXELS = 4_000_000
 
 

@@ -6,8 +6,13 @@ Decoding runs on a host thread ahead of the dream, the dream runs on a second th
 batches over every local device (``jaxdream.dream_photos``'s engine: one compiled program,
 batches sized by ``jaxdream.parallel.items_per_device`` and by the bytes in flight, sharded over
 the devices), and the caller's thread renders what comes out. ``VideoDreams.close()`` (or
-leaving a ``contextlib.closing`` block) ends and joins both threads. Every public function here
-checks its arguments and raises ``VideoError`` or ``ConfigError`` (``jaxdream.errors``).
+leaving a ``contextlib.closing`` block) ends and joins both threads. Frames of
+``LARGE_FRAME_PIXELS`` or more (4K) go one at a time, decoded, dreamt and shown in the caller's
+thread: a 4K frame is 25 MB of RGB and 33 MB of float luminance, and one in each stage of the
+pipeline held seven frames' worth where the render needs about four (its dream takes a fraction
+of the time its PNG for a resume and its encoding take, which run on their own threads: the
+render loses nothing by it). Every public function here checks its arguments and raises
+``VideoError`` or ``ConfigError`` (``jaxdream.errors``).
 
 A colour (3-channel) network (``jaxdream.network.is_color``) dreams each frame's RGB as a still
 colour dream does (``jaxdream.dreaming.prepare_rgb``): the carving carried with coherence is
@@ -33,11 +38,11 @@ from jaxdream.config import DreamConfig
 from jaxdream.display import Display
 from jaxdream.dreaming import DreamResult, prepare
 from jaxdream.errors import ConfigError
-from jaxdream.imageio import GRAY_WEIGHTS, load_photo
+from jaxdream.imageio import GRAY_WEIGHTS, photo_of
 from jaxdream.imageops import standardize_host
 from jaxdream.many import dream_photos
 from jaxdream.network import Network, is_color, network_argument, resolve
-from jaxdream.video.common import MAX_FRAMES, VideoError, _path
+from jaxdream.video.common import LARGE_FRAME_PIXELS, MAX_FRAMES, VideoError, _path
 from jaxdream.video.reading import Decoded, Frame, VideoInfo, check_range
 
 COHERENCE = ("none", "blend", "flow")
@@ -262,6 +267,9 @@ class VideoDreams:
             self.info.width, self.info.height, batch, bool(self.batch_size)
         )
         self.batch = batch
+        if self.info.width * self.info.height >= LARGE_FRAME_PIXELS:
+            yield from self._in_turn(batch)
+            return
         stop = threading.Event()
         frames_in: queue.Queue = queue.Queue(maxsize=ahead)
         dreams_out: queue.Queue = queue.Queue(maxsize=waiting)
@@ -320,6 +328,41 @@ class VideoDreams:
             decoder.join()
             dreamer.join()
 
+    def _in_turn(self, batch: int) -> Iterator[np.ndarray]:
+        """Large frames (``LARGE_FRAME_PIXELS``), in the caller's thread: ``batch`` frames
+        decoded, dreamt and shown before the next are decoded. A 4K frame's stages are few
+        and short beside keeping and encoding it (``render_video``'s threads, which take what
+        this yields), so overlapping them would gain little and hold a frame in each stage."""
+        state = self._carried
+        try:
+            pending: list[Frame] = []
+            for frame in self.decoded:
+                pending.append(frame)
+                if len(pending) == batch:
+                    yield from self._shown(pending, state)
+                    state, pending = self.state, []
+            if pending:
+                yield from self._shown(pending, state)
+        finally:  # the decoder is closed by the thread that drove it
+            self.decoded.close()
+
+    def _shown(self, frames: list[Frame], state) -> Iterator[np.ndarray]:
+        """``frames`` dreamt (one batch, or one coherent frame) and yielded as pixels, each
+        dream dropped once shown."""
+        if self.coherence == "none":
+            results = self._dream_batch(frames, len(frames))
+        else:
+            results, state = self._dream_coherent(frames[0], state)
+        times = [(f.index, f.time) for f in frames]
+        frames.clear()  # the results hold the pixels they need
+        self.state = state
+        for (index, time), result in zip(times, results, strict=True):
+            if index == self._primer:
+                continue
+            self.times.append(time)
+            yield result.to_uint8(self.display, color=self.color, size="photo")
+        results.clear()
+
     @staticmethod
     def _put(q: queue.Queue, item, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -338,7 +381,8 @@ class VideoDreams:
                 continue
 
     def _dream_batch(self, frames: list[Frame], batch: int) -> list:
-        pixels = [f.pixels for f in frames]
+        # The decoded pixels are the photos' own (no copy of a frame while it is dreamt).
+        pixels = [photo_of(f.pixels) for f in frames]
         pixels += [pixels[-1]] * (batch - len(pixels))  # one program: padding, dropped
         run = dream_photos(
             pixels, self.config, network=self.model, params=self.params, batch_size=batch
@@ -351,8 +395,10 @@ class VideoDreams:
         return [o.result for o in outcomes[: len(frames)]]
 
     def _dream_coherent(self, frame: Frame, state):
-        photo = load_photo(frame.pixels)
+        photo = photo_of(frame.pixels)
         current = prepare(photo, self.shape, self.config, self.model)
+        rgb = photo.rgb
+        del photo  # its float gray is not needed while it is dreamt
         start = current
         if state is not None:
             previous, carving = state
@@ -369,7 +415,7 @@ class VideoDreams:
         if outcome.error is not None:
             raise outcome.error
         out = outcome.result.image
-        result = DreamResult(out, current, photo.rgb, None, self.config)
+        result = DreamResult(out, current, rgb, None, self.config)
         return [result], (current, out - current)
 
 

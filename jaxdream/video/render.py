@@ -45,8 +45,8 @@ from jaxdream.video.resume import Resumable
 from jaxdream.video.writing import VideoWriter, check_video_output, is_folder_output
 
 # The frames a render's keeping and encoding may hold, waiting, about (``KeepAndEncode``): 8
-# frames of 720p, two 4K frames (25 MB each).
-KEPT_AHEAD_BYTES = 64 * 2**20
+# frames of 720p, 5 of 1080p, one 4K frame (25 MB) beside the one being made.
+KEPT_AHEAD_BYTES = 32 * 2**20
 
 
 def part_name(output: str, index: int, count: int) -> str:
