@@ -17,6 +17,7 @@ from jaxdream.cli._core import (
     dream_flags,
     frame_bar,
     load_network_flags,
+    map_large_allocations,
     preset_defaults,
     quiet_flag,
     run_settings,
@@ -87,29 +88,6 @@ def register(sub, preset: str | None) -> None:
     p.set_defaults(func=run)
 
 
-# Allocations of at least this many bytes are mapped on their own and given back when freed, in a
-# render of large frames (glibc's ``M_MMAP_THRESHOLD``): its default rises to the size of the
-# frames freed (a 4K frame's 25 MB), after which they are carved out of the threads' heaps and
-# their holes kept; a 24-frame 4K render peaked 190 MB lower this way.
-MAPPED_BYTES = 4 * 2**20
-
-
-def _map_large_allocations() -> None:
-    """Large allocations mapped on their own from now on, in this process (glibc only: a no-op
-    elsewhere)."""
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-        mallopt = getattr(libc, "mallopt", None)
-    except OSError:
-        return
-    if mallopt is not None and getattr(libc, "gnu_get_libc_version", None) is not None:
-        mallopt(-3, MAPPED_BYTES)  # M_MMAP_THRESHOLD
-
-
 def run(args: argparse.Namespace) -> int:
     # Imported here: the video package imports JAX (0.9 s measured), and --help builds this
     # module's flags without it.
@@ -135,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     if args.start >= info.duration:
         raise ConfigError(f"--start {args.start:g} s is past the end ({info.duration:.2f} s)")
     if info.width * info.height >= LARGE_FRAME_PIXELS:
-        _map_large_allocations()
+        map_large_allocations()
     config = dream_config(args)
     settings = VideoSettings(
         display(args),

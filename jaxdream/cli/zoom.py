@@ -15,6 +15,7 @@ from jaxdream.cli._core import (
     dream_flags,
     frame_bar,
     load_network_flags,
+    map_large_allocations,
     preset_defaults,
     quiet_flag,
     run_settings,
@@ -88,9 +89,10 @@ def run(args: argparse.Namespace) -> int:
     # module's flags without it.
     from jaxdream._files import check_regular_file
     from jaxdream.checkpoint import bundled_sample_path
+    from jaxdream.fullres import zoom_shape
     from jaxdream.imageio import MAX_FILE_BYTES, load_photo
     from jaxdream.motion import MAX_FRAMES, Motion
-    from jaxdream.video import check_video_output, render_zoom
+    from jaxdream.video import LARGE_FRAME_PIXELS, check_video_output, render_zoom
 
     source = args.input or str(bundled_sample_path())
     check_regular_file(source, MAX_FILE_BYTES)
@@ -103,11 +105,15 @@ def run(args: argparse.Namespace) -> int:
     motion.check()
     config = dream_config(args)
     shown = display(args)
-    photo = load_photo(source)
+    rgb = load_photo(source).rgb  # read and checked here; its float gray is not kept
+    if args.output_size != "working":
+        h, w = zoom_shape(rgb.shape[:2])
+        if h * w >= LARGE_FRAME_PIXELS:
+            map_large_allocations()
     network = load_network_flags(args)
     network.check(config)
     done = render_zoom(
-        photo.rgb,
+        rgb,
         args.output,
         config,
         motion,

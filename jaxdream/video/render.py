@@ -368,7 +368,7 @@ def render_zoom(
         VideoWriter(output, fps) as writer,
         watching_compiles(stage),
         contextlib.closing(made),  # ends after the jobs: no frame left on the device
-        KeepAndEncode(bar, ahead=4) as jobs,
+        KeepAndEncode(bar, ahead=4, ahead_bytes=KEPT_AHEAD_BYTES) as jobs,
     ):
         for frame in keep.frames(start):  # what an interrupted run made, encoded again
             writer.write(frame)
@@ -384,6 +384,7 @@ def render_zoom(
             jobs.put(
                 functools.partial(keep_frame, index, frame, saved),
                 functools.partial(writer.write, frame),
+                frame.nbytes,
             )
     keep.finish()
     seconds = time.perf_counter() - t0
