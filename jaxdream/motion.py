@@ -240,10 +240,12 @@ def carry_step(
     change = dream - standardize(warp(before, matrix, offset))
     if change.shape != layer.shape:
         change = _enlarge(change, taps)
-    if chroma is None:
-        (layer,) = warp_many([layer], layer_matrix, layer_offset)
-    else:
-        layer, chroma = warp_many([layer, chroma], layer_matrix, layer_offset)
+    (layer,) = warp_many([layer], layer_matrix, layer_offset)
+    if chroma is not None:
+        # The same sample positions, computed again behind a barrier: shared, XLA keeps them
+        # as three int32 planes (100 MB at 4K); apart, each gather computes its own as it goes.
+        move = jax.lax.optimization_barrier((layer_matrix, layer_offset))
+        (chroma,) = warp_many([chroma], *move)
     layer = standardize(layer) + strength * change
     if not pixels:
         return layer, chroma, None

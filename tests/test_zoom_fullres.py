@@ -196,3 +196,31 @@ def test_a_strength_at_the_working_size_carries_a_working_size_layer(tiny):
     carved = list(_zoom(tiny, size="working", frames=3, **MOVE))
     half = list(_zoom(tiny, CFG.replace(strength=0.5), size="working", frames=3, **MOVE))
     assert half[2].shape == carved[2].shape and (half[2] != carved[2]).any()
+
+
+def test_a_colour_layer_is_carried_with_one_plane_of_temporaries():
+    """``carry_step`` moves the luminance and the chroma by the same sample positions, each
+    gather computing them as it goes: the program's temporaries are about one plane of the
+    layer (the moved luminance, standardized), not the four that shared positions took (three
+    int32 planes); the chroma moved as ``warp_many`` moves it."""
+    import jax
+
+    from jaxdream.motion import carry_step
+
+    h, w = 216, 384
+    rng = np.random.default_rng(0)
+    layer = rng.standard_normal((h, w)).astype(np.float32)
+    chroma = (0.1 * rng.standard_normal((h, w, 2))).astype(np.float32)
+    small = rng.standard_normal((27, 48)).astype(np.float32)
+    a, t = layer_move(Motion(**MOVE).matrix((27, 48)), (27, 48), (h, w))
+    taps = (cubic_taps(27, h), cubic_taps(48, w))
+    args = (layer, chroma, small, small + 0.1, np.float32(0.5), a, t, a, t, taps)
+    tone = np.array([0.5, 0.2], np.float32)
+    compiled = carry_step.lower(*args, tone, pixels=True).compile()
+    plane = h * w * 4
+    assert compiled.memory_analysis().temp_size_in_bytes <= 1.2 * plane
+    _, moved, frame = carry_step(*args, tone)
+    (expected,) = warp_many([jax.numpy.asarray(chroma)], a, t)
+    # (to float rounding: a sample position near 400 is known to 3e-5 pixels)
+    np.testing.assert_allclose(np.asarray(moved), np.asarray(expected), atol=1e-4)
+    assert frame.shape == (h, w, 3) and frame.dtype == np.uint8
