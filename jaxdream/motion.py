@@ -375,6 +375,9 @@ class ZoomFrames:
         first = step(*args[1:9])
         start = None if lay is None else (lay.layer, lay.chroma)
         current = upcoming = (first, carried(self.index, self.image, first[0], start))
+        if lay is not None:  # the first layer is not held beside the frames (4K: 100 MB)
+            lay = self.layers = lay._replace(layer=None, chroma=None)
+            start = None
         try:
             while self.index < self.frames:
                 k = self.index
