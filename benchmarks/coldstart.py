@@ -80,7 +80,7 @@ def pieces() -> dict:
 
     def photo():
         p = load_photo(str(bundled_sample_path()))
-        return np.stack([dream.prepare(p, config.working_shape(p.gray.shape))])
+        return np.stack([dream.prepare(p, config.working_shape(p.shape))])
 
     images = timed("photo", photo)
     call = timed("dream_call", lambda: dream.dream_call(model, params, config, images))

@@ -228,7 +228,7 @@ def folder(count: int, size: int, repeats: int) -> dict:
         groups: dict = {}
         for p in paths:
             photo = load_photo(p)
-            groups.setdefault(config.working_shape(photo.gray.shape), []).append((p, photo.rgb))
+            groups.setdefault(config.working_shape(photo.shape), []).append((p, photo.rgb))
         for group in groups.values():
             results = dream_many([rgb for _, rgb in group], config, params=params)
             for (p, _), r in zip(group, results, strict=True):

@@ -409,7 +409,7 @@ def dream_many(
     photos = [load_photo(im) for im in images]
     if not photos:
         return []
-    shapes = [config.working_shape(p.gray.shape) for p in photos]
+    shapes = [config.working_shape(p.shape) for p in photos]
     prepared = [prepare(p, shape, config, model) for p, shape in zip(photos, shapes, strict=True)]
     results: list[DreamResult | None] = [None] * len(photos)
     for shape in dict.fromkeys(shapes):

@@ -182,7 +182,7 @@ def explore(
     if any(not 0 <= m < count for m in maps):
         raise ConfigError(f"maps of {layer} are 0..{count - 1}")
     loaded = load_photo(photo)
-    shape = config.working_shape(loaded.gray.shape)
+    shape = config.working_shape(loaded.shape)
     check_work(len(maps), config, shape)
     gray = prepare(loaded, shape, config, model)
     knobs = [config.replace(map=int(m)).knobs() for m in maps]

@@ -11,14 +11,13 @@ import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from jaxdream._files import atomic_write, check_regular_file, check_writable
 from jaxdream.errors import ConfigError, ImageError
-from jaxdream.imageops import resize_host, standardize_host
+from jaxdream.imageops import resize_bands_host, standardize_host
 
 MAX_PIXELS = 100_000_000  # beyond this an image is refused as a likely decompression bomb
 MAX_FILE_BYTES = 2 << 30  # a file larger than this is not read
@@ -31,13 +30,37 @@ GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
 PREPARATIONS = ("gray", "article")
 
 
-class Photo(NamedTuple):
-    """``gray`` ``(H, W)``, float32 in [0, 1], and ``rgb`` ``(H, W, 3)``: an 8-bit colour
-    photo's own uint8 pixels (a quarter of a float copy: a 12-megapixel photo holds 36 MB, not
-    144), else float32 in [0, 1]. ``rgb_float(photo.rgb)`` is the float form either way."""
+class Photo:
+    """A photo as loaded: ``rgb`` ``(H, W, 3)``, an 8-bit colour photo's own uint8 pixels (a
+    quarter of a float copy: a 12-megapixel photo holds 36 MB, not 144), else float32 in [0, 1]
+    (``rgb_float(photo.rgb)`` is the float form either way); ``gray`` ``(H, W)``, float32 in [0,
+    1], its luminance ``rgb @ GRAY_WEIGHTS``. An 8-bit photo's gray is made when asked for, a band
+    at a time, and not kept (48 MB at 12 megapixels, which a dream needs only at the working
+    size: ``prepare_photo`` makes that without it); ``shape`` is ``(H, W)``.
 
-    gray: np.ndarray
-    rgb: np.ndarray
+    >>> photo = Photo(None, np.full((2, 3, 3), 255, np.uint8))
+    >>> photo.shape, photo.gray.dtype, float(photo.gray.max())
+    ((2, 3), dtype('float32'), 1.0)
+    """
+
+    __slots__ = ("_gray", "rgb")
+
+    def __init__(self, gray: np.ndarray | None, rgb: np.ndarray):
+        self._gray, self.rgb = gray, rgb
+
+    @property
+    def gray(self) -> np.ndarray:
+        return _gray_of(self.rgb) if self._gray is None else self._gray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return int(self.rgb.shape[0]), int(self.rgb.shape[1])
+
+    def gray_rows(self, r0: int, r1: int) -> np.ndarray:
+        """Rows ``r0:r1`` of ``gray``, made from those of ``rgb`` alone where it is not kept."""
+        if self._gray is not None:
+            return self._gray[r0:r1]
+        return rgb_float(self.rgb[r0:r1]) @ GRAY_WEIGHTS
 
 
 BAND_ROWS = 256  # rows converted at a time: a float copy of a band, not of the photo
@@ -59,14 +82,19 @@ def to_pixels(rgb: np.ndarray) -> np.ndarray:
     return np.rint(np.clip(np.asarray(rgb, np.float32) * 255.0, 0.0, 255.0)).astype(np.uint8)
 
 
+def _gray_of(rgb: np.ndarray) -> np.ndarray:
+    """An 8-bit photo's gray, made a band at a time (the same numbers as ``(rgb / 255) @
+    GRAY_WEIGHTS`` at once: three terms a pixel, in order)."""
+    gray = np.empty(rgb.shape[:2], np.float32)
+    for r0 in range(0, rgb.shape[0], BAND_ROWS):
+        gray[r0 : r0 + BAND_ROWS] = rgb_float(rgb[r0 : r0 + BAND_ROWS]) @ GRAY_WEIGHTS
+    return gray
+
+
 def _from_rgb8(a: np.ndarray) -> Photo:
-    """An 8-bit RGB photo: its pixels kept as they are, its gray made a band at a time (the
-    same numbers as ``(a / 255) @ GRAY_WEIGHTS`` at once: three terms a pixel, in order)."""
-    gray = np.empty(a.shape[:2], np.float32)
-    for r0 in range(0, a.shape[0], BAND_ROWS):
-        gray[r0 : r0 + BAND_ROWS] = rgb_float(a[r0 : r0 + BAND_ROWS]) @ GRAY_WEIGHTS
+    """An 8-bit RGB photo: its pixels kept as they are, its gray made when asked for."""
     a.flags.writeable = False  # shared with every result made from it
-    return Photo(gray, a)
+    return Photo(None, a)
 
 
 def _from_array(a: np.ndarray, own: bool = False) -> Photo:
@@ -164,8 +192,8 @@ def prepare_photo(photo: Photo, shape: tuple[int, int], how: str = "gray") -> np
     >>> [prepare_photo(photo, (32, 24), h).shape for h in PREPARATIONS]
     [(32, 24), (32, 24)]
     """
-    if how == "gray":
-        return standardize_host(resize_host(photo.gray, shape))
+    if how == "gray":  # the photo's gray is made a band at a time, never whole
+        return standardize_host(resize_bands_host(photo.gray_rows, photo.shape, shape))
     if how == "article":
         rgb8 = photo.rgb
         if rgb8.dtype != np.uint8:
@@ -258,7 +286,7 @@ def photo_shape(source: str | os.PathLike | Image.Image | np.ndarray | Photo) ->
     (EXIF rotation and the reduction of huge sides included): for planning many photos
     without decoding them. Raises ``ImageError`` where the header is unreadable."""
     if isinstance(source, Photo):
-        return int(source.gray.shape[0]), int(source.gray.shape[1])
+        return source.shape
     if isinstance(source, np.ndarray):
         if source.ndim < 2:
             raise ImageError(f"an image array must be (H, W) or (H, W, C); got {source.shape}")

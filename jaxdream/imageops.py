@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -112,6 +112,38 @@ def resize_host(x: np.ndarray, shape: Sequence[int]) -> np.ndarray:
     if x.ndim == 2:
         return (a @ x @ b.T).astype(np.float32)
     return np.einsum("oh,hwc,pw->opc", a, x, b, optimize=True).astype(np.float32)
+
+
+def resize_bands_host(
+    band: Callable[[int, int], np.ndarray],
+    size: tuple[int, int],
+    shape: Sequence[int],
+    rows: int = 256,
+) -> np.ndarray:
+    """``resize_host`` of an ``(H, W)`` = ``size`` image that is given a band of rows at a time
+    (``band(r0, r1)``: rows ``r0:r1``, float32) and never made whole: each band resized along
+    its rows, then the ``(H, w)`` result along its columns, Pillow's two passes taken one at a
+    time (the same numbers as ``resize_host`` of the whole; images of fewer pixels than
+    ``PILLOW_RESIZE_FROM`` are made whole, and resized by it).
+
+    >>> x = np.random.default_rng(0).random((1500, 1400)).astype(np.float32)
+    >>> y = resize_bands_host(lambda r0, r1: x[r0:r1], x.shape, (300, 280))
+    >>> bool(np.array_equal(y, resize_host(x, (300, 280))))
+    True
+    """
+    (h, w), (oh, ow) = size, tuple(shape)
+    if h * w < PILLOW_RESIZE_FROM or (h, w) == (oh, ow):
+        return resize_host(
+            np.concatenate([band(r, min(r + rows, h)) for r in range(0, h, rows)]), shape
+        )
+    across = np.empty((h, ow), np.float32)
+    for r0 in range(0, h, rows):
+        r1 = min(r0 + rows, h)
+        part = np.ascontiguousarray(band(r0, r1), np.float32)
+        image = Image.frombuffer("F", (w, r1 - r0), part, "raw", "F", 0, 1)
+        across[r0:r1] = np.asarray(image.resize((ow, r1 - r0), Image.Resampling.BICUBIC))
+    image = Image.frombuffer("F", (ow, h), across, "raw", "F", 0, 1)
+    return np.asarray(image.resize((ow, oh), Image.Resampling.BICUBIC), np.float32)
 
 
 def standardize_host(image: np.ndarray) -> np.ndarray:

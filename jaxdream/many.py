@@ -235,7 +235,7 @@ class PhotoDreams:
             for i in part:
                 try:
                     photo = load_photo(self.photos[i])
-                    real = self.config.working_shape(photo.gray.shape)
+                    real = self.config.working_shape(photo.shape)
                 except JaxdreamError as e:
                     outcomes.append(Outcome(i, self.photos[i], None, e))
                     continue

@@ -473,7 +473,7 @@ def zoom(
     config.check(model)
     channels = is_color(model)  # the dreams carve the photo's RGB: their colours are their own
     loaded = load_photo(photo)
-    shape = config.working_shape(loaded.gray.shape)
+    shape = config.working_shape(loaded.shape)
     reference = prepare(loaded, shape, config, model)  # as dream() prepares it
     image, rgb, start = reference, np.clip(resize_host(rgb_float(loaded.rgb), shape), 0.0, 1.0), 0
     kind, out_shape = _layer_kind(size, config.strength, loaded.rgb.shape[:2], shape)

@@ -8,8 +8,8 @@ batches sized by ``jaxdream.parallel.items_per_device`` and by the bytes in flig
 the devices), and the caller's thread renders what comes out. ``VideoDreams.close()`` (or
 leaving a ``contextlib.closing`` block) ends and joins both threads. Frames of
 ``LARGE_FRAME_PIXELS`` or more (4K) go one at a time, decoded, dreamt and shown in the caller's
-thread: a 4K frame is 25 MB of RGB and 33 MB of float luminance, and one in each stage of the
-pipeline held seven frames' worth where the render needs about four (its dream takes a fraction
+thread: a 4K frame is 25 MB of RGB, and one in each stage of the pipeline held seven
+frames' worth where the render needs about three (its dream takes a fraction
 of the time its PNG for a resume and its encoding take, which run on their own threads: the
 render loses nothing by it). Every public function here checks its arguments and raises
 ``VideoError`` or ``ConfigError`` (``jaxdream.errors``).
@@ -51,8 +51,10 @@ COHERENCE = ("none", "blend", "flow")
 # frames are batched as photos are, large ones in smaller batches with fewer decoded ahead, and
 # a frame of over a third of it (4K: 83 MB) goes alone through each stage.
 FRAMES_IN_FLIGHT_BYTES = 256 * 2**20
-# Host bytes a frame in flight costs, a pixel: its RGB, the photo's copy of it and its float
-# luminance (3 + 3 + 4).
+# Host bytes a frame in flight is counted at, a pixel: its RGB, a copy of it and a float
+# luminance (3 + 3 + 4), as frames cost before each photo became its decoded frame itself with
+# its luminance made in bands (about 3 + 3 now, with the frame made): kept, so that the batches
+# of smaller frames did not change.
 FRAME_BYTES_PER_PIXEL = 10
 
 
