@@ -41,6 +41,9 @@ class Photo:
     >>> photo = Photo(None, np.full((2, 3, 3), 255, np.uint8))
     >>> photo.shape, photo.gray.dtype, float(photo.gray.max())
     ((2, 3), dtype('float32'), 1.0)
+    >>> gray, rgb = photo
+    >>> photo
+    Photo(shape=(2, 3), rgb=uint8)
     """
 
     __slots__ = ("_gray", "rgb")
@@ -55,6 +58,12 @@ class Photo:
     @property
     def shape(self) -> tuple[int, int]:
         return int(self.rgb.shape[0]), int(self.rgb.shape[1])
+
+    def __iter__(self):  # ``gray, rgb = photo``, as when it was a named tuple
+        return iter((self.gray, self.rgb))
+
+    def __repr__(self) -> str:
+        return f"Photo(shape={self.shape}, rgb={self.rgb.dtype})"
 
     def gray_rows(self, r0: int, r1: int) -> np.ndarray:
         """Rows ``r0:r1`` of ``gray``, made from those of ``rgb`` alone where it is not kept."""

@@ -89,6 +89,18 @@ def resize(x: Array, shape: Sequence[int]) -> Array:
 PILLOW_RESIZE_FROM = 2_000_000
 
 
+def _pillow_pass(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``x`` ``(H, W)`` resized by Pillow's float bicubic filter along one axis (``shape``
+    differs from ``x.shape`` in one side at most), read in place, not copied. One pass at a
+    time, rows first, so that the order of the two is ours: Pillow 13 chooses it by the sizes
+    (a height reduced much more than the width goes first), and the numbers with it."""
+    x = np.ascontiguousarray(x, np.float32)
+    if x.shape == tuple(shape):
+        return x
+    image = Image.frombuffer("F", x.shape[::-1], x, "raw", "F", 0, 1)
+    return np.asarray(image.resize(shape[::-1], Image.Resampling.BICUBIC), np.float32)
+
+
 def resize_host(x: np.ndarray, shape: Sequence[int]) -> np.ndarray:
     """``resize`` of a host array ``(H, W)`` or ``(H, W, C)`` in numpy (the same matrices):
     preparing a photo needs no device program, and no compile for each photo's size. Large
@@ -101,9 +113,7 @@ def resize_host(x: np.ndarray, shape: Sequence[int]) -> np.ndarray:
     if h * w >= PILLOW_RESIZE_FROM:
 
         def one(channel: np.ndarray) -> np.ndarray:
-            channel = np.ascontiguousarray(channel)  # read in place by Pillow, not copied
-            image = Image.frombuffer("F", channel.shape[::-1], channel, "raw", "F", 0, 1)
-            return np.asarray(image.resize((ow, oh), Image.Resampling.BICUBIC), np.float32)
+            return _pillow_pass(_pillow_pass(channel, (h, ow)), (oh, ow))
 
         if x.ndim == 2:
             return one(x)
@@ -122,13 +132,13 @@ def resize_bands_host(
 ) -> np.ndarray:
     """``resize_host`` of an ``(H, W)`` = ``size`` image that is given a band of rows at a time
     (``band(r0, r1)``: rows ``r0:r1``, float32) and never made whole: each band resized along
-    its rows, then the ``(H, w)`` result along its columns, Pillow's two passes taken one at a
-    time (the same numbers as ``resize_host`` of the whole; images of fewer pixels than
+    its rows, then the ``(H, w)`` result along its columns, as ``resize_host`` takes Pillow's
+    two passes (the same numbers as ``resize_host`` of the whole; images of fewer pixels than
     ``PILLOW_RESIZE_FROM`` are made whole, and resized by it).
 
-    >>> x = np.random.default_rng(0).random((1500, 1400)).astype(np.float32)
-    >>> y = resize_bands_host(lambda r0, r1: x[r0:r1], x.shape, (300, 280))
-    >>> bool(np.array_equal(y, resize_host(x, (300, 280))))
+    >>> x = np.random.default_rng(0).random((2500, 1000)).astype(np.float32)
+    >>> y = resize_bands_host(lambda r0, r1: x[r0:r1], x.shape, (300, 120))
+    >>> bool(np.array_equal(y, resize_host(x, (300, 120))))
     True
     """
     (h, w), (oh, ow) = size, tuple(shape)
@@ -139,11 +149,8 @@ def resize_bands_host(
     across = np.empty((h, ow), np.float32)
     for r0 in range(0, h, rows):
         r1 = min(r0 + rows, h)
-        part = np.ascontiguousarray(band(r0, r1), np.float32)
-        image = Image.frombuffer("F", (w, r1 - r0), part, "raw", "F", 0, 1)
-        across[r0:r1] = np.asarray(image.resize((ow, r1 - r0), Image.Resampling.BICUBIC))
-    image = Image.frombuffer("F", (ow, h), across, "raw", "F", 0, 1)
-    return np.asarray(image.resize((ow, oh), Image.Resampling.BICUBIC), np.float32)
+        across[r0:r1] = _pillow_pass(band(r0, r1), (r1 - r0, ow))
+    return _pillow_pass(across, (oh, ow))
 
 
 def standardize_host(image: np.ndarray) -> np.ndarray:

@@ -94,3 +94,28 @@ def test_command_line_prepares_as_asked(tmp_path):
     read = {k: np.asarray(Image.open(p)) for k, p in outs.items()}
     np.testing.assert_array_equal(read["article"], read["flag"])  # the preset's own choice
     assert not np.array_equal(read["article"], read["gray"])
+
+
+def test_a_large_photo_is_prepared_from_bands_of_its_gray_never_the_whole():
+    """An 8-bit photo's gray is made when asked for, not at loading; the gray preparation of a
+    photo of 3.2 megapixels holds under half its float gray at once (a band of rows at a time)
+    and gives the numbers of the whole gray resized."""
+    import tracemalloc
+
+    from jaxdream.imageio import Photo, photo_of
+    from jaxdream.imageops import resize_host, standardize_host
+
+    rgb = np.random.default_rng(0).integers(0, 256, (4000, 800, 3), dtype=np.uint8)
+    photo = photo_of(rgb)
+    assert isinstance(photo, Photo) and photo.shape == (4000, 800) and photo._gray is None
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        got = prepare_photo(photo, (600, 120), "gray")
+        held = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert held < 0.5 * 4000 * 800 * 4, held
+    assert np.array_equal(got, standardize_host(resize_host(photo.gray, (600, 120))))
+    gray, pixels = photo  # unpacked as when it was a named tuple
+    assert pixels is rgb and gray.shape == (4000, 800)
