@@ -243,7 +243,7 @@ class PhotoDreams:
                     yield from self._dream(real, [i])
                     continue
                 loaded.append((i, (prepare(photo, shape, self.config, self.model), photo.rgb)))
-                del photo  # its float gray (33 MB a 4K frame) is not needed while it is dreamt
+                del photo  # a float photo's gray, kept with it, is not needed while it is dreamt
             yield from outcomes
             if loaded:
                 yield from self._run_batch(program, shape, loaded)

@@ -341,18 +341,18 @@ class VideoDreams:
             for frame in self.decoded:
                 pending.append(frame)
                 if len(pending) == batch:
-                    yield from self._shown(pending, state)
+                    yield from self._shown(pending, state, batch)
                     state, pending = self.state, []
             if pending:
-                yield from self._shown(pending, state)
+                yield from self._shown(pending, state, batch)
         finally:  # the decoder is closed by the thread that drove it
             self.decoded.close()
 
-    def _shown(self, frames: list[Frame], state) -> Iterator[np.ndarray]:
-        """``frames`` dreamt (one batch, or one coherent frame) and yielded as pixels, each
-        dream dropped once shown."""
+    def _shown(self, frames: list[Frame], state, batch: int) -> Iterator[np.ndarray]:
+        """``frames`` dreamt (a batch of ``batch``, the last one padded to it; or one coherent
+        frame) and yielded as pixels, each dream dropped once shown."""
         if self.coherence == "none":
-            results = self._dream_batch(frames, len(frames))
+            results = self._dream_batch(frames, batch)
         else:
             results, state = self._dream_coherent(frames[0], state)
         times = [(f.index, f.time) for f in frames]
@@ -399,8 +399,6 @@ class VideoDreams:
     def _dream_coherent(self, frame: Frame, state):
         photo = photo_of(frame.pixels)
         current = prepare(photo, self.shape, self.config, self.model)
-        rgb = photo.rgb
-        del photo  # its float gray is not needed while it is dreamt
         start = current
         if state is not None:
             previous, carving = state
@@ -417,7 +415,7 @@ class VideoDreams:
         if outcome.error is not None:
             raise outcome.error
         out = outcome.result.image
-        result = DreamResult(out, current, rgb, None, self.config)
+        result = DreamResult(out, current, photo.rgb, None, self.config)
         return [result], (current, out - current)
 
 
