@@ -17,6 +17,7 @@ import socket
 import stat
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -35,11 +36,28 @@ def remove_partial_files() -> None:
     with _PARTIAL_LOCK:
         for tmp in list(_PARTIAL):
             if os.path.isdir(tmp) and not os.path.islink(tmp):
-                shutil.rmtree(tmp, ignore_errors=True)
+                _remove_tree(tmp)
             else:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
         _PARTIAL.clear()
+
+
+def _remove_tree(path: str, tries: int = 100) -> None:
+    """A folder removed even where another thread is writing into it (a render's encoding
+    thread, when a signal stops the render): first renamed, so that no file can be made under
+    its name any more (such a thread's next write fails: its folder is missing), then removed,
+    again while it is still there (a file being made as it was renamed lands in it)."""
+    doomed = f"{path}.{os.getpid()}.removing"
+    try:
+        os.rename(path, doomed)
+    except OSError:
+        doomed = path
+    for _ in range(tries):
+        shutil.rmtree(doomed, ignore_errors=True)
+        if not os.path.lexists(doomed):
+            return
+        time.sleep(0.002)
 
 
 def register_partial(path: str | os.PathLike, partial: bool = True) -> None:

@@ -619,6 +619,37 @@ def test_what_a_killed_render_left_is_removed_by_the_next(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4", "v.mp4"]
 
 
+def test_a_partial_folder_is_removed_while_a_thread_writes_into_it(tmp_path):
+    """A signal stops a render while its encoding thread writes frames into the hidden
+    folder: ``remove_partial_files`` removes the folder all the same (a file made between the
+    listing and the folder's removal left it standing, one Ctrl-C test in five)."""
+    from jaxdream import _files
+
+    for attempt in range(20):
+        folder = tmp_path / f".frames{attempt}.writing"
+        folder.mkdir()
+        _files.register_partial(folder)
+        stop = threading.Event()
+
+        def write(folder=folder, stop=stop):
+            k = 0
+            while not stop.is_set():
+                try:
+                    (folder / f"frame_{k:06d}.png").write_bytes(b"x" * 4096)
+                except OSError:  # the folder is gone: the write fails, nothing is made
+                    return
+                k += 1
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        while not any(folder.iterdir()):
+            pass
+        _files.remove_partial_files()
+        stop.set()
+        writer.join()
+        assert not list(tmp_path.glob(f".frames{attempt}.writing*")), attempt  # nor a renamed one
+
+
 @pytest.mark.slow
 def test_ctrl_c_while_writing_a_frame_folder_leaves_no_hidden_folder(tmp_path):
     import signal
